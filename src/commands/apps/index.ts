@@ -1,0 +1,28 @@
+import {KplatCommand} from '../../lib/command.js'
+import {jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+
+export default class Apps extends KplatCommand {
+  static description = 'list the apps kplat created in the cluster'
+  static examples = ['<%= config.bin %> apps', '<%= config.bin %> apps --json', '<%= config.bin %> apps --context staging']
+  static flags = {...jsonFlag, ...kubeContextFlag}
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Apps)
+    const [{loadSettings}, {listApps}] = await Promise.all([import('../../lib/platform/settings.js'), import('../../lib/platform/apps.js')])
+    const kube = await this.ctx.kube(flags.context)
+    const apps = await listApps(kube, await loadSettings(kube, this.ctx.env))
+    this.render(flags.json, apps, () => {
+      if (apps.length === 0) {
+        this.ctx.out.info('No apps yet. Create one with `kplat create myapp`.')
+        return
+      }
+
+      this.ctx.out.table(apps, [
+        {header: 'NAME', get: (a) => a.name},
+        {header: 'SYNC', get: (a) => a.sync},
+        {header: 'HEALTH', get: (a) => a.health},
+        {header: 'URL', get: (a) => a.url ?? ''},
+      ])
+    })
+  }
+}

@@ -1,0 +1,31 @@
+import {KplatCommand} from '../../lib/command.js'
+import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+
+export default class AppsInfo extends KplatCommand {
+  static description = 'show an app: its repository, deploy state and URL'
+  static examples = ['<%= config.bin %> apps:info --app myapp', '<%= config.bin %> apps:info --json']
+  static flags = {...appFlag, ...jsonFlag, ...kubeContextFlag}
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(AppsInfo)
+    const [{resolveApp}, {loadSettings}, {getApp}] = await Promise.all([
+      import('../../lib/platform/resolve-app.js'),
+      import('../../lib/platform/settings.js'),
+      import('../../lib/platform/apps.js'),
+    ])
+    const {name} = await resolveApp(this.ctx, flags.app)
+    const kube = await this.ctx.kube(flags.context)
+    const app = await getApp(kube, await loadSettings(kube, this.ctx.env), name)
+    this.render(flags.json, app, () => {
+      this.ctx.out.line(this.ctx.out.bold(`=== ${app.name}`))
+      this.ctx.out.pairs([
+        ['Repository', app.repository ?? ''],
+        ['Namespace', app.namespace ?? ''],
+        ['Sync', app.sync],
+        ['Health', app.health],
+        ['Revision', app.revision ?? ''],
+        ['Web URL', app.url ?? ''],
+      ])
+    })
+  }
+}

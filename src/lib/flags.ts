@@ -1,0 +1,21 @@
+import {Flags} from '@oclif/core'
+
+/** Flags shared by commands, so each means the same thing everywhere. */
+export const jsonFlag = {
+  json: Flags.boolean({description: 'Print one JSON document on stdout instead of text'}),
+}
+
+export const appFlag = {
+  app: Flags.string({
+    char: 'a',
+    description: 'App to act on (default: $KPLAT_APP, then the app of the current git repository)',
+    helpValue: 'APP',
+  }),
+}
+
+export const kubeContextFlag = {
+  context: Flags.string({
+    description: 'Kubernetes context to use (default: the kubeconfig\'s current context)',
+    helpValue: 'NAME',
+  }),
+}

@@ -1,0 +1,27 @@
+/** The parts of an Argo CD Application (argoproj.io/v1alpha1) that kplat reads. */
+export interface Application {
+  apiVersion: 'argoproj.io/v1alpha1'
+  kind: 'Application'
+  metadata: {name: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string}
+  spec: {
+    project: string
+    source?: {repoURL: string; path?: string; targetRevision?: string}
+    destination: {server?: string; namespace?: string}
+  }
+  status?: {
+    sync?: {status?: string; revision?: string}
+    health?: {status?: string; message?: string}
+    summary?: {externalURLs?: string[]; images?: string[]}
+    history?: Array<{id: number; revision?: string; deployedAt?: string}>
+    conditions?: Array<{type: string; message?: string}>
+  }
+}
+
+export const ARGOCD = {group: 'argoproj.io', version: 'v1alpha1', plural: 'applications'} as const
+
+export const LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  app: 'kplat.dev/app',
+} as const
+
+export const MANAGED_BY_KPLAT = `${LABELS.managedBy}=kplat`

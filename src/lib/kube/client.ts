@@ -1,0 +1,89 @@
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as k8s from '@kubernetes/client-node'
+import {KplatError, UsageError} from '../ui/errors.js'
+import type {Debug} from '../ui/debug.js'
+import type {Redactor} from '../ui/redact.js'
+
+export interface Kube {
+  config: k8s.KubeConfig
+  /** A typed API client that logs its requests under KPLAT_DEBUG. */
+  api<T extends k8s.ApiType>(apiClass: new (config: k8s.Configuration) => T): T
+  objects: k8s.KubernetesObjectApi
+}
+
+export interface KubeOptions {
+  env: NodeJS.ProcessEnv
+  context?: string
+  debug: Debug
+  redactor: Redactor
+}
+
+/** Reads kubeconfig exactly as kubectl does: KUBECONFIG (a list, merged), else ~/.kube/config. */
+export function loadKubeConfig(env: NodeJS.ProcessEnv, context?: string): k8s.KubeConfig {
+  const files = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean)
+  if (files.length === 0) files.push(path.join(env.HOME ?? os.homedir(), '.kube', 'config'))
+  const existing = files.filter((f) => fs.existsSync(f))
+  if (existing.length === 0) {
+    throw new KplatError(`no kubeconfig found (looked at ${files.join(', ')})`, {
+      hint: 'Set KUBECONFIG to your cluster\'s kubeconfig file, or run `npm run sandbox` for a local one',
+    })
+  }
+
+  const kc = new k8s.KubeConfig()
+  kc.loadFromFile(existing[0])
+  for (const file of existing.slice(1)) {
+    const more = new k8s.KubeConfig()
+    more.loadFromFile(file)
+    kc.mergeConfig(more)
+  }
+
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      const known = kc.getContexts().map((c) => c.name).join(', ') || 'none'
+      throw new UsageError(`no context "${context}" in your kubeconfig (contexts: ${known})`, 'Pass one of those to --context')
+    }
+    kc.setCurrentContext(context)
+  }
+
+  if (!kc.getCurrentCluster()) {
+    throw new KplatError('your kubeconfig has no current context', {hint: 'Pass --context NAME, or run `kubectl config use-context NAME`'})
+  }
+
+  return kc
+}
+
+export function createKube(opts: KubeOptions): Kube {
+  const config = loadKubeConfig(opts.env, opts.context)
+  const user = config.getCurrentUser()
+  opts.redactor.add(user?.token)
+  opts.redactor.add(user?.password)
+
+  const httpApi = new LoggingHttpLibrary(new k8s.IsomorphicFetchHttpLibrary(), opts.debug)
+  const cluster = config.getCurrentCluster()!
+  const configuration = k8s.createConfiguration({
+    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+    authMethods: {default: config},
+    httpApi,
+  })
+
+  return {
+    config,
+    api: (apiClass) => new apiClass(configuration),
+    objects: new k8s.KubernetesObjectApi(configuration),
+  }
+}
+
+class LoggingHttpLibrary implements k8s.HttpLibrary {
+  constructor(private readonly inner: k8s.HttpLibrary, private readonly debug: Debug) {}
+
+  send(request: k8s.RequestContext): k8s.Observable<k8s.ResponseContext> {
+    if (!this.debug.enabled) return this.inner.send(request)
+    const started = performance.now()
+    return this.inner.send(request).pipe(async (response) => {
+      this.debug.http(request.getHttpMethod(), request.getUrl(), response.httpStatusCode, performance.now() - started)
+      return response
+    })
+  }
+}

@@ -1,0 +1,52 @@
+import * as k8s from '@kubernetes/client-node'
+import type {Kube} from '../kube/client.js'
+import {kubeError} from '../kube/errors.js'
+
+/**
+ * Platform defaults that the platform team sets once, in the cluster (ConfigMap
+ * kplat-system/kplat), overridable per person by environment variables and per command
+ * by flags.
+ */
+export interface PlatformSettings {
+  githubOwner?: string
+  registry: string
+  appsDomain?: string
+  argocdNamespace: string
+  argocdProject: string
+}
+
+export const SETTINGS_NAMESPACE = 'kplat-system'
+export const SETTINGS_CONFIGMAP = 'kplat'
+
+const DEFAULTS: PlatformSettings = {registry: 'ghcr.io', argocdNamespace: 'argocd', argocdProject: 'default'}
+
+const ENV: Record<keyof PlatformSettings, string> = {
+  githubOwner: 'KPLAT_GITHUB_OWNER',
+  registry: 'KPLAT_REGISTRY',
+  appsDomain: 'KPLAT_APPS_DOMAIN',
+  argocdNamespace: 'KPLAT_ARGOCD_NAMESPACE',
+  argocdProject: 'KPLAT_ARGOCD_PROJECT',
+}
+
+export async function loadSettings(kube: Kube, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
+  const fromCluster = await readConfigMap(kube)
+  const settings: PlatformSettings = {...DEFAULTS}
+  for (const key of Object.keys(ENV) as Array<keyof PlatformSettings>) {
+    const value = env[ENV[key]] || fromCluster[key]
+    if (value) settings[key] = value
+  }
+
+  return settings
+}
+
+async function readConfigMap(kube: Kube): Promise<Record<string, string>> {
+  try {
+    const cm = await kube.api(k8s.CoreV1Api).readNamespacedConfigMap({name: SETTINGS_CONFIGMAP, namespace: SETTINGS_NAMESPACE})
+    return cm.data ?? {}
+  } catch (error) {
+    // Not set up, or not readable by this user: the defaults and environment still work.
+    const code = (error as {code?: number}).code
+    if (code === 404 || code === 403) return {}
+    throw kubeError(error, {verb: 'get', resource: 'configmaps', namespace: SETTINGS_NAMESPACE, server: kube.config.getCurrentCluster()?.server})
+  }
+}
