@@ -78,6 +78,16 @@ if missing kwok; then
   GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
 fi
 
+# kwok's own CRDs for per-pod logs and port-forwards, as the module publishes them.
+if [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
+  kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$out/kwok-crds"
+  for crd in logs clusterlogs portforwards clusterportforwards; do
+    cp "$kwok_dir/kustomize/crd/bases/kwok.x-k8s.io_$crd.yaml" "$out/kwok-crds/"
+  done
+  chmod -R u+w "$out/kwok-crds"
+fi
+
 if missing helm; then
   log "building helm v$HELM_VERSION"
   GOBIN="$out" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"

@@ -1,0 +1,208 @@
+import {generateKeyPairSync, randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, readdirSync, readFileSync} from 'node:fs'
+import * as https from 'node:https'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import * as k8s from '@kubernetes/client-node'
+import {parseAllDocuments, stringify} from 'yaml'
+import {freePort, ProcessGroup, waitFor, writeText} from './processes.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+
+/** The namespace the restricted user may work in, and nowhere else. */
+export const TEAM_NAMESPACE = 'team-a'
+export const ADMIN_CONTEXT = 'ground-admin'
+export const RESTRICTED_CONTEXT = 'ground-restricted'
+
+export interface ClusterOptions {
+  /** A fresh folder for data, certificates, logs and the kubeconfig. */
+  dir: string
+  /** Where provide-binaries.sh put the binaries. */
+  binDir: string
+  /** The upstream Argo CD and Crossplane CRDs (../shared/crds). */
+  crdDir: string
+  processes: ProcessGroup
+}
+
+export interface Cluster {
+  server: string
+  kubeconfig: string
+  /** A file every pod's logs are read from, unless a Logs object names another. */
+  logsFile: string
+  adminConfig(): k8s.KubeConfig
+  restrictedConfig(): k8s.KubeConfig
+}
+
+/**
+ * A real control plane on 127.0.0.1: etcd, kube-apiserver (RBAC on), controller-manager,
+ * scheduler, and kwok playing one node whose pods run, log and forward ports.
+ */
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const {dir, binDir, processes} = opts
+  for (const sub of ['etcd', 'certs', 'logs']) mkdirSync(path.join(dir, sub), {recursive: true})
+  const [etcdPort, peerPort, apiPort, kwokPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const bin = (name: string) => path.join(binDir, name)
+  const died = () => {
+    const gone = processes.started.find((p) => p.child.exitCode !== null)
+    return gone && `${gone.name} exited (${gone.child.exitCode}); see ${processes.logDir}/${gone.name}.log`
+  }
+
+  // Service-account signing keys and one static token per identity.
+  const {privateKey, publicKey} = generateKeyPairSync('rsa', {modulusLength: 2048})
+  writeText(`${dir}/certs/sa.key`, privateKey.export({type: 'pkcs8', format: 'pem'}) as string)
+  writeText(`${dir}/certs/sa.pub`, publicKey.export({type: 'spki', format: 'pem'}) as string)
+  const token = () => randomBytes(24).toString('hex')
+  const users = {
+    admin: {token: token(), name: 'ground-admin', groups: 'system:masters'},
+    components: {token: token(), name: 'ground-components', groups: 'system:masters'},
+    developer: {token: token(), name: 'developer', groups: ''},
+  }
+  writeText(`${dir}/certs/tokens.csv`, Object.values(users).map((u) => `${u.token},${u.name},${u.name},"${u.groups}"`).join('\n') + '\n')
+
+  processes.start('etcd', bin('etcd'), [
+    `--data-dir=${dir}/etcd`,
+    `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
+  ])
+  await waitFor('etcd', async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok ? true : undefined), 30_000, died)
+
+  processes.start('kube-apiserver', bin('kube-apiserver'), [
+    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+    `--cert-dir=${dir}/certs`, `--token-auth-file=${dir}/certs/tokens.csv`,
+    '--authorization-mode=RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${dir}/certs/sa.pub`, `--service-account-signing-key-file=${dir}/certs/sa.key`,
+    '--kubelet-preferred-address-types=InternalIP',
+    // Watches on ConfigMaps go to etcd, and etcd compacts every 5 s, so a test can see a
+    // resourceVersion expire (410 Gone) within seconds instead of minutes.
+    '--watch-cache-sizes=configmaps#0', '--etcd-compaction-interval=5s',
+    '--enable-priority-and-fairness=false', '--profiling=false', '--v=0',
+  ])
+  const server = `https://127.0.0.1:${apiPort}`
+  const servingCert = `${dir}/certs/apiserver.crt`
+  await waitFor('kube-apiserver /readyz', async () => {
+    if (!existsSync(servingCert)) return undefined
+    return (await get(`${server}/readyz`, readFileSync(servingCert), users.admin.token)) === 200 ? true : undefined
+  }, 90_000, died)
+
+  const kubeconfigFor = (user: {name: string; token: string}, namespace?: string) => stringify({
+    apiVersion: 'v1', kind: 'Config', preferences: {},
+    clusters: [{name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}}],
+    users: [{name: user.name, user: {token: user.token}}],
+    contexts: [{name: user.name, context: {cluster: 'ground', user: user.name, ...(namespace ? {namespace} : {})}}],
+    'current-context': user.name,
+  })
+  const kubeconfig = `${dir}/kubeconfig`
+  writeText(kubeconfig, stringify({
+    apiVersion: 'v1', kind: 'Config', preferences: {},
+    clusters: [{name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}}],
+    users: [{name: users.admin.name, user: {token: users.admin.token}}, {name: users.developer.name, user: {token: users.developer.token}}],
+    contexts: [
+      {name: ADMIN_CONTEXT, context: {cluster: 'ground', user: users.admin.name}},
+      {name: RESTRICTED_CONTEXT, context: {cluster: 'ground', user: users.developer.name, namespace: TEAM_NAMESPACE}},
+    ],
+    'current-context': ADMIN_CONTEXT,
+  }))
+  const componentsConfig = `${dir}/components.kubeconfig`
+  writeText(componentsConfig, kubeconfigFor(users.components))
+
+  processes.start('kube-controller-manager', bin('kube-controller-manager'), [
+    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
+    `--service-account-private-key-file=${dir}/certs/sa.key`, `--root-ca-file=${servingCert}`,
+    '--use-service-account-credentials=false', '--controllers=*', '--concurrent-gc-syncs=5', '--v=0',
+  ])
+  processes.start('kube-scheduler', bin('kube-scheduler'), [
+    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false', '--v=0',
+  ])
+
+  const admin = new k8s.KubeConfig()
+  admin.loadFromFile(kubeconfig)
+  // kwok watches its own CRDs (per-pod logs and port-forwards), so they come first.
+  await applyDocuments(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
+  await waitForCrds(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
+
+  processes.start('kwok', bin('kwok'), [
+    `--kubeconfig=${componentsConfig}`, `--config=${path.join(HERE, 'kwok', 'stages.yaml')}`,
+    '--manage-all-nodes=true', `--server-address=127.0.0.1:${kwokPort}`, '--node-ip=127.0.0.1', `--node-port=${kwokPort}`,
+    '--node-lease-duration-seconds=40', '--cidr=10.0.1.0/24', '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
+  ])
+
+  const logsFile = `${dir}/logs/pods.log`
+  writeText(logsFile, '')
+  const upstream = [...readYamlDir(path.join(opts.crdDir, 'argo-cd')), ...readYamlDir(path.join(opts.crdDir, 'crossplane'))]
+  await applyDocuments(admin, [
+    ...upstream,
+    {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
+    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
+      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
+      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: users.developer.name}]},
+    {apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: {name: 'all-pods'}, spec: {logs: [{containers: [], logsFile, follow: true}]}},
+  ])
+  await waitForCrds(admin, upstream)
+
+  const core = admin.makeApiClient(k8s.CoreV1Api)
+  await waitFor('node kwok-node-0 Ready', async () => {
+    const node = await core.readNode({name: 'kwok-node-0'})
+    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
+  }, 60_000, died)
+  await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
+
+  return {
+    server,
+    kubeconfig,
+    logsFile,
+    adminConfig: () => contextConfig(kubeconfig, ADMIN_CONTEXT),
+    restrictedConfig: () => contextConfig(kubeconfig, RESTRICTED_CONTEXT),
+  }
+}
+
+/** A line as kwok reads pod logs: the CRI log format a kubelet writes. */
+export function criLogLine(text: string, stream: 'stdout' | 'stderr' = 'stdout', at = new Date()): string {
+  return `${at.toISOString()} ${stream} F ${text}\n`
+}
+
+function contextConfig(file: string, context: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig()
+  kc.loadFromFile(file)
+  kc.setCurrentContext(context)
+  return kc
+}
+
+export function readYamlDir(dir: string): Manifest[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJS() as Manifest))
+    .filter((o) => o && o.kind)
+}
+
+/** Creates each object, or replaces it when it exists: a server-side apply by the ground. */
+export type Manifest = k8s.KubernetesObject & Record<string, unknown>
+
+export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[]): Promise<void> {
+  const client = k8s.KubernetesObjectApi.makeApiClient(kc)
+  for (const object of objects) {
+    await client.patch(object, undefined, undefined, 'kplat-ground', true, k8s.PatchStrategy.ServerSideApply)
+  }
+}
+
+async function waitForCrds(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
+  const api = kc.makeApiClient(k8s.ApiextensionsV1Api)
+  for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
+    await waitFor(`CRD ${crd.metadata!.name} Established`, async () => {
+      const live = await api.readCustomResourceDefinition({name: crd.metadata!.name!})
+      return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined
+    }, 30_000)
+  }
+}
+
+function get(url: string, ca: Buffer, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, {ca, headers: {authorization: `Bearer ${token}`}}, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.on('error', reject)
+  })
+}

@@ -1,0 +1,58 @@
+import {execFile} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {startCluster, type Cluster} from './cluster.js'
+import {ProcessGroup} from './processes.js'
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url))
+export const SHARED = path.resolve(REPO, '..', 'shared')
+
+export interface Ground {
+  dir: string
+  cluster: Cluster
+  processes: ProcessGroup
+  /** The variables that point kplat (and kubectl, Octokit, git) at this ground. */
+  env: Record<string, string>
+  startedInMs: number
+  /** Ends every process it started; keeps the folder (logs) when asked to. */
+  stop(keep?: boolean): Promise<void>
+}
+
+/** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
+export function provideBinaries(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [path.join(REPO, 'scripts', 'provide-binaries.sh')], {maxBuffer: 64 << 20}, (error, stdout, stderr) => {
+      if (error) reject(new Error(`provide-binaries.sh failed: ${stderr.slice(-4000)}`))
+      else resolve(stdout.trim().split('\n').pop()!)
+    })
+  })
+}
+
+/** Starts the whole proving ground in a fresh folder; stop() ends every process it started. */
+export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
+  const binDir = await provideBinaries()
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'kplat-ground-'))
+  const processes = new ProcessGroup(path.join(dir, 'logs'), path.join(dir, 'pids'))
+  const started = performance.now()
+  let cluster: Cluster
+  try {
+    cluster = await startCluster({dir, binDir, crdDir: path.join(SHARED, 'crds'), processes})
+  } catch (error) {
+    await processes.stop()
+    throw error
+  }
+
+  return {
+    dir,
+    cluster,
+    processes,
+    env: {KUBECONFIG: cluster.kubeconfig, KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir},
+    startedInMs: performance.now() - started,
+    async stop(keep = false) {
+      await processes.stop()
+      if (!keep && !opts.dir) rmSync(dir, {recursive: true, force: true})
+    },
+  }
+}
