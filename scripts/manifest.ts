@@ -9,7 +9,9 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 export async function buildManifest(): Promise<string> {
   const plugin = new Plugin({root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, isRoot: true})
   await plugin.load()
-  return JSON.stringify(plugin.manifest, null, 2) + '\n'
+  // oclif loads commands concurrently; sorting keeps the file stable from build to build.
+  const commands = Object.fromEntries(Object.entries(plugin.manifest.commands).sort(([a], [b]) => a.localeCompare(b)))
+  return JSON.stringify({...plugin.manifest, commands}, null, 2) + '\n'
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
