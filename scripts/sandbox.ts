@@ -4,7 +4,7 @@ import {startGround} from '../test/ground/index.js'
 
 process.stderr.write('starting the proving ground (the first run builds its binaries)...\n')
 const ground = await startGround()
-for (const [key, value] of Object.entries(ground.env)) process.stdout.write(`export ${key}=${value}\n`)
+for (const [key, value] of Object.entries(ground.env)) process.stdout.write(`export ${key}='${value}'\n`)
 process.stdout.write(`# started in ${(ground.startedInMs / 1000).toFixed(1)}s; process ids: ${ground.processes.pids().join(' ')}\n`)
 process.stdout.write('sandbox ready\n')
 

@@ -17,7 +17,7 @@ describe('npm run sandbox', () => {
     const kubeconfig = /^export KUBECONFIG=(\S+)$/m.exec(out)![1]
     assert.ok(existsSync(kubeconfig))
     const pids = /process ids: ([\d ]+)/.exec(out)![1].trim().split(' ').map(Number)
-    assert.equal(pids.length, 5)
+    assert.equal(pids.length, 6)
     assert.ok(pids.every(pidAlive))
 
     child.kill('SIGINT')

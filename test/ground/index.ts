@@ -3,7 +3,8 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {startCluster, type Cluster} from './cluster.js'
+import {applyDocuments, startCluster, type Cluster} from './cluster.js'
+import {control, startGitHub, type GitHubGround} from './github.js'
 import {ProcessGroup} from './processes.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -12,12 +13,26 @@ export const SHARED = path.resolve(REPO, '..', 'shared')
 export interface Ground {
   dir: string
   cluster: Cluster
+  github: GitHubGround
   processes: ProcessGroup
   /** The variables that point kplat (and kubectl, Octokit, git) at this ground. */
   env: Record<string, string>
   startedInMs: number
   /** Ends every process it started; keeps the folder (logs) when asked to. */
   stop(keep?: boolean): Promise<void>
+}
+
+export const DEVELOPER = 'developer'
+export const ORG = 'acme'
+
+/** The platform defaults a platform team would set once: ConfigMap kplat-system/kplat. */
+function platformSettings() {
+  return [
+    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kplat-system'}},
+    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'argocd'}},
+    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'kplat', namespace: 'kplat-system'},
+      data: {githubOwner: ORG, registry: 'ghcr.io', appsDomain: 'apps.ground.test', argocdNamespace: 'argocd', argocdProject: 'default'}},
+  ]
 }
 
 /** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
@@ -37,8 +52,18 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   const processes = new ProcessGroup(path.join(dir, 'logs'), path.join(dir, 'pids'))
   const started = performance.now()
   let cluster: Cluster
+  let github: GitHubGround
+  let token: string
   try {
-    cluster = await startCluster({dir, binDir, crdDir: path.join(SHARED, 'crds'), processes})
+    ;[cluster, github] = await Promise.all([
+      startCluster({dir, binDir, crdDir: path.join(SHARED, 'crds'), processes}),
+      startGitHub(processes, dir, REPO),
+    ])
+    // A developer who belongs to the organisation the platform puts apps in.
+    await control(github, 'POST', 'users', {login: DEVELOPER})
+    await control(github, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
+    token = (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
+    await applyDocuments(cluster.adminConfig(), platformSettings())
   } catch (error) {
     await processes.stop()
     throw error
@@ -47,8 +72,12 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   return {
     dir,
     cluster,
+    github,
     processes,
-    env: {KUBECONFIG: cluster.kubeconfig, KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir},
+    env: {
+      KUBECONFIG: cluster.kubeconfig, GITHUB_API_URL: github.api, GITHUB_TOKEN: token,
+      KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github),
+    },
     startedInMs: performance.now() - started,
     async stop(keep = false) {
       await processes.stop()

@@ -21,9 +21,9 @@ export class ProcessGroup {
     process.once('exit', () => this.killNow('SIGKILL'))
   }
 
-  start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Started {
+  start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Started {
     const log = createWriteStream(`${this.logDir}/${name}.log`)
-    const child = spawn(command, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(command, args, {env, cwd, stdio: ['ignore', 'pipe', 'pipe']})
     child.stdout!.pipe(log)
     child.stderr!.pipe(log)
     if (child.pid === undefined) throw new Error(`could not start ${name} (${command})`)

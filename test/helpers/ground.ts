@@ -1,10 +1,14 @@
 import * as k8s from '@kubernetes/client-node'
 import {ADMIN_CONTEXT, RESTRICTED_CONTEXT} from '../ground/cluster.js'
+import {control, type GitHubGround} from '../ground/github.js'
 import {startGround, type Ground} from '../ground/index.js'
 
 export interface TestGround {
   kubeconfig: string
   logsFile: string
+  github: GitHubGround
+  /** KUBECONFIG, GITHUB_API_URL, GITHUB_TOKEN...: what points kplat at the ground. */
+  env: Record<string, string>
   admin(): k8s.KubeConfig
   restricted(): k8s.KubeConfig
 }
@@ -16,29 +20,40 @@ let own: Promise<Ground> | undefined
  * environment), or, when a file is run on its own, one started for this process.
  */
 export async function ground(): Promise<TestGround> {
-  let kubeconfig = process.env.KUBECONFIG
-  let logsFile = process.env.KPLAT_GROUND_LOGS_FILE
-  if (!kubeconfig || !logsFile) {
+  let env: Record<string, string>
+  if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_LOGS_FILE && process.env.KPLAT_GROUND_GITHUB) {
+    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB']
+      .map((k) => [k, process.env[k] ?? '']))
+  } else {
     own ??= startGround().then((g) => {
       process.once('beforeExit', () => void g.stop())
       return g
     })
-    const g = await own
-    kubeconfig = g.cluster.kubeconfig
-    logsFile = g.cluster.logsFile
+    env = (await own).env
   }
 
   const load = (context: string) => {
     const kc = new k8s.KubeConfig()
-    kc.loadFromFile(kubeconfig!)
+    kc.loadFromFile(env.KUBECONFIG)
     kc.setCurrentContext(context)
     return kc
   }
 
-  return {kubeconfig, logsFile, admin: () => load(ADMIN_CONTEXT), restricted: () => load(RESTRICTED_CONTEXT)}
+  return {
+    kubeconfig: env.KUBECONFIG, logsFile: env.KPLAT_GROUND_LOGS_FILE, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
+    admin: () => load(ADMIN_CONTEXT), restricted: () => load(RESTRICTED_CONTEXT),
+  }
 }
 
-/** A namespace name no other test uses. */
+/** A token of the ground's GitHub for a user (created if new) with these scopes. */
+export async function tokenFor(gh: GitHubGround, login: string, scopes: string[]): Promise<string> {
+  await control(gh, 'POST', 'users', {login})
+  return (await control<{token: string}>(gh, 'POST', 'tokens', {login, scopes})).token
+}
+
+/** A name no other test uses. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e4)}`
 }
+
+export {control}
