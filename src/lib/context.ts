@@ -41,6 +41,7 @@ export class Context {
   readonly now: () => number
   readonly version: string
   private githubClient?: Promise<GitHub>
+  private token?: Promise<string>
   private readonly kubeClients = new Map<string, Promise<Kube>>()
 
   constructor(opts: ContextOptions) {
@@ -57,11 +58,19 @@ export class Context {
     this.prompter = new Prompter(this.io)
   }
 
-  github(): Promise<GitHub> {
-    this.githubClient ??= (async () => {
-      const [{resolveGitHubToken}, {createGitHub}] = await Promise.all([import('./github/auth.js'), import('./github/client.js')])
+  /** The GitHub token (GITHUB_TOKEN, GH_TOKEN or gh's store), registered for redaction. */
+  githubToken(): Promise<string> {
+    this.token ??= import('./github/auth.js').then(async ({resolveGitHubToken}) => {
       const token = await resolveGitHubToken(this.env)
       this.redactor.add(token)
+      return token
+    })
+    return this.token
+  }
+
+  github(): Promise<GitHub> {
+    this.githubClient ??= (async () => {
+      const [{createGitHub}, token] = await Promise.all([import('./github/client.js'), this.githubToken()])
       return createGitHub({env: this.env, token, debug: this.debug, warn: (t) => this.out.warn(t), version: this.version})
     })()
     return this.githubClient

@@ -2,7 +2,7 @@
 export interface Application {
   apiVersion: 'argoproj.io/v1alpha1'
   kind: 'Application'
-  metadata: {name: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string}
+  metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string}
   spec: {
     project: string
     source?: {repoURL: string; path?: string; targetRevision?: string}

@@ -1,0 +1,226 @@
+import {existsSync, readdirSync} from 'node:fs'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import type {Context} from '../context.js'
+import {LABELS} from '../kube/argocd.js'
+import type {RenderedFile} from '../skeleton/render.js'
+import {KplatError, UsageError} from '../ui/errors.js'
+import {validateAppName} from './app-name.js'
+import {generateAppName} from './names.js'
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../..', import.meta.url))
+const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
+
+export interface CreateOptions {
+  name?: string
+  owner?: string
+  private: boolean
+  template: string
+  params: string[]
+  wait: boolean
+  clone: boolean
+  dryRun: boolean
+  context?: string
+  timeoutMs: number
+}
+
+export interface Plan {
+  files: string[]
+  kubernetes: Array<{kind: string; namespace: string; name: string}>
+  github: string[]
+}
+
+export interface CreateResult {
+  name: string
+  owner: string
+  repository: string
+  cloneUrl: string
+  namespace: string
+  commit?: string
+  revision?: string
+  url?: string
+  dir?: string
+  run?: string
+  dryRun?: Plan
+}
+
+/**
+ * `kplat create`: resolve and check everything, then repository, first commit,
+ * Argo CD Application, first CI run, first sync, local clone. Each step looks before it
+ * acts, so running it again after a failure or Ctrl-C finishes the job.
+ */
+export async function createApp(ctx: Context, opts: CreateOptions): Promise<CreateResult> {
+  const [{loadSettings}, repo, runs, argo, skeleton, params] = await Promise.all([
+    import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
+    Promise.all([import('../skeleton/template.js'), import('../skeleton/render.js')]), import('../skeleton/parameters.js'),
+  ])
+  const [{loadTemplate}, {renderSkeleton, stepValues}] = skeleton
+  const out = ctx.out
+
+  // 1. Resolve, and fail here, before anything exists, on anything missing.
+  const name = opts.name ? validateAppName(opts.name) : generateAppName()
+  const given = params.parseParams(opts.params)
+  const template = await loadTemplate(templateDir(opts.template))
+  const github = await ctx.github()
+  const kube = await ctx.kube(opts.context)
+  const [me, settings] = await Promise.all([whoami(github), loadSettings(kube, ctx.env)])
+  checkScopes(me.scopes)
+  const owner = opts.owner ?? settings.githubOwner ?? me.login
+  const namespace = settings.argocdNamespace
+  const organization = await repo.isOrganization(github, owner)
+  const needs = [
+    {verb: 'create', group: 'argoproj.io', resource: 'applications'},
+    {verb: 'patch', group: 'argoproj.io', resource: 'applications'},
+    ...(opts.private ? [{verb: 'create', group: '', resource: 'secrets'}, {verb: 'patch', group: '', resource: 'secrets'}] : []),
+  ]
+  const [existing, application] = await Promise.all([
+    repo.findRepository(github, owner, name),
+    argo.checkArgoCd(kube, namespace, needs).then(() => argo.findApplication(kube, namespace, name)),
+  ])
+  if (existing && !existing.createdByKplat) throw new UsageError(`the name "${name}" is taken: the repository ${owner}/${name} exists and kplat did not create it`, 'Pick another app name')
+  if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
+  const target = opts.clone ? await cloneTarget(ctx.cwd, name) : undefined
+
+  const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
+  const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive)
+  const files = await renderSkeleton(template.skeletonDir, await stepValues(template.values, parameters))
+  const description = String(parameters.description ?? `${name}, created with kplat`)
+
+  if (opts.dryRun) {
+    const plan = dryRunPlan(files, {owner, name, namespace, organization, private: opts.private, existing: Boolean(existing)})
+    return {name, owner, repository: existing?.htmlUrl ?? `(new) ${owner}/${name}`, cloneUrl: existing?.cloneUrl ?? '', namespace: name, dryRun: plan}
+  }
+
+  // 2. The repository and its first commit (one commit, so one push event and one CI run).
+  const repository = existing ?? await out.step(`Creating the repository ${owner}/${name}`, () =>
+    repo.createRepository(github, {owner, name, description, private: opts.private, organization}))
+  const commit = await out.step('Writing the first commit', async (update) => {
+    const head = await repo.branchHead(github, repository)
+    if (!head.hasApp) {
+      update(`${files.length} files in one commit`)
+      return repo.commitTree(github, repository, files, `Create ${name} from the ${template.name} skeleton`)
+    }
+
+    update('already there')
+    return application?.metadata.annotations?.[SOURCE_COMMIT] ?? head.sha
+  })
+
+  // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
+  // self-heal, the resources finalizer; and credentials to read a private repository.
+  await out.step('Registering the app with Argo CD', async () => {
+    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
+    if (opts.private) {
+      await argo.apply(kube, {apiVersion: 'v1', kind: 'Secret', metadata: {name: `repo-${name}`, namespace, labels: {...labels, 'argocd.argoproj.io/secret-type': 'repository'}},
+        stringData: {type: 'git', url: repository.cloneUrl, username: 'x-access-token', password: await ctx.githubToken()}} as never)
+    }
+
+    await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, branch: repository.defaultBranch, commit, labels}))
+  })
+
+  const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
+  if (opts.wait) {
+    // 4. The first CI run, found by the commit's SHA; then the first sync of what it deployed.
+    const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
+      runs.waitForRun(github, owner, name, commit, {timeoutMs: opts.timeoutMs, pollMs: 2000, onStatus: update}))
+    result.run = run.url
+    const revision = (await repo.branchHead(github, repository)).sha
+    const deployed = await out.step(`Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
+      argo.waitForDeploy(kube, namespace, name, revision, {timeoutMs: opts.timeoutMs, onStatus: update}))
+    result.revision = revision
+    result.url = deployed.status?.summary?.externalURLs?.[0]
+  }
+
+  result.url ??= settings.appsDomain ? `http://${name}.${settings.appsDomain}` : undefined
+
+  // 5. The code on the developer's machine: a clone, or a remote on the current repository.
+  if (target) {
+    const {cloneWithToken, addRemote} = await import('../git/clone.js')
+    if (target.kind === 'clone') {
+      await out.step(`Cloning into ./${path.relative(ctx.cwd, target.dir)}`, async () => cloneWithToken(repository.cloneUrl, target.dir, await ctx.githubToken()))
+      result.dir = target.dir
+    } else if (target.kind === 'remote') {
+      await addRemote(target.dir, 'kplat', repository.cloneUrl)
+      result.dir = target.dir
+    }
+  }
+
+  return result
+}
+
+export const SOURCE_COMMIT = 'kplat.dev/source-commit'
+
+function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; branch: string; commit: string; labels: Record<string, string>}) {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    metadata: {name: a.name, namespace: a.namespace, labels: a.labels, annotations: {[SOURCE_COMMIT]: a.commit}, finalizers: [RESOURCES_FINALIZER]},
+    spec: {
+      project: a.project,
+      source: {repoURL: a.repoUrl, path: 'chart', targetRevision: a.branch, helm: {releaseName: a.name}},
+      destination: {server: 'https://kubernetes.default.svc', namespace: a.name},
+      syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true']},
+    },
+  }
+}
+
+function dryRunPlan(files: RenderedFile[], a: {owner: string; name: string; namespace: string; organization: boolean; private: boolean; existing: boolean}): Plan {
+  const repoPath = `/repos/${a.owner}/${a.name}`
+  const binaries = files.filter((f) => f.binary).length
+  return {
+    files: files.map((f) => f.path),
+    kubernetes: [
+      ...(a.private ? [{kind: 'Secret', namespace: a.namespace, name: `repo-${a.name}`}] : []),
+      {kind: 'Application', namespace: a.namespace, name: a.name},
+      {kind: 'Namespace', namespace: '', name: a.name},
+    ],
+    github: [
+      ...(a.existing ? [] : [a.organization ? `POST /orgs/${a.owner}/repos` : 'POST /user/repos']),
+      ...Array.from({length: binaries}, () => `POST ${repoPath}/git/blobs`),
+      `POST ${repoPath}/git/trees`, `POST ${repoPath}/git/commits`, `PATCH ${repoPath}/git/refs/heads/main`,
+    ],
+  }
+}
+
+function templateDir(template: string): string {
+  if (template.includes('/') || template.startsWith('.')) return path.resolve(template)
+  const shipped = path.join(PACKAGE_ROOT, 'skeletons', template)
+  if (!existsSync(shipped)) {
+    const names = readdirSync(path.join(PACKAGE_ROOT, 'skeletons')).join(', ')
+    throw new UsageError(`no skeleton named "${template}" (shipped: ${names})`, 'Pass --template with one of those, or a folder that holds a template.yaml')
+  }
+
+  return shipped
+}
+
+async function cloneTarget(cwd: string, name: string): Promise<{kind: 'clone' | 'remote' | 'skip'; dir: string}> {
+  const {workTreeRoot, remotes} = await import('../git/repo.js')
+  const root = await workTreeRoot(cwd)
+  if (root) return {kind: 'remote', dir: root}
+  const dir = path.join(cwd, name)
+  if (!existsSync(dir) || readdirSync(dir).length === 0) return {kind: 'clone', dir}
+  // A rerun finds its own clone from last time.
+  const own = (await workTreeRoot(dir)) === dir && (await remotes(dir)).some((r) => r.url.endsWith(`/${name}.git`))
+  if (own) return {kind: 'skip', dir}
+  throw new UsageError(`./${name} already exists and is not a clone of this app`, 'Run kplat create from another folder, or pass --no-clone')
+}
+
+async function whoami(github: Awaited<ReturnType<Context['github']>>): Promise<{login: string; scopes: string[] | undefined}> {
+  const {githubError} = await import('../github/errors.js')
+  try {
+    const response = await github.rest.users.getAuthenticated()
+    const header = response.headers['x-oauth-scopes']
+    return {login: response.data.login, scopes: header === undefined ? undefined : header.split(',').map((s) => s.trim()).filter(Boolean)}
+  } catch (error) {
+    throw githubError(error, 'read the authenticated user')
+  }
+}
+
+function checkScopes(scopes: string[] | undefined): void {
+  // Fine-grained tokens send no scopes; GitHub checks their permissions per request.
+  if (scopes === undefined) return
+  const missing = ['repo', 'workflow'].filter((s) => !scopes.includes(s))
+  if (missing.length > 0) {
+    throw new KplatError(`your GitHub token lacks the ${missing.join(' and ')} scope${missing.length > 1 ? 's' : ''} (it has: ${scopes.join(', ') || 'none'})`, {
+      hint: 'Create a token with the repo and workflow scopes, or run `gh auth refresh -s repo,workflow`',
+    })
+  }
+}

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict'
+import {execFile, spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {before, describe, it} from 'node:test'
+import {promisify} from 'node:util'
+import * as k8s from '@kubernetes/client-node'
+import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {BIN, runBin, type RunResult} from './helpers/cli.js'
+import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
+
+const exec = promisify(execFile)
+const ORG = 'acme'
+
+describe('kplat create, on the proving ground', () => {
+  let g: TestGround
+  let env: NodeJS.ProcessEnv
+  let custom: k8s.CustomObjectsApi
+  let core: k8s.CoreV1Api
+
+  before(async () => {
+    g = await ground()
+    env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}
+    custom = g.admin().makeApiClient(k8s.CustomObjectsApi)
+    core = g.admin().makeApiClient(k8s.CoreV1Api)
+  })
+
+  const workdir = () => mkdtempSync(path.join(os.tmpdir(), 'kplat-create-'))
+  const create = (args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(['create', ...args], {env: {...env, ...extra}, cwd})
+  const application = (name: string) => custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name})
+    .then((a) => a as {metadata: {labels: Record<string, string>; finalizers?: string[]}; spec: Record<string, unknown>; status?: {sync?: {revision?: string}; health?: {status?: string}}}, () => undefined)
+  const repoExists = async (name: string) => (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status === 200
+  const podImages = async (namespace: string) => {
+    const pods = await core.listNamespacedPod({namespace})
+    return pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).map((p) => p.spec!.containers[0].image!)
+  }
+
+  it('goes from nothing to a Healthy app running the image of the pushed commit, then `git push` deploys', async () => {
+    const cwd = workdir()
+    const name = uniqueName('app')
+    const r = await create([name, '--json'], cwd)
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {name: string; commit: string; revision: string; url: string; dir: string; repository: string}
+    assert.equal(result.name, name)
+    assert.equal(result.dir, path.join(cwd, name))
+    assert.equal(result.url, `http://${name}.apps.ground.test`)
+    assert.match(r.stderr, /Waiting for CI on [0-9a-f]{7}\.\.\. done/)
+    assert.ok(!(r.stdout + r.stderr).includes(g.env.GITHUB_TOKEN), 'the token is never printed')
+
+    const app = await application(name)
+    assert.equal(app?.metadata.labels['app.kubernetes.io/managed-by'], 'kplat')
+    assert.deepEqual(app?.metadata.finalizers, ['resources-finalizer.argocd.argoproj.io'])
+    assert.deepEqual((app?.spec.syncPolicy as {automated: unknown}).automated, {prune: true, selfHeal: true})
+    assert.equal(app?.status?.health?.status, 'Healthy')
+    assert.equal(app?.status?.sync?.revision, result.revision)
+    assert.deepEqual(await podImages(name), [`ghcr.io/${ORG}/${name}:${result.commit}`])
+
+    // The clone is a plain git repository with a clean remote; a push is a release.
+    const clone = result.dir
+    assert.doesNotMatch(readFileSync(path.join(clone, '.git', 'config'), 'utf8'), /ghp_|extraheader/i)
+    writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + '\n// v2\n')
+    const git = (args: string[]) => exec('git', ['-C', clone, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    await git(['-c', 'user.name=dev', '-c', 'user.email=dev@example.com', 'commit', '-qam', 'v2'])
+    const {stdout: sha} = await git(['rev-parse', 'HEAD'])
+    await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', 'origin', 'main'])
+    for (let i = 0; ; i++) {
+      const images = await podImages(name)
+      if (images.length === 1 && images[0].endsWith(`:${sha.trim()}`)) break
+      assert.ok(i < 600, `the push was not deployed: ${images.join(', ')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    const after = await application(name) as {status: {history?: Array<{revision: string}>}}
+    assert.ok((after.status.history ?? []).length >= 2, 'the push is a second release in Argo CD\'s history')
+  })
+
+  it('reports a failed CI run with the failed job\'s name and URL, and exits 1', async () => {
+    const name = uniqueName('red')
+    await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${name}`, conclusion: 'failure', job: 'Build and push image'})
+    const r = await create([name, '--no-clone'], workdir())
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`Error: the CI run failed; job "Build and push image" failed: http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}/actions/runs/\\d+/job/\\d+`))
+  })
+
+  it('finishes an interrupted create when run again, without creating anything twice', async () => {
+    const name = uniqueName('resume')
+    const cwd = workdir()
+    const child = spawn(process.execPath, [BIN, 'create', name], {cwd, env, stdio: ['ignore', 'pipe', 'pipe']})
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    for (let i = 0; !err.includes('Registering the app with Argo CD... done') && i < 300; i++) await new Promise((r) => setTimeout(r, 100))
+    child.kill('SIGINT')
+    await new Promise((r) => child.on('close', r))
+    assert.ok(await repoExists(name), 'the first attempt got as far as the repository')
+
+    const r = await create([name, '--json'], cwd)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /Writing the first commit\.\.\.\n {2}already there/)
+    const {workflow_runs: runs} = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}/actions/runs`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).json() as {workflow_runs: unknown[]}
+    assert.equal(runs.length, 1, 'one commit, one push, one CI run')
+    assert.equal((await application(name))?.status?.health?.status, 'Healthy')
+  })
+
+  it('--dry-run prints the plan and changes nothing on GitHub or in the cluster', async () => {
+    const name = uniqueName('dry')
+    await control(g.github, 'POST', 'requests/reset', {})
+    const r = await create([name, '--dry-run', '--json'], workdir())
+    assert.equal(r.code, 0, r.stderr)
+    const plan = JSON.parse(r.stdout) as {dryRun: {files: string[]; kubernetes: Array<{kind: string}>; github: string[]}}
+    assert.ok(plan.dryRun.files.includes('.github/workflows/ci.yaml'))
+    assert.deepEqual(plan.dryRun.kubernetes.map((k) => k.kind), ['Application', 'Namespace'])
+    assert.deepEqual(plan.dryRun.github, [`POST /orgs/${ORG}/repos`, `POST /repos/${ORG}/${name}/git/trees`, `POST /repos/${ORG}/${name}/git/commits`, `PATCH /repos/${ORG}/${name}/git/refs/heads/main`])
+    const {requests} = await control<{requests: Array<{method: string}>}>(g.github, 'GET', 'requests')
+    assert.deepEqual([...new Set(requests.map((q) => q.method))], ['GET'])
+    assert.equal(await repoExists(name), false)
+    assert.equal(await application(name), undefined)
+  })
+
+  it('refuses bad input before creating anything, saying what to type instead', async () => {
+    const cwd = workdir()
+    const cases: Array<{args: string[]; env?: NodeJS.ProcessEnv; code: number; message: RegExp}> = [
+      {args: ['Bad_Name'], code: 2, message: /invalid app name "Bad_Name".*Try "bad-name"/},
+      {args: ['nonexistent-skeleton', '--template', 'nope'], code: 2, message: /no skeleton named "nope" \(shipped: node\)/},
+      {args: ['param-bad', '--param', 'port=notanumber'], code: 2, message: /template parameter "port" must be integer\. Pass --param port=VALUE/},
+      {args: ['no-token'], env: {GITHUB_TOKEN: '', GH_TOKEN: '', PATH: '/nonexistent'}, code: 1, message: /no GitHub token found\. Set GITHUB_TOKEN \(or GH_TOKEN\)/},
+      {args: ['no-scope'], env: {GITHUB_TOKEN: await tokenFor(g.github, 'developer', ['repo'])}, code: 1, message: /lacks the workflow scope \(it has: repo\)/},
+      {args: ['rbac', '--context', RESTRICTED_CONTEXT], code: 1, message: /forbidden: you may not (list|create) applications\.argoproj\.io in namespace argocd/},
+      {args: ['unreachable'], env: {KUBECONFIG: unreachableKubeconfig()}, code: 1, message: /cannot reach the cluster at https:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/},
+    ]
+    for (const c of cases) {
+      const r = await create(c.args, cwd, c.env)
+      assert.equal(r.code, c.code, `${c.args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, c.message, c.args.join(' '))
+      assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('Error:')).length, 1)
+      assert.equal(await repoExists(c.args[0]), false, `${c.args[0]}: nothing was created`)
+    }
+  })
+
+  it('calls a taken name taken, and leaves the other repository alone', async () => {
+    const name = uniqueName('taken')
+    const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, 'content-type': 'application/json'}
+    await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {method: 'POST', headers, body: JSON.stringify({name, description: 'someone else\'s', auto_init: true})})
+    const before = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}/git/ref/heads/main`, {headers})).json()
+    const r = await create([name], workdir())
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, new RegExp(`the name "${name}" is taken: the repository ${ORG}/${name} exists and kplat did not create it\\. Pick another app name`))
+    assert.deepEqual(await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}/git/ref/heads/main`, {headers})).json(), before)
+    assert.equal(await application(name), undefined)
+  })
+})
+
+function unreachableKubeconfig(): string {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'kplat-kc-')), 'config')
+  writeFileSync(file, `apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]
+users: [{name: me, user: {token: not-a-real-token}}]
+contexts: [{name: gone, context: {cluster: gone, user: me}}]
+current-context: gone
+`)
+  return file
+}
