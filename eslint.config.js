@@ -2,7 +2,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  {ignores: ['dist/', 'node_modules/', 'tmp/']},
+  // Skeletons are templates (${{ }}), not code until rendered.
+  {ignores: ['dist/', 'node_modules/', 'tmp/', 'skeletons/']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
