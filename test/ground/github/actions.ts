@@ -10,6 +10,8 @@ export interface Decision {
   conclusion: 'success' | 'failure'
   /** The job that fails (default: the first). */
   job?: string
+  /** How long the run stays in progress before its jobs run, to test waiting. */
+  delayMs?: number
 }
 
 export interface Workflow {
@@ -94,6 +96,7 @@ export async function playRun(run: Run, workflow: Workflow, ctx: RunContext): Pr
   run.status = 'in_progress'
   run.updatedAt = ctx.now()
   ctx.changed()
+  if (decision.delayMs) await pause(decision.delayMs)
 
   let failed = false
   for (const job of run.jobs) {

@@ -651,7 +651,7 @@ done
         return send(res, 200, {token: this.issueToken(String(body.login), (body.scopes as string[]) ?? ['repo', 'workflow'])})
       case 'POST /_ground/decisions': {
         const queue = this.decisions.get(String(body.repo)) ?? []
-        queue.push({conclusion: body.conclusion as Decision['conclusion'], job: body.job as string | undefined})
+        queue.push({conclusion: (body.conclusion as Decision['conclusion']) ?? 'success', job: body.job as string | undefined, delayMs: body.delayMs as number | undefined})
         this.decisions.set(String(body.repo), queue)
         return send(res, 200, {queued: queue.length})
       }

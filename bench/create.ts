@@ -1,0 +1,83 @@
+// kplat create on the proving ground, measured (npm run bench:create):
+//  1. GitHub requests to create the repository and its first commit, 10 vs 500 files;
+//  2. requests that count against the rate limit while waiting on a 60 s CI run;
+//  3. how fast a watch sees an Application's status change;
+//  4. kplat's own time in a full create, outside the waits it cannot shorten.
+import {execFile} from 'node:child_process'
+import {cpSync, mkdtempSync, writeFileSync} from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {promisify} from 'node:util'
+import * as k8s from '@kubernetes/client-node'
+import {createKube} from '../src/lib/kube/client.js'
+import {waitFor} from '../src/lib/kube/wait.js'
+import {Debug} from '../src/lib/ui/debug.js'
+import {Redactor} from '../src/lib/ui/redact.js'
+import {control} from '../test/ground/github.js'
+import {startGround} from '../test/ground/index.js'
+
+const exec = promisify(execFile)
+const root = path.resolve(import.meta.dirname, '..')
+const ground = await startGround()
+const env = {...process.env, ...ground.env, CI: 'true'}
+const kplat = (args: string[], cwd: string) => exec(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], {env, cwd, maxBuffer: 16 << 20})
+type Req = {method: string; route: string; status: number; counted: boolean}
+const requests = async () => (await control<{requests: Req[]}>(ground.github, 'GET', 'requests')).requests
+const reset = () => control(ground.github, 'POST', 'requests/reset', {})
+
+try {
+  // 1. Creation requests for a 10-file and a 500-file skeleton.
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-bench-'))
+  for (const count of [10, 500]) {
+    const skel = path.join(work, `skel-${count}`)
+    cpSync(path.join(root, 'skeletons', 'node'), skel, {recursive: true})
+    for (let i = 0; i < count - 13; i++) writeFileSync(path.join(skel, 'skeleton', `extra-${i}.txt`), `file ${i} of \${{ values.name }}\n`)
+    await reset()
+    const name = `bench-${count}-${Date.now().toString(36)}`
+    await kplat(['create', name, '--template', skel, '--no-wait', '--no-clone'], work)
+    const writes = (await requests()).filter((r) => r.method !== 'GET')
+    const all = await requests()
+    console.log(`create ${Math.max(count, 13)} files: ${writes.length} GitHub requests create the repository and its content (${writes.map((r) => `${r.method} ${r.route}`).join(', ')}); ${all.length} in all with the checks`)
+  }
+
+  // 2. Waiting on a CI run that takes 60 s: requests that count against the rate limit.
+  const slow = `bench-wait-${Date.now().toString(36)}`
+  await control(ground.github, 'POST', 'decisions', {repo: `acme/${slow}`, conclusion: 'success', delayMs: 60_000})
+  await reset()
+  const started = Date.now()
+  await kplat(['create', slow, '--no-clone'], work)
+  const polls = (await requests()).filter((r) => r.route === '/repos/{owner}/{repo}/actions/runs')
+  const minutes = (Date.now() - started) / 60_000
+  console.log(`waiting on a 60 s run: ${polls.length} polls, ${polls.filter((r) => r.counted).length} counted against the rate limit, ${polls.filter((r) => r.status === 304).length} answered 304, over ${minutes.toFixed(1)} min`)
+
+  // 3. Reaction time of the watch-based wait to a status change.
+  const kube = createKube({env: {KUBECONFIG: ground.cluster.kubeconfig}, debug: new Debug(false, process.stderr, new Redactor()), redactor: new Redactor()})
+  const core = ground.cluster.adminConfig().makeApiClient(k8s.CoreV1Api)
+  const reactions: number[] = []
+  for (let i = 0; i < 10; i++) {
+    const name = `bench-watch-${i}-${Date.now().toString(36)}`
+    await core.createNamespacedConfigMap({namespace: 'default', body: {metadata: {name}, data: {state: 'waiting'}}})
+    let changedAt = 0
+    const waiting = waitFor(kube, {apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: 'default', name},
+      (cm) => ((cm as k8s.V1ConfigMap | undefined)?.data?.state === 'ready' ? Date.now() : undefined), {timeoutMs: 10_000})
+    await new Promise((r) => setTimeout(r, 300))
+    changedAt = Date.now()
+    await core.patchNamespacedConfigMap({namespace: 'default', name, body: {data: {state: 'ready'}}}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+    reactions.push((await waiting) - changedAt)
+  }
+
+  reactions.sort((a, b) => a - b)
+  console.log(`watch reaction to a status change: median ${reactions[5]} ms, max ${reactions.at(-1)} ms over 10 changes`)
+
+  // 4. A full create: kplat's own time is the whole minus its two waits.
+  const full = `bench-full-${Date.now().toString(36)}`
+  const t0 = Date.now()
+  const {stderr} = await kplat(['create', full], work)
+  const total = (Date.now() - t0) / 1000
+  const step = (label: RegExp) => Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
+  const waits = step(/Waiting for CI/) + step(/Waiting for Argo CD/)
+  console.log(`full create: ${total.toFixed(1)} s in all, ${waits.toFixed(1)} s waiting on CI and Argo CD, kplat's own time ${(total - waits).toFixed(1)} s`)
+  console.log(stderr.split('\n').filter((l) => / done \(/.test(l)).map((l) => `  ${l}`).join('\n'))
+} finally {
+  await ground.stop()
+}
