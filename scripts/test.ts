@@ -3,6 +3,7 @@
 import {spawn} from 'node:child_process'
 import {readdirSync} from 'node:fs'
 import * as path from 'node:path'
+import {control} from '../test/ground/github.js'
 import {startGround} from '../test/ground/index.js'
 import {pidAlive} from '../test/ground/processes.js'
 
@@ -27,7 +28,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
-const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
+let code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
+// Whatever kplat sent GitHub that GitHub's OpenAPI description does not allow fails the run.
+const {violations} = await control<{violations: string[]}>(ground.github, 'GET', 'requests').catch(() => ({violations: ['the ground\'s GitHub did not answer']}))
+if (violations.length > 0) {
+  console.error(`# GitHub contract violations:\n${violations.map((v) => `#   ${v}`).join('\n')}`)
+  code = code || 1
+}
+
 const pids = ground.processes.pids()
 await ground.stop(code !== 0)
 const left = pids.filter(pidAlive)

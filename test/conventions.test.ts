@@ -59,7 +59,7 @@ describe('conventions every command shares, against the ground\'s cluster', () =
   it('prints a table for people, without colour when stdout is not a terminal', async () => {
     const r = await runBin(['apps'], {env})
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^NAME +SYNC +HEALTH +URL\napp-catalog +Unknown +Unknown/)
+    assert.match(r.stdout, /^NAME +SYNC +HEALTH +URL\napp-catalog +[A-Z]\w+ +[A-Z]\w+/)
     assert.doesNotMatch(r.stdout, ANSI)
   })
 

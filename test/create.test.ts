@@ -44,7 +44,7 @@ describe('kplat create, on the proving ground', () => {
     const result = JSON.parse(r.stdout) as {name: string; commit: string; revision: string; url: string; dir: string; repository: string}
     assert.equal(result.name, name)
     assert.equal(result.dir, path.join(cwd, name))
-    assert.equal(result.url, `http://${name}.apps.ground.test`)
+    assert.match(result.url, new RegExp(`^http://${name}\\.apps\\.ground\\.test/?$`))
     assert.match(r.stderr, /Waiting for CI on [0-9a-f]{7}\.\.\. done/)
     assert.ok(!(r.stdout + r.stderr).includes(g.env.GITHUB_TOKEN), 'the token is never printed')
 

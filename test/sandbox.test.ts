@@ -13,11 +13,11 @@ describe('npm run sandbox', () => {
     child.stderr.on('data', (d) => (out += d))
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
     for (let i = 0; !out.includes('sandbox ready') && i < 1200; i++) await new Promise((r) => setTimeout(r, 100))
-    assert.match(out, /^export KUBECONFIG=(\S+)$/m, out)
-    const kubeconfig = /^export KUBECONFIG=(\S+)$/m.exec(out)![1]
+    assert.match(out, /^export GITHUB_TOKEN='ghp_\w+'$/m, out)
+    const kubeconfig = /^export KUBECONFIG='([^']+)'$/m.exec(out)![1]
     assert.ok(existsSync(kubeconfig))
     const pids = /process ids: ([\d ]+)/.exec(out)![1].trim().split(' ').map(Number)
-    assert.equal(pids.length, 6)
+    assert.equal(pids.length, 8)
     assert.ok(pids.every(pidAlive))
 
     child.kill('SIGINT')

@@ -177,13 +177,37 @@ export function readYamlDir(dir: string): Manifest[] {
     .filter((o) => o && o.kind)
 }
 
-/** Creates each object, or replaces it when it exists: a server-side apply by the ground. */
 export type Manifest = k8s.KubernetesObject & Record<string, unknown>
 
+/**
+ * Server-side applies each object as the raw JSON it is. (The client's typed serializer
+ * would drop `default`, `enum` and `x-kubernetes-*` from CRD schemas: the upstream CRDs
+ * must reach the apiserver unchanged.)
+ */
 export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[]): Promise<void> {
-  const client = k8s.KubernetesObjectApi.makeApiClient(kc)
+  const paths = new PathFinder(k8s.createConfiguration({baseServer: new k8s.ServerConfiguration(kc.getCurrentCluster()!.server, {}), authMethods: {default: kc}}))
   for (const object of objects) {
-    await client.patch(object, undefined, undefined, 'kplat-ground', true, k8s.PatchStrategy.ServerSideApply)
+    const url = new URL(`${kc.getCurrentCluster()!.server}${await paths.of(object)}`)
+    url.searchParams.set('fieldManager', 'kplat-ground')
+    url.searchParams.set('force', 'true')
+    const options: https.RequestOptions = {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}}
+    await kc.applyToHTTPSOptions(options)
+    const status = await new Promise<{code: number; body: string}>((resolve, reject) => {
+      const req = https.request(url, options, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve({code: res.statusCode ?? 0, body}))
+      })
+      req.on('error', reject)
+      req.end(JSON.stringify(object))
+    })
+    if (status.code >= 300) throw new Error(`applying ${object.kind} ${object.metadata?.name}: ${status.code} ${status.body.slice(0, 500)}`)
+  }
+}
+
+class PathFinder extends k8s.KubernetesObjectApi {
+  of(object: k8s.KubernetesObject): Promise<string> {
+    return this.specUriPath(object, 'patch')
   }
 }
 

@@ -1,9 +1,9 @@
 import {execFile} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {applyDocuments, startCluster, type Cluster} from './cluster.js'
+import {applyDocuments, readYamlDir, startCluster, type Cluster} from './cluster.js'
 import {control, startGitHub, type GitHubGround} from './github.js'
 import {ProcessGroup} from './processes.js'
 
@@ -35,6 +35,12 @@ function platformSettings() {
   ]
 }
 
+function platformKit() {
+  const kinds = new Set(['CompositeResourceDefinition', 'Composition'])
+  const walk = (dir: string): string[] => [dir, ...readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).flatMap((e) => walk(path.join(dir, e.name)))]
+  return walk(path.join(REPO, 'platform')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
+}
+
 /** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
 export function provideBinaries(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -64,6 +70,13 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     await control(github, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
     token = (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
     await applyDocuments(cluster.adminConfig(), platformSettings())
+    // The stand-ins for Argo CD's and Crossplane's controllers, each a process of its own.
+    const tsx = ['--import', 'tsx']
+    processes.start('argocd', process.execPath, [...tsx, path.join(REPO, 'test/ground/argocd/main.ts'), '--kubeconfig', cluster.kubeconfig,
+      '--helm', path.join(binDir, 'helm'), '--work-dir', path.join(dir, 'argocd'), '--poll-ms', '1000'], process.env, REPO)
+    processes.start('crossplane', process.execPath, [...tsx, path.join(REPO, 'test/ground/crossplane/main.ts'), '--kubeconfig', cluster.kubeconfig], process.env, REPO)
+    // The sample platform kit, installed as a platform team would.
+    await applyDocuments(cluster.adminConfig(), platformKit())
   } catch (error) {
     await processes.stop()
     throw error
