@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {describe, it} from 'node:test'
+import {after, describe, it} from 'node:test'
 import {pidAlive} from './ground/processes.js'
 import {ROOT} from './helpers/cli.js'
 
@@ -12,6 +12,10 @@ describe('npm run sandbox', () => {
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
+    // Whatever an assertion says, the sandbox must not outlive this test.
+    after(() => {
+      if (child.exitCode === null) child.kill('SIGINT')
+    })
     for (let i = 0; !out.includes('sandbox ready') && i < 1200; i++) await new Promise((r) => setTimeout(r, 100))
     assert.match(out, /^export GITHUB_TOKEN='ghp_\w+'$/m, out)
     const kubeconfig = /^export KUBECONFIG='([^']+)'$/m.exec(out)![1]

@@ -1,3 +1,4 @@
+import {after} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
 import {ADMIN_CONTEXT, RESTRICTED_CONTEXT} from '../ground/cluster.js'
 import {control, type GitHubGround} from '../ground/github.js'
@@ -25,8 +26,9 @@ export async function ground(): Promise<TestGround> {
     env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB']
       .map((k) => [k, process.env[k] ?? '']))
   } else {
+    // The ground's pipes keep the process alive, so stop it when this file's tests end.
     own ??= startGround().then((g) => {
-      process.once('beforeExit', () => void g.stop())
+      after(() => g.stop())
       return g
     })
     env = (await own).env
