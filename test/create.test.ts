@@ -6,7 +6,9 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
+import {provideBinaries} from './ground/index.js'
+import {ProcessGroup} from './ground/processes.js'
 import {BIN, runBin, type RunResult} from './helpers/cli.js'
 import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
 
@@ -30,7 +32,7 @@ describe('kplat create, on the proving ground', () => {
   const create = (args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(['create', ...args], {env: {...env, ...extra}, cwd})
   const application = (name: string) => custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name})
     .then((a) => a as {metadata: {labels: Record<string, string>; finalizers?: string[]}; spec: Record<string, unknown>; status?: {sync?: {revision?: string}; health?: {status?: string}}}, () => undefined)
-  const repoExists = async (name: string) => (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status === 200
+  const repoExists = async (name: string, owner = ORG) => (await fetch(`${g.env.GITHUB_API_URL}/repos/${owner}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status === 200
   const podImages = async (namespace: string) => {
     const pods = await core.listNamespacedPod({namespace})
     return pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).map((p) => p.spec!.containers[0].image!)
@@ -134,6 +136,22 @@ describe('kplat create, on the proving ground', () => {
       assert.match(r.stderr, c.message, c.args.join(' '))
       assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('Error:')).length, 1)
       assert.equal(await repoExists(c.args[0]), false, `${c.args[0]}: nothing was created`)
+    }
+  })
+
+  it('says Argo CD is not installed when the cluster serves no Application CRD', async () => {
+    // A bare control plane of its own: the shared ground must keep its CRDs.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-bare-'))
+    const processes = new ProcessGroup(path.join(dir, 'logs'))
+    try {
+      const plane = await startControlPlane({dir, binDir: await provideBinaries(), processes})
+      const r = await create(['no-argo'], workdir(), {KUBECONFIG: plane.kubeconfig})
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /Error: Argo CD is not installed in this cluster \(it serves no applications\.argoproj\.io\)\. Ask your platform team to install Argo CD, or pick another --context/)
+      // Without the platform's settings the owner would have been the developer.
+      assert.equal(await repoExists('no-argo', 'developer'), false)
+    } finally {
+      await processes.stop()
     }
   })
 

@@ -39,8 +39,69 @@ export interface Cluster {
  */
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const {dir, binDir, processes} = opts
+  const {server, kubeconfig, componentsConfig, servingCert, died, developer} = await startControlPlane(opts)
+  const bin = (name: string) => path.join(binDir, name)
+  const kwokPort = await freePort()
+
+  processes.start('kube-controller-manager', bin('kube-controller-manager'), [
+    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
+    `--service-account-private-key-file=${dir}/certs/sa.key`, `--root-ca-file=${servingCert}`,
+    '--use-service-account-credentials=false', '--controllers=*', '--concurrent-gc-syncs=5', '--v=0',
+  ])
+  processes.start('kube-scheduler', bin('kube-scheduler'), [
+    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false', '--v=0',
+  ])
+
+  const admin = new k8s.KubeConfig()
+  admin.loadFromFile(kubeconfig)
+  // kwok watches its own CRDs (per-pod logs and port-forwards), so they come first.
+  await applyDocuments(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
+  await waitForCrds(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
+
+  processes.start('kwok', bin('kwok'), [
+    `--kubeconfig=${componentsConfig}`, `--config=${path.join(HERE, 'kwok', 'stages.yaml')}`,
+    '--manage-all-nodes=true', `--server-address=127.0.0.1:${kwokPort}`, '--node-ip=127.0.0.1', `--node-port=${kwokPort}`,
+    '--node-lease-duration-seconds=40', '--cidr=10.0.1.0/24', '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
+  ])
+
+  const logsFile = `${dir}/logs/pods.log`
+  writeText(logsFile, '')
+  const upstream = [...readYamlDir(path.join(opts.crdDir, 'argo-cd')), ...readYamlDir(path.join(opts.crdDir, 'crossplane'))]
+  await applyDocuments(admin, [
+    ...upstream,
+    {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
+    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
+      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
+      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}]},
+    {apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: {name: 'all-pods'}, spec: {logs: [{containers: [], logsFile, follow: true}]}},
+  ])
+  await waitForCrds(admin, upstream)
+
+  const core = admin.makeApiClient(k8s.CoreV1Api)
+  await waitFor('node kwok-node-0 Ready', async () => {
+    const node = await core.readNode({name: 'kwok-node-0'})
+    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
+  }, 60_000, died)
+  await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
+
+  return {
+    server,
+    kubeconfig,
+    logsFile,
+    adminConfig: () => contextConfig(kubeconfig, ADMIN_CONTEXT),
+    restrictedConfig: () => contextConfig(kubeconfig, RESTRICTED_CONTEXT),
+  }
+}
+
+/**
+ * etcd and kube-apiserver alone, with the admin and restricted kubeconfig: the start of
+ * every ground, and on its own a bare cluster (no Argo CD, nothing scheduled).
+ */
+export async function startControlPlane(opts: Omit<ClusterOptions, 'crdDir'>) {
+  const {dir, binDir, processes} = opts
   for (const sub of ['etcd', 'certs', 'logs']) mkdirSync(path.join(dir, sub), {recursive: true})
-  const [etcdPort, peerPort, apiPort, kwokPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()])
   const bin = (name: string) => path.join(binDir, name)
   const died = () => {
     const gone = processes.started.find((p) => p.child.exitCode !== null)
@@ -107,56 +168,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   }))
   const componentsConfig = `${dir}/components.kubeconfig`
   writeText(componentsConfig, kubeconfigFor(users.components))
-
-  processes.start('kube-controller-manager', bin('kube-controller-manager'), [
-    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
-    `--service-account-private-key-file=${dir}/certs/sa.key`, `--root-ca-file=${servingCert}`,
-    '--use-service-account-credentials=false', '--controllers=*', '--concurrent-gc-syncs=5', '--v=0',
-  ])
-  processes.start('kube-scheduler', bin('kube-scheduler'), [
-    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false', '--v=0',
-  ])
-
-  const admin = new k8s.KubeConfig()
-  admin.loadFromFile(kubeconfig)
-  // kwok watches its own CRDs (per-pod logs and port-forwards), so they come first.
-  await applyDocuments(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
-  await waitForCrds(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
-
-  processes.start('kwok', bin('kwok'), [
-    `--kubeconfig=${componentsConfig}`, `--config=${path.join(HERE, 'kwok', 'stages.yaml')}`,
-    '--manage-all-nodes=true', `--server-address=127.0.0.1:${kwokPort}`, '--node-ip=127.0.0.1', `--node-port=${kwokPort}`,
-    '--node-lease-duration-seconds=40', '--cidr=10.0.1.0/24', '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
-  ])
-
-  const logsFile = `${dir}/logs/pods.log`
-  writeText(logsFile, '')
-  const upstream = [...readYamlDir(path.join(opts.crdDir, 'argo-cd')), ...readYamlDir(path.join(opts.crdDir, 'crossplane'))]
-  await applyDocuments(admin, [
-    ...upstream,
-    {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
-    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
-    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
-      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
-      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: users.developer.name}]},
-    {apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: {name: 'all-pods'}, spec: {logs: [{containers: [], logsFile, follow: true}]}},
-  ])
-  await waitForCrds(admin, upstream)
-
-  const core = admin.makeApiClient(k8s.CoreV1Api)
-  await waitFor('node kwok-node-0 Ready', async () => {
-    const node = await core.readNode({name: 'kwok-node-0'})
-    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
-  }, 60_000, died)
-  await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
-
-  return {
-    server,
-    kubeconfig,
-    logsFile,
-    adminConfig: () => contextConfig(kubeconfig, ADMIN_CONTEXT),
-    restrictedConfig: () => contextConfig(kubeconfig, RESTRICTED_CONTEXT),
-  }
+  return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name}
 }
 
 /** A line as kwok reads pod logs: the CRI log format a kubelet writes. */
