@@ -67,13 +67,14 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   checkScopes(me.scopes)
   const owner = opts.owner ?? settings.githubOwner ?? me.login
   const namespace = settings.argocdNamespace
-  const organization = await repo.isOrganization(github, owner)
   const needs = [
     {verb: 'create', group: 'argoproj.io', resource: 'applications'},
     {verb: 'patch', group: 'argoproj.io', resource: 'applications'},
     ...(opts.private ? [{verb: 'create', group: '', resource: 'secrets'}, {verb: 'patch', group: '', resource: 'secrets'}] : []),
   ]
-  const [existing, application] = await Promise.all([
+  // Independent look-ups go out together.
+  const [organization, existing, application] = await Promise.all([
+    repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => argo.findApplication(kube, namespace, name)),
   ])
