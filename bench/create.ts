@@ -4,7 +4,7 @@
 //  3. how fast a watch sees an Application's status change;
 //  4. kplat's own time in a full create, outside the waits it cannot shorten.
 import {execFile} from 'node:child_process'
-import {cpSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {promisify} from 'node:util'
@@ -78,6 +78,14 @@ try {
   const waits = step(/Waiting for CI/) + step(/Waiting for Argo CD/)
   console.log(`full create: ${total.toFixed(1)} s in all, ${waits.toFixed(1)} s waiting on CI and Argo CD, kplat's own time ${(total - waits).toFixed(1)} s`)
   console.log(stderr.split('\n').filter((l) => / done \(/.test(l)).map((l) => `  ${l}`).join('\n'))
+
+  // 5. Memory: each ground process's peak resident set (VmHWM), after all of the above.
+  const peaks = ground.processes.started.map((p) => {
+    const status = readFileSync(`/proc/${p.pid}/status`, 'utf8')
+    return {name: p.name, mb: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024}
+  })
+  console.log(`ground peak memory: ${peaks.reduce((a, p) => a + p.mb, 0).toFixed(0)} MiB in all (${peaks.map((p) => `${p.name} ${p.mb.toFixed(0)}`).join(', ')})`)
+  console.log(`ground start: ${(ground.startedInMs / 1000).toFixed(1)} s`)
 } finally {
   await ground.stop()
 }
