@@ -1,4 +1,5 @@
 import {Octokit} from '@octokit/rest'
+import Bottleneck from 'bottleneck'
 import {retry} from '@octokit/plugin-retry'
 import {throttling} from '@octokit/plugin-throttling'
 import type {Debug} from '../ui/debug.js'
@@ -24,6 +25,11 @@ export function createGitHub(opts: GitHubOptions): GitHub {
     // Octokit's own request log duplicates ours; keep it for KPLAT_DEBUG only.
     log: {debug: () => {}, info: () => {}, warn: (t: string) => opts.debug.log(t), error: (t: string) => opts.debug.log(t)},
     throttle: {
+      // The plugin spaces writes a second apart, GitHub's advice for many content-creating
+      // requests. A kplat command makes a handful, and the spacing lives in this process
+      // only, so it cost seconds (2.5 s of every create) without sparing GitHub anything.
+      // Writes stay one at a time, and secondary limits are still honoured below.
+      write: new Bottleneck.Group({id: 'kplat-write', maxConcurrent: 1, minTime: 0}),
       // Primary and secondary limits: wait and retry a few times, as GitHub asks.
       onRateLimit: (retryAfter: number, options: {method: string; url: string}, _o: unknown, retryCount: number) => {
         opts.warn(`GitHub rate limit reached on ${options.method} ${options.url}; retrying in ${retryAfter}s`)

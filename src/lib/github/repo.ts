@@ -83,14 +83,23 @@ export async function commitTree(github: GitHub, repo: Repository, files: Render
   }
 }
 
+export async function headSha(github: GitHub, repo: Repository): Promise<string> {
+  try {
+    const {data} = await github.rest.git.getRef({owner: repo.owner, repo: repo.name, ref: `heads/${repo.defaultBranch}`})
+    return data.object.sha
+  } catch (error) {
+    throw githubError(error, `read ${repo.owner}/${repo.name}`)
+  }
+}
+
 /** The branch head and whether its tree already holds kplat's skeleton for this app. */
 export async function branchHead(github: GitHub, repo: Repository): Promise<{sha: string; hasApp: boolean; message: string}> {
   const {owner, name} = repo
   try {
-    const {data: ref} = await github.rest.git.getRef({owner, repo: name, ref: `heads/${repo.defaultBranch}`})
-    const {data: commit} = await github.rest.git.getCommit({owner, repo: name, commit_sha: ref.object.sha})
+    const sha = await headSha(github, repo)
+    const {data: commit} = await github.rest.git.getCommit({owner, repo: name, commit_sha: sha})
     const {data: tree} = await github.rest.git.getTree({owner, repo: name, tree_sha: commit.tree.sha})
-    return {sha: ref.object.sha, hasApp: tree.tree.some((e) => e.path === 'catalog-info.yaml'), message: commit.message}
+    return {sha, hasApp: tree.tree.some((e) => e.path === 'catalog-info.yaml'), message: commit.message}
   } catch (error) {
     throw githubError(error, `read ${owner}/${name}`)
   }

@@ -50,6 +50,11 @@ export interface CreateResult {
  * acts, so running it again after a failure or Ctrl-C finishes the job.
  */
 export async function createApp(ctx: Context, opts: CreateOptions): Promise<CreateResult> {
+  const name = opts.name ? validateAppName(opts.name) : generateAppName()
+  // GitHub's first answer travels while the Kubernetes client and the templating load.
+  const github = await ctx.github()
+  const asked = whoami(github)
+  asked.catch(() => {})
   const [{loadSettings}, repo, runs, argo, skeleton, params] = await Promise.all([
     import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
     Promise.all([import('../skeleton/template.js'), import('../skeleton/render.js')]), import('../skeleton/parameters.js'),
@@ -58,12 +63,10 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const out = ctx.out
 
   // 1. Resolve, and fail here, before anything exists, on anything missing.
-  const name = opts.name ? validateAppName(opts.name) : generateAppName()
   const given = params.parseParams(opts.params)
   const template = await loadTemplate(templateDir(opts.template))
-  const github = await ctx.github()
   const kube = await ctx.kube(opts.context)
-  const [me, settings] = await Promise.all([whoami(github), loadSettings(kube, ctx.env)])
+  const [me, settings] = await Promise.all([asked, loadSettings(kube, ctx.env)])
   checkScopes(me.scopes)
   const owner = opts.owner ?? settings.githubOwner ?? me.login
   const namespace = settings.argocdNamespace
@@ -96,7 +99,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const repository = existing ?? await out.step(`Creating the repository ${owner}/${name}`, () =>
     repo.createRepository(github, {owner, name, description, private: opts.private, organization}))
   const commit = await out.step('Writing the first commit', async (update) => {
-    const head = await repo.branchHead(github, repository)
+    // A repository made just now holds only its auto_init commit: nothing to look at.
+    const head = existing ? await repo.branchHead(github, repository) : {hasApp: false, sha: ''}
     if (!head.hasApp) {
       update(`${files.length} files in one commit`)
       return repo.commitTree(github, repository, files, `Create ${name} from the ${template.name} skeleton`)
@@ -124,7 +128,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
       runs.waitForRun(github, owner, name, commit, {timeoutMs: opts.timeoutMs, pollMs: 2000, onStatus: update}))
     result.run = run.url
-    const revision = (await repo.branchHead(github, repository)).sha
+    // CI's write-back commit is what Argo CD deploys.
+    const revision = await repo.headSha(github, repository)
     const deployed = await out.step(`Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
       argo.waitForDeploy(kube, namespace, name, revision, {timeoutMs: opts.timeoutMs, onStatus: update}))
     result.revision = revision
