@@ -51,6 +51,17 @@ export class ProcessGroup {
     return this.stopping
   }
 
+  /**
+   * Lets this process exit while the ground runs (its pipes would keep it alive); the
+   * exit handler then kills every process of the group by pid.
+   */
+  unref(): void {
+    for (const p of this.started) {
+      p.child.unref()
+      for (const stream of [p.child.stdout, p.child.stderr]) (stream as unknown as {unref?: () => void} | null)?.unref?.()
+    }
+  }
+
   pids(): number[] {
     return this.started.map((p) => p.pid)
   }

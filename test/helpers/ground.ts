@@ -1,4 +1,3 @@
-import {after} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
 import {ADMIN_CONTEXT, RESTRICTED_CONTEXT} from '../ground/cluster.js'
 import {control, type GitHubGround} from '../ground/github.js'
@@ -26,9 +25,10 @@ export async function ground(): Promise<TestGround> {
     env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB']
       .map((k) => [k, process.env[k] ?? '']))
   } else {
-    // The ground's pipes keep the process alive, so stop it when this file's tests end.
+    // Run on its own, a test file owns its ground: the file's process may exit when its
+    // tests end, and the group's exit handler then kills the ground's processes by pid.
     own ??= startGround().then((g) => {
-      after(() => g.stop())
+      g.processes.unref()
       return g
     })
     env = (await own).env
