@@ -45,7 +45,7 @@ function toKplatError(error: Error, id: string, bin: string): KplatError | undef
   // oclif's parser errors: unknown flag, missing argument, bad option value.
   if (error instanceof Errors.CLIError && 'parse' in error) {
     const first = error.message.split('\n')[0].replace(/\s*See more help with --help\s*$/, '')
-    return new UsageError(first, `See \`${bin} ${id.replaceAll(':', ':')} --help\``)
+    return new UsageError(first, `See \`${bin} ${id} --help\``)
   }
 
   return undefined

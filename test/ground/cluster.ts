@@ -148,26 +148,21 @@ export async function startControlPlane(opts: Omit<ClusterOptions, 'crdDir'>) {
     return (await get(`${server}/readyz`, readFileSync(servingCert), users.admin.token)) === 200 ? true : undefined
   }, 90_000, died)
 
-  const kubeconfigFor = (user: {name: string; token: string}, namespace?: string) => stringify({
+  // One kubeconfig shape for people and components: a context per user, the first current.
+  const kubeconfigFor = (contexts: Array<{name: string; user: {name: string; token: string}; namespace?: string}>) => stringify({
     apiVersion: 'v1', kind: 'Config', preferences: {},
     clusters: [{name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}}],
-    users: [{name: user.name, user: {token: user.token}}],
-    contexts: [{name: user.name, context: {cluster: 'ground', user: user.name, ...(namespace ? {namespace} : {})}}],
-    'current-context': user.name,
+    users: contexts.map((c) => ({name: c.user.name, user: {token: c.user.token}})),
+    contexts: contexts.map((c) => ({name: c.name, context: {cluster: 'ground', user: c.user.name, ...(c.namespace ? {namespace: c.namespace} : {})}})),
+    'current-context': contexts[0].name,
   })
   const kubeconfig = `${dir}/kubeconfig`
-  writeText(kubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', preferences: {},
-    clusters: [{name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}}],
-    users: [{name: users.admin.name, user: {token: users.admin.token}}, {name: users.developer.name, user: {token: users.developer.token}}],
-    contexts: [
-      {name: ADMIN_CONTEXT, context: {cluster: 'ground', user: users.admin.name}},
-      {name: RESTRICTED_CONTEXT, context: {cluster: 'ground', user: users.developer.name, namespace: TEAM_NAMESPACE}},
-    ],
-    'current-context': ADMIN_CONTEXT,
-  }))
+  writeText(kubeconfig, kubeconfigFor([
+    {name: ADMIN_CONTEXT, user: users.admin},
+    {name: RESTRICTED_CONTEXT, user: users.developer, namespace: TEAM_NAMESPACE},
+  ]))
   const componentsConfig = `${dir}/components.kubeconfig`
-  writeText(componentsConfig, kubeconfigFor(users.components))
+  writeText(componentsConfig, kubeconfigFor([{name: users.components.name, user: users.components}]))
   return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name}
 }
 
