@@ -1,5 +1,13 @@
 import {execFile, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {appendFile, mkdir, rename, writeFile} from 'node:fs/promises'
 import type {IncomingMessage, ServerResponse} from 'node:http'
+import * as path from 'node:path'
+import {promisify} from 'node:util'
+import {deflate} from 'node:zlib'
+
+const deflateAsync = promisify(deflate)
 
 /** Runs git in a bare repository; resolves with stdout. */
 export function git(repoDir: string, args: string[], input?: string | Buffer): Promise<string> {
@@ -12,23 +20,47 @@ export function git(repoDir: string, args: string[], input?: string | Buffer): P
   })
 }
 
+/**
+ * Stores an object as git's own loose object, without a git process: spawning one costs
+ * 20-30 ms here, and a tree of 500 files would otherwise cost 500 `git hash-object`s,
+ * a wait that GitHub does not make its clients sit through.
+ */
+async function writeObject(repoDir: string, type: 'blob' | 'tree' | 'commit', body: Buffer): Promise<string> {
+  const object = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body])
+  const sha = createHash('sha1').update(object).digest('hex')
+  const file = path.join(repoDir, 'objects', sha.slice(0, 2), sha.slice(2))
+  if (existsSync(file)) return sha
+  await mkdir(path.dirname(file), {recursive: true})
+  // Written aside and renamed, so a concurrent reader never sees half an object.
+  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  await writeFile(temp, await deflateAsync(object), {mode: 0o444})
+  await rename(temp, file)
+  return sha
+}
+
+export function writeBlob(repoDir: string, content: string | Buffer): Promise<string> {
+  return writeObject(repoDir, 'blob', typeof content === 'string' ? Buffer.from(content) : content)
+}
+
+/** A commit object, as `git commit-tree` writes it; the committer is the author, now. */
 export function commitTree(repoDir: string, tree: string, parents: string[], message: string, who: {name: string; email: string; date?: string}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const env = {
-      ...process.env, GIT_AUTHOR_NAME: who.name, GIT_AUTHOR_EMAIL: who.email, GIT_COMMITTER_NAME: who.name, GIT_COMMITTER_EMAIL: who.email,
-      ...(who.date ? {GIT_AUTHOR_DATE: who.date} : {}),
-    }
-    const child = execFile('git', ['-C', repoDir, 'commit-tree', tree, ...parents.flatMap((p) => ['-p', p])], {env}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`git commit-tree: ${String(stderr).trim()}`))
-      else resolve(String(stdout).trim())
-    })
-    child.stdin!.end(message)
-  })
+  const committed = gitDate(new Date().toISOString())
+  const lines = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`),
+    `author ${who.name} <${who.email}> ${who.date ? gitDate(who.date) : committed}`, `committer ${who.name} <${who.email}> ${committed}`]
+  return writeObject(repoDir, 'commit', Buffer.from(`${lines.join('\n')}\n\n${message}`))
+}
+
+/** An ISO 8601 date as git stores it: seconds since the epoch and the zone's offset. */
+function gitDate(iso: string): string {
+  const seconds = Math.floor(Date.parse(iso) / 1000)
+  const zone = /([+-])(\d\d):?(\d\d)$/.exec(iso)
+  return `${seconds} ${zone ? `${zone[1]}${zone[2]}${zone[3]}` : '+0000'}`
 }
 
 export async function initBare(dir: string, defaultBranch: string): Promise<void> {
   await new Promise<void>((resolve, reject) => execFile('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, dir], (e) => (e ? reject(e) : resolve())))
-  await git(dir, ['config', 'http.receivepack', 'true'])
+  // What `git config http.receivepack true` writes, without another process.
+  await appendFile(path.join(dir, 'config'), '[http]\n\treceivepack = true\n')
 }
 
 export async function refs(repoDir: string): Promise<Map<string, string>> {
@@ -91,9 +123,12 @@ export async function writeTree(repoDir: string, files: Map<string, {mode: strin
   return mktree(repoDir, children.get('')!)
 }
 
-async function mktree(repoDir: string, entries: Map<string, {mode: string; type: string; sha: string}>): Promise<string> {
-  const input = [...entries].map(([name, e]) => `${e.mode} ${e.type} ${e.sha}\t${name}\0`).join('')
-  return (await git(repoDir, ['mktree', '-z'], input)).trim()
+/** A tree object, as `git mktree` writes it: entries in git's order, where a folder sorts as "name/". */
+function mktree(repoDir: string, entries: Map<string, {mode: string; type: string; sha: string}>): Promise<string> {
+  const key = (name: string, type: string) => Buffer.from(type === 'tree' ? `${name}/` : name)
+  const sorted = [...entries].sort(([a, x], [b, y]) => Buffer.compare(key(a, x.type), key(b, y.type)))
+  const body = Buffer.concat(sorted.flatMap(([name, e]) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${name}\0`), Buffer.from(e.sha, 'hex')]))
+  return writeObject(repoDir, 'tree', body)
 }
 
 /**

@@ -5,7 +5,7 @@ import type {AddressInfo} from 'node:net'
 import * as path from 'node:path'
 import {playRun, workflowsOnPush, type Decision} from './actions.js'
 import {Contract, type Match} from './contract.js'
-import {commitTree, git, httpBackend, initBare, isEmpty, lsTree, objectType, refs, writeTree} from './git.js'
+import {commitTree, git, httpBackend, initBare, isEmpty, lsTree, objectType, refs, writeBlob, writeTree} from './git.js'
 import * as models from './models.js'
 import type {Job, Repo, Run, User} from './models.js'
 
@@ -27,6 +27,8 @@ interface Failure {
 export interface RequestRecord {
   method: string
   route: string
+  /** The path under the API root, so a test can pick out one repository's requests. */
+  path: string
   status: number
   counted: boolean
 }
@@ -124,7 +126,7 @@ export class GitHubServer {
     const method = req.method ?? 'GET'
     const pathname = url.pathname.slice('/api/v3'.length)
     const match = this.contract.match(method, pathname)
-    const record: RequestRecord = {method, route: match?.template ?? pathname, status: 0, counted: true}
+    const record: RequestRecord = {method, route: match?.template ?? pathname, path: pathname, status: 0, counted: true}
     this.requests.push(record)
     const headers: Record<string, string> = {'x-github-media-type': 'github.v3; format=json', 'x-github-request-id': randomBytes(8).toString('hex').toUpperCase()}
 
@@ -298,7 +300,7 @@ export class GitHubServer {
       case 'git/create-blob': {
         const repo = this.writableRepo(p.owner, p.repo, needMe())
         const content = Buffer.from(String(body!.content), body!.encoding === 'base64' ? 'base64' : 'utf8')
-        const sha = (await git(repo.dir, ['hash-object', '-w', '--stdin'], content)).trim()
+        const sha = await writeBlob(repo.dir, content)
         return {status: 201, body: {sha, url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`}}
       }
 
@@ -323,6 +325,10 @@ export class GitHubServer {
         const repo = this.writableRepo(p.owner, p.repo, needMe())
         const input = body as {message: string; tree: string; parents?: string[]; author?: {name: string; email: string; date?: string}}
         if (await objectType(repo.dir, input.tree) !== 'tree') throw new HttpError(422, 'Tree SHA does not exist')
+        for (const parent of input.parents ?? []) {
+          if (await objectType(repo.dir, parent) !== 'commit') throw new HttpError(422, 'Parent SHA does not exist or is not a commit object')
+        }
+
         const author = input.author ?? {name: needMe().login, email: `${needMe().login}@users.noreply.local`}
         const sha = await commitTree(repo.dir, input.tree, input.parents ?? [], input.message, author)
         return {status: 201, body: await this.commitModel(repo, sha)}
@@ -418,7 +424,7 @@ export class GitHubServer {
     this.installHooks(repo)
     this.repos.set(full, repo)
     if (body.auto_init) {
-      const blob = (await git(repo.dir, ['hash-object', '-w', '--stdin'], `# ${name}\n\n${repo.description ?? ''}\n`)).trim()
+      const blob = await writeBlob(repo.dir, `# ${name}\n\n${repo.description ?? ''}\n`)
       const tree = await writeTree(repo.dir, new Map([['README.md', {mode: '100644', type: 'blob', sha: blob}]]))
       const commit = await commitTree(repo.dir, tree, [], 'Initial commit', {name: me.login, email: `${me.login}@users.noreply.local`})
       await this.moveRef(repo, `refs/heads/${repo.defaultBranch}`, undefined, commit, me)
@@ -435,14 +441,15 @@ export class GitHubServer {
       for (const e of await lsTree(repo.dir, input.base_tree, true)) if (e.type !== 'tree') files.set(e.path, e)
     }
 
-    for (const entry of input.tree) {
+    const written = await Promise.all(input.tree.map((e) => (e.content === undefined ? undefined : writeBlob(repo.dir, e.content))))
+    for (const [i, entry] of input.tree.entries()) {
       if (entry.sha === null) {
         files.delete(entry.path)
         for (const key of [...files.keys()]) if (key.startsWith(`${entry.path}/`)) files.delete(key)
         continue
       }
 
-      const sha = entry.content === undefined ? entry.sha! : (await git(repo.dir, ['hash-object', '-w', '--stdin'], entry.content)).trim()
+      const sha = written[i] ?? entry.sha!
       if (entry.content === undefined && await objectType(repo.dir, sha) === undefined) throw new HttpError(422, `tree.sha ${sha} is not a valid ${entry.type}`)
       files.set(entry.path, {mode: entry.mode, type: entry.type, sha})
     }
