@@ -13,6 +13,9 @@ const subjects: Array<{name: string; argv: string[]}> = [
   {name: 'kplat --version', argv: [process.execPath, bin, '--version']},
   {name: 'kplat --help', argv: [process.execPath, bin, '--help']},
   {name: 'kplat apps --help', argv: [process.execPath, bin, 'apps', '--help']},
+  // What the build's bundle of the Kubernetes client saves every command that uses it.
+  {name: 'kube client, bundled', argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(path.join(root, 'dist', 'lib', 'kube', 'k8s.js'))})`]},
+  {name: 'kube client, package', argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(path.join(root, 'node_modules', '@kubernetes', 'client-node', 'dist', 'index.js'))})`]},
 ]
 if (spawnSync('heroku', ['--version'], {stdio: 'ignore'}).status === 0) subjects.push({name: 'heroku --version', argv: ['heroku', '--version']})
 
@@ -32,5 +35,5 @@ const base = median(times.get('node -e 0')!)
 console.log(`startup, median of ${rounds} interleaved runs (node ${process.version})`)
 for (const s of subjects) {
   const m = median(times.get(s.name)!)
-  console.log(`${s.name.padEnd(20)} ${m.toFixed(1).padStart(7)} ms  ${(m / base).toFixed(2)}x node`)
+  console.log(`${s.name.padEnd(22)} ${m.toFixed(1).padStart(7)} ms  ${(m / base).toFixed(2)}x node`)
 }

@@ -66,6 +66,8 @@ describe('skeleton rendering, as Backstage\'s fetch:template does it', () => {
     assert.deepEqual(await stepValues(template.values, params), {name: 'myapp', owner: 'acme', description: 'A service created with kplat', port: 9090, registry: 'ghcr.io', appsDomain: ''})
     await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: '70000'}, noPrompts, false), /template parameter "port" must be <= 65535\. Pass --param port=VALUE|must be <= 65535/)
     await assert.rejects(resolveParameters(template, {name: 'myapp'}, {}, noPrompts, false), /template parameter "owner" is required/)
+    await assert.rejects(resolveParameters(template, {name: '9lives', owner: 'acme'}, {}, noPrompts, false), /template parameter "name" must match pattern "\^\[a-z\]/)
+    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: 'eighty'}, noPrompts, false), /template parameter "port" must be integer/)
     await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'a'}, {colour: 'red'}, noPrompts, false), /has no parameter "colour"/)
     assert.throws(() => parseParams(['novalue']), /--param "novalue" is not key=value/)
   })

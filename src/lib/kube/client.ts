@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from './k8s.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {Debug} from '../ui/debug.js'
 import type {Redactor} from '../ui/redact.js'

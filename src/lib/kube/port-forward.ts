@@ -1,5 +1,5 @@
 import * as net from 'node:net'
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from './k8s.js'
 import type {Kube} from './client.js'
 
 export interface Forward {

@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from './k8s.js'
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
 import {KplatError} from '../ui/errors.js'

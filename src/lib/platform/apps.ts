@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from '../kube/k8s.js'
 import {ARGOCD, LABELS, MANAGED_BY_KPLAT, type Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'

@@ -1,7 +1,7 @@
-import {Ajv} from 'ajv'
+import {Validator, type OutputUnit} from '@cfworker/json-schema'
 import type {Prompter} from '../ui/prompter.js'
 import {UsageError} from '../ui/errors.js'
-import type {Template} from './template.js'
+import type {ParameterSchema, Template} from './template.js'
 
 /** Parses repeated `--param key=value` flags. */
 export function parseParams(flags: string[] = []): Record<string, string> {
@@ -33,13 +33,15 @@ export async function resolveParameters(template: Template, known: Record<string
     else if (schema.default !== undefined) values[key] = schema.default
   }
 
-  const ajv = new Ajv({allErrors: true, strict: false})
-  const validate = ajv.compile({type: 'object', properties, required})
-  if (!validate(values)) {
-    const first = validate.errors![0]
-    const key = first.params && 'missingProperty' in first.params ? String(first.params.missingProperty) : first.instancePath.replace(/^\//, '')
-    const problem = first.keyword === 'required' ? 'is required' : first.message
-    throw new UsageError(`template parameter "${key}" ${problem}`, `Pass --param ${key}=VALUE`)
+  for (const key of required) {
+    if (values[key] === undefined) throw new UsageError(`template parameter "${key}" is required`, `Pass --param ${key}=VALUE`)
+  }
+
+  // Each value against its own property schema, so the message names the parameter.
+  for (const [key, value] of Object.entries(values)) {
+    const schema = properties[key]
+    const {valid, errors} = new Validator(schema as Record<string, unknown>, '2020-12', false).validate(value)
+    if (!valid) throw new UsageError(`template parameter "${key}" ${problem(schema, errors)}`, `Pass --param ${key}=VALUE`)
   }
 
   return values
@@ -49,6 +51,20 @@ async function ask(key: string, schema: {title?: string; description?: string; e
   const message = schema.title ?? key
   if (schema.enum) return prompter.select(message, schema.enum.map((v) => ({name: String(v), value: v})), `Pass --param ${key}=VALUE`)
   return coerce(await prompter.input(message, `Pass --param ${key}=VALUE`), schema.type)
+}
+
+function problem(schema: ParameterSchema, errors: OutputUnit[]): string {
+  const {keyword, error} = errors.at(-1) ?? {keyword: '', error: ''}
+  switch (keyword) {
+    case 'type': return `must be ${String(schema.type)}`
+    case 'pattern': return `must match pattern "${String(schema.pattern)}"`
+    case 'enum': return `must be one of: ${(schema.enum ?? []).map(String).join(', ')}`
+    case 'minimum': return `must be >= ${String(schema.minimum)}`
+    case 'maximum': return `must be <= ${String(schema.maximum)}`
+    case 'minLength': return `must NOT have fewer than ${String(schema.minLength)} characters`
+    case 'maxLength': return `must NOT have more than ${String(schema.maxLength)} characters`
+    default: return `is invalid: ${error}`
+  }
 }
 
 function coerce(value: string, type?: string): unknown {

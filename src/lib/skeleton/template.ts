@@ -12,6 +12,8 @@ export interface ParameterSchema {
   pattern?: string
   minLength?: number
   maxLength?: number
+  minimum?: number
+  maximum?: number
   'ui:widget'?: string
 }
 
