@@ -519,6 +519,42 @@ describe('the ground\'s Argo CD', () => {
     assert.equal(app.status!.history!.length, 1, 'a partial (self-heal) sync is no release')
   })
 
+  it('refreshes the apps of a repository when GitHub\'s push webhook arrives, long before its next poll', async () => {
+    // A controller of its own that would not poll for ten minutes: only the webhook can
+    // explain a quick deploy.
+    const namespace = uniqueName('argocd-hook')
+    const kc = (await ground()).admin()
+    const hooked = await startArgoCd(kc, {helm: path.join(await provideBinaries(), 'helm'), workDir: path.join(root, 'hooked'), namespace, pollMs: 600_000, webhookPort: 0, log: () => {}})
+    const name = uniqueName('hook')
+    const appRef = {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name, namespace}}
+    try {
+      assert.match(hooked.webhookUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/api\/webhook$/)
+      const repo = await makeRepo(root, CHART)
+      await objects.create({...appRef, spec: {project: 'default', source: {repoURL: repo.url, path: 'chart', targetRevision: 'main'},
+        destination: {server: 'https://kubernetes.default.svc', namespace: uniqueName('hook-ns')}, syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true']}}})
+      const synced = async (sha?: string) => {
+        for (let i = 0; i < 300; i++) {
+          const app = await objects.read<App>(appRef)
+          if (syncedAndHealthy(app) && (!sha || app.status?.sync?.revision === sha)) return true
+          await sleep(100)
+        }
+        return false
+      }
+      assert.ok(await synced(), 'the first commit deploys')
+
+      const second = await repo.push({'chart/values.yaml': CHART['chart/values.yaml'].replace('"1.0.0"', '"3.0.0"')}, 'Release 3.0.0')
+      const unrelated = await fetch(hooked.webhookUrl!, {method: 'POST', headers: {'x-github-event': 'push'}, body: JSON.stringify({ref: 'refs/heads/main', repository: {clone_url: 'http://127.0.0.1:9/other/repo.git'}})})
+      assert.equal(await unrelated.text(), 'refreshed 0\n', 'a push to another repository refreshes nothing')
+      const hook = await fetch(hooked.webhookUrl!, {method: 'POST', headers: {'x-github-event': 'push', 'content-type': 'application/json'}, body: JSON.stringify({ref: 'refs/heads/main', after: second, repository: {clone_url: repo.url}})})
+      assert.equal(await hook.text(), 'refreshed 1\n')
+      assert.ok(await synced(second), 'the pushed commit deploys within 30 s, with the next poll ten minutes away')
+    } finally {
+      await objects.delete(appRef).catch(() => undefined)
+      for (let i = 0; i < 300 && await objects.read(appRef).then(() => true, () => false); i++) await sleep(100)
+      await hooked.stop()
+    }
+  })
+
   it('reads a repository over HTTP with the credentials of a repo-creds Secret, never logging them', async () => {
     const served = path.join(root, 'served')
     mkdirSync(served, {recursive: true})

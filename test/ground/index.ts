@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {applyDocuments, readYamlDir, startCluster, type Cluster} from './cluster.js'
 import {control, startGitHub, type GitHubGround} from './github.js'
-import {ProcessGroup} from './processes.js'
+import {freePort, ProcessGroup} from './processes.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const SHARED = path.resolve(REPO, '..', 'shared')
@@ -71,9 +71,14 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     token = (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
     await applyDocuments(cluster.adminConfig(), platformSettings())
     // The stand-ins for Argo CD's and Crossplane's controllers, each a process of its own.
+    // GitHub tells Argo CD of every push through its webhook, as a platform team sets it
+    // up; the poll is only the safety net (polling every app each second kept both cores
+    // busy with git processes once a test run had made a dozen apps).
     const tsx = ['--import', 'tsx']
+    const webhookPort = await freePort()
     processes.start('argocd', process.execPath, [...tsx, path.join(REPO, 'test/ground/argocd/main.ts'), '--kubeconfig', cluster.kubeconfig,
-      '--helm', path.join(binDir, 'helm'), '--work-dir', path.join(dir, 'argocd'), '--poll-ms', '1000'], process.env, REPO)
+      '--helm', path.join(binDir, 'helm'), '--work-dir', path.join(dir, 'argocd'), '--poll-ms', '15000', '--webhook-port', String(webhookPort)], process.env, REPO)
+    await control(github, 'POST', 'hooks', {url: `http://127.0.0.1:${webhookPort}/api/webhook`})
     processes.start('crossplane', process.execPath, [...tsx, path.join(REPO, 'test/ground/crossplane/main.ts'), '--kubeconfig', cluster.kubeconfig], process.env, REPO)
     // The sample platform kit, installed as a platform team would.
     await applyDocuments(cluster.adminConfig(), platformKit())

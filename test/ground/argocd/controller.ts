@@ -63,9 +63,17 @@ export interface ArgoCdOptions {
   ingressAddress?: string | false
   /** Where log lines go; default stderr. Secrets never reach them. */
   log?: (line: string) => void
+  /**
+   * Serve Argo CD's webhook (`POST /api/webhook`, GitHub push events) on 127.0.0.1 at this
+   * port (0: any free one): a push refreshes the apps of its repository at once, as in an
+   * Argo CD that GitHub notifies, instead of at the next poll.
+   */
+  webhookPort?: number
 }
 
 export interface ArgoCd {
+  /** The webhook's URL, when webhookPort was given. */
+  webhookUrl?: string
   stop(): Promise<void>
 }
 
@@ -79,7 +87,7 @@ export async function startArgoCd(kc: KubeConfig, opts: ArgoCdOptions): Promise<
     throw error
   }
 
-  return {stop: () => controller.stop()}
+  return {webhookUrl: controller.webhookUrl, stop: () => controller.stop()}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +277,8 @@ interface Target {
 /** Per-application memory of the controller (Argo CD keeps the equivalent in its caches). */
 interface AppState {
   name: string
+  /** spec.source.repoURL, which the webhook matches pushes against. */
+  repoUrl?: string
   fingerprint?: string
   pending: boolean
   wantFull: boolean
@@ -301,6 +311,8 @@ class Controller {
   private readonly log: (line: string) => void
   private stopped = false
   private watcher?: Promise<void>
+  private webhook?: http.Server
+  webhookUrl?: string
 
   constructor(kc: KubeConfig, private readonly opts: ArgoCdOptions) {
     this.namespace = opts.namespace ?? 'argocd'
@@ -321,7 +333,40 @@ class Controller {
     await this.ensureInstalled()
     const resourceVersion = await this.listApplications()
     this.watcher = this.watchApplications(resourceVersion)
-    this.log(`watching Applications in namespace ${this.namespace}`)
+    if (this.opts.webhookPort !== undefined) await this.serveWebhook(this.opts.webhookPort)
+    this.log(`watching Applications in namespace ${this.namespace}${this.webhookUrl ? `; webhook at ${this.webhookUrl}` : ''}`)
+  }
+
+  /** Argo CD's /api/webhook: a GitHub push refreshes every app whose source is that repository. */
+  private async serveWebhook(port: number): Promise<void> {
+    this.webhook = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        if (req.method !== 'POST' || req.url !== '/api/webhook') {
+          res.writeHead(404).end()
+          return
+        }
+
+        let urls: string[] = []
+        try {
+          const repository = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as {repository?: {clone_url?: string; html_url?: string}}).repository
+          urls = [repository?.clone_url, repository?.html_url].filter((u): u is string => Boolean(u)).map(normalizeGitUrl)
+        } catch {
+          res.writeHead(400).end()
+          return
+        }
+
+        const apps = req.headers['x-github-event'] === 'push' ? [...this.apps.values()].filter((st) => st.repoUrl && urls.includes(normalizeGitUrl(st.repoUrl))) : []
+        for (const st of apps) this.wake(st, true)
+        res.writeHead(200, {'content-type': 'text/plain'}).end(`refreshed ${apps.length}\n`)
+      })
+    })
+    await new Promise<void>((resolve, reject) => {
+      this.webhook!.once('error', reject)
+      this.webhook!.listen(port, '127.0.0.1', () => resolve())
+    })
+    this.webhookUrl = `http://127.0.0.1:${(this.webhook.address() as {port: number}).port}/api/webhook`
   }
 
   async stop(): Promise<void> {
@@ -330,6 +375,8 @@ class Controller {
     this.abort.abort()
     for (const t of this.timers) clearTimeout(t)
     for (const st of this.apps.values()) st.wakeNow?.()
+    this.webhook?.closeAllConnections()
+    await new Promise((resolve) => (this.webhook ? this.webhook.close(resolve) : resolve(undefined)))
     await this.watcher
     await Promise.all(this.loops)
     this.kube.close()
@@ -402,6 +449,7 @@ class Controller {
       this.loops.add(loop)
     }
 
+    st.repoUrl = app.spec.source?.repoURL
     // Our own status writes come back as events too; only what Argo CD reacts to counts.
     const fingerprint = JSON.stringify([app.spec, app.operation ?? null, app.metadata.annotations?.[REFRESH_ANNOTATION] ?? null,
       app.metadata.deletionTimestamp ?? null, app.metadata.finalizers ?? null])

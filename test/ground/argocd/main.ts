@@ -1,7 +1,7 @@
 // The ground's Argo CD as its own process, so that the harness stops it by process id:
 //   node --import tsx test/ground/argocd/main.ts --kubeconfig PATH --helm PATH --work-dir DIR
 //     [--namespace argocd] [--poll-ms 3000] [--tracking annotation|label|annotation+label]
-//     [--persist-resource-health] [--ingress-address 127.0.0.1|none]
+//     [--persist-resource-health] [--ingress-address 127.0.0.1|none] [--webhook-port PORT]
 // Logs to stderr (never a secret); runs until SIGTERM or SIGINT, then stops and exits 0.
 import {parseArgs} from 'node:util'
 import type {ArgoCd, TrackingMethod} from './controller.js'
@@ -28,6 +28,7 @@ const {values} = parseArgs({options: {
   tracking: {type: 'string', default: 'annotation+label'},
   'persist-resource-health': {type: 'boolean', default: false},
   'ingress-address': {type: 'string', default: '127.0.0.1'},
+  'webhook-port': {type: 'string'},
 }})
 
 for (const flag of ['kubeconfig', 'helm', 'work-dir'] as const) {
@@ -55,6 +56,7 @@ starting = (async () => {
     tracking: values.tracking as TrackingMethod,
     persistResourceHealth: values['persist-resource-health'],
     ingressAddress: values['ingress-address'] === 'none' ? false : values['ingress-address'],
+    webhookPort: values['webhook-port'] === undefined ? undefined : Number(values['webhook-port']),
   })
 })()
 

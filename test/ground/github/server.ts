@@ -64,6 +64,8 @@ export class GitHubServer {
   readonly violations: string[] = []
   private readonly decisions = new Map<string, Decision[]>()
   private readonly failures: Failure[] = []
+  /** Global webhooks: every push of every repository is sent to each. */
+  private readonly hooks: string[] = []
   private readonly limits = new Map<string, {remaining: number; reset: number}>()
   private readonly contract = new Contract()
   private readonly server: http.Server
@@ -481,6 +483,7 @@ export class GitHubServer {
     repo.pushedAt = new Date().toISOString()
     for (const [ref, sha] of after) {
       if (!ref.startsWith('refs/heads/') || before.get(ref) === sha || !before.has(ref)) continue
+      this.deliver(repo, {ref, before: before.get(ref)!, after: sha}, me)
       const branch = ref.slice('refs/heads/'.length)
       const message = await git(repo.dir, ['log', '-1', '--format=%B', sha])
       if (/\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i.test(message)) continue
@@ -490,6 +493,21 @@ export class GitHubServer {
       }
 
       for (const workflow of workflowsOnPush(files, branch)) this.startRun(repo, workflow, sha, branch, message.trim(), me.repo ? 'github-actions[bot]' : me.login)
+    }
+  }
+
+  /**
+   * A push event to every webhook registered with the ground, as GitHub Enterprise Server's
+   * global webhooks send it (the fields Argo CD reads). Sent whatever the commit message
+   * says: [skip ci] skips workflows, not webhooks.
+   */
+  private deliver(repo: Repo, push: {ref: string; before: string; after: string}, me: Token): void {
+    const model = this.repoModel(repo)
+    const payload = JSON.stringify({...push, repository: {id: repo.id, name: repo.name, full_name: model.full_name, html_url: model.html_url, clone_url: model.clone_url, default_branch: repo.defaultBranch, private: repo.private}, pusher: {name: me.login}})
+    for (const hook of this.hooks) {
+      fetch(hook, {method: 'POST', headers: {'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomBytes(16).toString('hex')}, body: payload})
+        .then((r) => r.body?.cancel())
+        .catch((error: Error) => process.stderr.write(`[github] webhook ${hook} not delivered: ${error.message}\n`))
     }
   }
 
@@ -654,6 +672,9 @@ done
         return send(res, 200, {login: u.login, id: u.id, type: u.type})
       }
 
+      case 'POST /_ground/hooks':
+        this.hooks.push(String(body.url))
+        return send(res, 200, {hooks: this.hooks.length})
       case 'POST /_ground/tokens':
         return send(res, 200, {token: this.issueToken(String(body.login), (body.scopes as string[]) ?? ['repo', 'workflow'])})
       case 'POST /_ground/decisions': {
