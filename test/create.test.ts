@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
-import {BIN, runBin, type RunResult} from './helpers/cli.js'
+import {BIN, ROOT, runBin, type RunResult} from './helpers/cli.js'
 import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
 
 const exec = promisify(execFile)
@@ -77,12 +77,68 @@ describe('kplat create, on the proving ground', () => {
     assert.ok((after.status.history ?? []).length >= 2, 'the push is a second release in Argo CD\'s history')
   })
 
+  it('--private: a private repository that Argo CD reads with a repository Secret, the token kept out of everything else', async () => {
+    const cwd = workdir()
+    const name = uniqueName('priv')
+    const r = await create([name, '--private', '--json'], cwd)
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {commit: string; dir: string}
+    assert.ok(!(r.stdout + r.stderr).includes(g.env.GITHUB_TOKEN), 'the token is never printed')
+
+    // Private for real: anonymous readers get GitHub's 404.
+    assert.equal((await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`)).status, 404)
+    const secret = await core.readNamespacedSecret({namespace: 'argocd', name: `repo-${name}`})
+    assert.equal(secret.metadata?.labels?.['argocd.argoproj.io/secret-type'], 'repository')
+    assert.equal(secret.metadata?.labels?.['kplat.dev/app'], name)
+    assert.equal(Buffer.from(secret.data!.password, 'base64').toString(), g.env.GITHUB_TOKEN)
+    const app = await application(name)
+    assert.ok(!JSON.stringify(app).includes(g.env.GITHUB_TOKEN), 'the token is not in the Application')
+    assert.equal(app?.status?.health?.status, 'Healthy')
+    assert.deepEqual(await podImages(name), [`ghcr.io/${ORG}/${name}:${result.commit}`])
+    assert.doesNotMatch(readFileSync(path.join(result.dir, '.git', 'config'), 'utf8'), new RegExp(g.env.GITHUB_TOKEN))
+  })
+
+  it('waits on a CI run at a fixed cost in rate limit, however long it runs', async () => {
+    const name = uniqueName('slow')
+    await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${name}`, conclusion: 'success', delayMs: 6000})
+    const r = await create([name, '--no-clone'], workdir())
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, new RegExp(`follow it at http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}/actions`))
+    const {requests} = await control<{requests: Array<{method: string; path: string; status: number; counted: boolean}>}>(g.github, 'GET', 'requests')
+    const polls = requests.filter((q) => q.method === 'GET' && q.path === `/repos/${ORG}/${name}/actions/runs`)
+    // The first look, then the completion; every poll between is a free 304.
+    assert.equal(polls.filter((q) => q.counted).length, 2, JSON.stringify(polls))
+    assert.ok(polls.filter((q) => q.status === 304).length >= 3, `polls in between are conditional: ${JSON.stringify(polls)}`)
+  })
+
+  it('gives up on a CI run after --timeout, naming the late run, and exits 1', async () => {
+    const name = uniqueName('late')
+    await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${name}`, conclusion: 'success', delayMs: 8000})
+    const r = await create([name, '--no-clone', '--timeout', '1'], workdir())
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`Error: timed out after 1s waiting for the CI run of [0-9a-f]{7} in ${ORG}/${name} \\(still (queued|in progress): http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}/actions/runs/\\d+\\)\\. Run \`kplat create\` again to keep waiting`))
+  })
+
   it('reports a failed CI run with the failed job\'s name and URL, and exits 1', async () => {
     const name = uniqueName('red')
     await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${name}`, conclusion: 'failure', job: 'Build and push image'})
     const r = await create([name, '--no-clone'], workdir())
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, new RegExp(`Error: the CI run failed; job "Build and push image" failed: http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}/actions/runs/\\d+/job/\\d+`))
+  })
+
+  it('says why a deploy is Degraded, from the live Deployment and its pod', async () => {
+    // The node skeleton, with pods that no node will take and a short progress deadline.
+    const skel = path.join(workdir(), 'stuck')
+    cpSync(path.join(ROOT, 'skeletons', 'node'), skel, {recursive: true})
+    const deployment = path.join(skel, 'skeleton', 'chart', 'templates', 'deployment.yaml')
+    writeFileSync(deployment, readFileSync(deployment, 'utf8')
+      .replace('  replicas: {{ .Values.replicas }}\n', '  replicas: {{ .Values.replicas }}\n  progressDeadlineSeconds: 2\n')
+      .replace('    spec:\n      containers:', '    spec:\n      nodeSelector: {pool: none}\n      containers:'))
+    const name = uniqueName('stuck')
+    const r = await create([name, '--template', skel, '--no-clone'], workdir())
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`Error: the app is Degraded: Deployment ${name} exceeded its progress deadline; pod ${name}-[a-z0-9-]+: Unschedulable: 0/\\d+ nodes are available`))
   })
 
   it('finishes an interrupted create when run again, without creating anything twice', async () => {

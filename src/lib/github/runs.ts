@@ -10,51 +10,81 @@ export interface RunResult {
 
 export interface RunWaitOptions {
   timeoutMs: number
-  pollMs: number
+  /** The first pause between polls; it grows to maxPollMs as the run goes on. */
+  pollMs?: number
+  maxPollMs?: number
   onStatus: (status: string) => void
   sleep?: (ms: number) => Promise<void>
+  now?: () => number
+}
+
+interface Run {
+  id: number
+  status: string | null
+  conclusion: string | null
+  html_url: string
 }
 
 /**
- * Waits for the workflow run of a commit (found by its SHA) to complete. Polls with
- * If-None-Match, so an unchanged answer is a 304 that costs no rate limit; only the few
- * changes of the run's status count. A failed run ends with the failed job's name and URL.
+ * Waits for the workflow run of a commit (found by its SHA) to complete, at a fixed cost
+ * in rate limit however long it runs: two counted requests, the first look and the
+ * completion. kplat asks only for the commit's *completed* runs, with If-None-Match: that
+ * list stays empty, so unchanged, until the end, and an unchanged answer is a 304 that
+ * GitHub does not count; the run's own comings and goings (queued, jobs starting, steps
+ * finishing) cost nothing. A failed run ends with the failed job's name and URL.
  */
-export async function waitForRun(github: GitHub, owner: string, repo: string, sha: string, opts: RunWaitOptions): Promise<RunResult> {
+export async function waitForRun(github: GitHub, repo: {owner: string; name: string; htmlUrl: string}, sha: string, opts: RunWaitOptions): Promise<RunResult> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const deadline = Date.now() + opts.timeoutMs
-  let etag: string | undefined
-  let last = ''
+  const now = opts.now ?? Date.now
+  const started = now()
+  const firstPoll = opts.pollMs ?? 500
+  const maxPoll = opts.maxPollMs ?? 5000
+  const list = conditionalList(github, repo.owner, repo.name, sha)
+  opts.onStatus(`follow it at ${repo.htmlUrl}/actions`)
   for (;;) {
-    let run: {id: number; status: string | null; conclusion: string | null; html_url: string} | undefined
+    const run = await list('completed')
+    if (run) {
+      if (run.conclusion === 'success') return {id: run.id, url: run.html_url, conclusion: run.conclusion}
+      throw await failedRun(github, repo.owner, repo.name, run)
+    }
+
+    if (now() - started > opts.timeoutMs) {
+      // Only now is it worth a counted request to say which run, if any, is late.
+      const late = await list()
+      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for the CI run of ${sha.slice(0, 7)} in ${repo.owner}/${repo.name} ${late ? `(still ${(late.status ?? 'queued').replace('_', ' ')}: ${late.html_url})` : '(no run appeared: does the repository have a workflow that runs on push?)'}`, {hint: 'Run `kplat create` again to keep waiting'})
+    }
+
+    // Quick at first, so that a short run is noticed at once; slower as it goes on.
+    await sleep(Math.min(maxPoll, firstPoll + (now() - started) / 10))
+  }
+}
+
+/**
+ * The newest push run of a commit (of a given status), asked with If-None-Match: an
+ * unchanged answer gives back what the last full answer said.
+ */
+function conditionalList(github: GitHub, owner: string, repo: string, sha: string): (status?: 'completed') => Promise<Run | undefined> {
+  const etags = new Map<string, string>()
+  const last = new Map<string, Run | undefined>()
+  return async (status) => {
+    const key = status ?? 'any'
     try {
+      const etag = etags.get(key)
       const response = await github.request('GET /repos/{owner}/{repo}/actions/runs', {
-        owner, repo, head_sha: sha, event: 'push', per_page: 1, headers: etag ? {'if-none-match': etag} : {},
+        owner, repo, head_sha: sha, event: 'push', per_page: 1, ...(status ? {status} : {}), headers: etag ? {'if-none-match': etag} : {},
       })
-      etag = response.headers.etag
+      if (response.headers.etag) etags.set(key, response.headers.etag)
       const found = response.data.workflow_runs[0]
-      run = found && {id: Number(found.id), status: found.status, conclusion: found.conclusion, html_url: found.html_url}
-      const status = run ? (run.status === 'completed' ? `completed: ${run.conclusion}` : run.status ?? 'unknown') : 'waiting for the run to appear'
-      if (status !== last) opts.onStatus(status)
-      last = status
+      last.set(key, found && {id: Number(found.id), status: found.status, conclusion: found.conclusion, html_url: found.html_url})
     } catch (error) {
       if ((error as {status?: number}).status !== 304) throw githubError(error, `read the workflow runs of ${owner}/${repo}`)
     }
 
-    if (run?.status === 'completed') {
-      if (run.conclusion === 'success') return {id: run.id, url: run.html_url, conclusion: run.conclusion}
-      throw await failedRun(github, owner, repo, run)
-    }
-
-    if (Date.now() > deadline) {
-      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for the CI run of ${sha.slice(0, 7)} in ${owner}/${repo}${run ? ` (${run.html_url})` : ''}`, {hint: 'Run `kplat create` again to keep waiting'})
-    }
-
-    await sleep(opts.pollMs)
+    return last.get(key)
   }
 }
 
-async function failedRun(github: GitHub, owner: string, repo: string, run: {id: number; conclusion: string | null; html_url: string}): Promise<KplatError> {
+async function failedRun(github: GitHub, owner: string, repo: string, run: Run): Promise<KplatError> {
   const {data} = await github.rest.actions.listJobsForWorkflowRun({owner, repo, run_id: run.id})
   const job = data.jobs.find((j) => j.conclusion === 'failure') ?? data.jobs.find((j) => j.conclusion !== 'success')
   const where = job ? `job "${job.name}" failed: ${job.html_url}` : `see ${run.html_url}`

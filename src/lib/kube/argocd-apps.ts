@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node'
+import * as k8s from './k8s.js'
 import {ARGOCD, LABELS, type Application} from './argocd.js'
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
@@ -10,23 +10,25 @@ const FIELD_MANAGER = 'kplat'
 /** Fails, before anything is created, when Argo CD is missing or RBAC would refuse a step. */
 export async function checkArgoCd(kube: Kube, namespace: string, needs: Array<{verb: string; group: string; resource: string}>): Promise<void> {
   const server = kube.config.getCurrentCluster()?.server
-  try {
-    await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({...ARGOCD, namespace, limit: 1})
-  } catch (error) {
-    if ((error as {code?: number}).code === 404) {
+  const reviews = kube.api(k8s.AuthorizationV1Api)
+  // All questions go out together; the answers are read in order, so "not installed"
+  // wins over "forbidden".
+  const [listed, ...answers] = await Promise.allSettled([
+    kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({...ARGOCD, namespace, limit: 1}),
+    ...needs.map((need) => reviews.createSelfSubjectAccessReview({body: {spec: {resourceAttributes: {namespace, ...need}}}})),
+  ])
+  if (listed.status === 'rejected') {
+    if ((listed.reason as {code?: number}).code === 404) {
       throw new KplatError('Argo CD is not installed in this cluster (it serves no applications.argoproj.io)', {hint: 'Ask your platform team to install Argo CD, or pick another --context'})
     }
 
-    throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace, server})
+    throw kubeError(listed.reason, {verb: 'list', resource: 'applications.argoproj.io', namespace, server})
   }
 
-  const reviews = kube.api(k8s.AuthorizationV1Api)
-  for (const need of needs) {
-    const review = await reviews.createSelfSubjectAccessReview({body: {spec: {resourceAttributes: {namespace, ...need}}}})
-      .catch((error) => {
-        throw kubeError(error, {verb: 'create', resource: 'selfsubjectaccessreviews', server})
-      })
-    if (!review.status?.allowed) {
+  for (const [i, answer] of answers.entries()) {
+    if (answer.status === 'rejected') throw kubeError(answer.reason, {verb: 'create', resource: 'selfsubjectaccessreviews', server})
+    if (!answer.value.status?.allowed) {
+      const need = needs[i]
       const resource = need.group ? `${need.resource}.${need.group}` : need.resource
       throw new KplatError(`forbidden: you may not ${need.verb} ${resource} in namespace ${namespace}`, {hint: `Ask your platform team for the "${need.verb}" right on ${resource} in ${namespace}, or pick another --context`})
     }
@@ -62,11 +64,12 @@ export interface DeployWaitOptions {
 
 /**
  * Waits, with a watch, until the Application has synced `revision` and is Healthy; fails
- * with Argo CD's own words when it reports an error or the app turns Degraded.
+ * with Argo CD's own words when it reports an error, and with the live objects' words
+ * when the app turns Degraded.
  */
 export async function waitForDeploy(kube: Kube, namespace: string, name: string, revision: string, opts: DeployWaitOptions): Promise<Application> {
   let last = ''
-  return waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace, name}, (object) => {
+  const outcome = await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace, name}, (object) => {
     const app = object as Application | undefined
     if (!app) return undefined
     const s = app.status
@@ -76,11 +79,11 @@ export async function waitForDeploy(kube: Kube, namespace: string, name: string,
     const error = s?.conditions?.find((c) => /Error$/.test(c.type))
     if (error) throw new KplatError(`Argo CD reports ${error.type}: ${error.message ?? ''}`, {hint: `Fix the chart and push, then run \`kplat apps:info --app ${name}\``})
     if (s?.sync?.revision !== revision) return undefined
-    if (s.health?.status === 'Degraded') {
-      const bad = (s as {resources?: Array<{kind: string; name: string; health?: {status?: string; message?: string}}>}).resources?.find((r) => r.health?.status === 'Degraded')
-      throw new KplatError(`the app is Degraded${bad ? `: ${bad.kind} ${bad.name}: ${bad.health?.message ?? ''}` : ''}`, {hint: `Run \`kplat apps:info --app ${name}\` for details`})
-    }
-
-    return s.sync.status === 'Synced' && s.health?.status === 'Healthy' ? app : undefined
+    if (s.health?.status === 'Degraded') return {app, degraded: true}
+    return s.sync.status === 'Synced' && s.health?.status === 'Healthy' ? {app, degraded: false} : undefined
   }, {timeoutMs: opts.timeoutMs})
+  if (!outcome.degraded) return outcome.app
+  const {whyDegraded} = await import('./workload-health.js')
+  const why = await whyDegraded(kube, outcome.app)
+  throw new KplatError(`the app is Degraded${why ? `: ${why}` : ''}`, {hint: `Fix it and push; \`kplat apps:info --app ${name}\` shows the app's state`})
 }

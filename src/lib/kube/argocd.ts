@@ -14,6 +14,7 @@ export interface Application {
     summary?: {externalURLs?: string[]; images?: string[]}
     history?: Array<{id: number; revision?: string; deployedAt?: string}>
     conditions?: Array<{type: string; message?: string}>
+    resources?: Array<{group?: string; kind: string; namespace?: string; name: string; health?: {status?: string; message?: string}}>
   }
 }
 

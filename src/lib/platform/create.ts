@@ -64,6 +64,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 
   // 1. Resolve, and fail here, before anything exists, on anything missing.
   const given = params.parseParams(opts.params)
+  // Local and independent of the look-ups below; its verdict is told after theirs.
+  const local = opts.clone ? settle(cloneTarget(ctx.cwd, name)) : undefined
   const template = await loadTemplate(templateDir(opts.template))
   const kube = await ctx.kube(opts.context)
   const [me, settings] = await Promise.all([asked, loadSettings(kube, ctx.env)])
@@ -75,15 +77,17 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     {verb: 'patch', group: 'argoproj.io', resource: 'applications'},
     ...(opts.private ? [{verb: 'create', group: '', resource: 'secrets'}, {verb: 'patch', group: '', resource: 'secrets'}] : []),
   ]
-  // Independent look-ups go out together.
+  // Independent look-ups go out together; "Argo CD is missing" or "forbidden" is told
+  // before anything the Application look-up would say.
+  const found = settle(argo.findApplication(kube, namespace, name))
   const [organization, existing, application] = await Promise.all([
     repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
-    argo.checkArgoCd(kube, namespace, needs).then(() => argo.findApplication(kube, namespace, name)),
+    argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
   if (existing && !existing.createdByKplat) throw new UsageError(`the name "${name}" is taken: the repository ${owner}/${name} exists and kplat did not create it`, 'Pick another app name')
   if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
-  const target = opts.clone ? await cloneTarget(ctx.cwd, name) : undefined
+  const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
   const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive)
@@ -126,34 +130,46 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   if (opts.wait) {
     // 4. The first CI run, found by the commit's SHA; then the first sync of what it deployed.
     const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
-      runs.waitForRun(github, owner, name, commit, {timeoutMs: opts.timeoutMs, pollMs: 2000, onStatus: update}))
+      runs.waitForRun(github, repository, commit, {timeoutMs: opts.timeoutMs, onStatus: update}))
     result.run = run.url
-    // CI's write-back commit is what Argo CD deploys.
-    const revision = await repo.headSha(github, repository)
-    const deployed = await out.step(`Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
-      argo.waitForDeploy(kube, namespace, name, revision, {timeoutMs: opts.timeoutMs, onStatus: update}))
-    result.revision = revision
-    result.url = deployed.status?.summary?.externalURLs?.[0]
+    // CI's write-back commit is what Argo CD deploys, and what the clone must hold.
+    result.revision = await repo.headSha(github, repository)
+  }
+
+  // 5. The code on the developer's machine: a clone, or a remote on the current repository.
+  // It needs nothing from Argo CD, so it is fetched while Argo CD deploys; a failed deploy
+  // still waits for it, so that the rerun finds a whole clone, never half of one.
+  const code = settle(fetchCode(ctx, target, repository.cloneUrl))
+  if (result.revision) {
+    const revision = result.revision
+    const [deployed] = await Promise.allSettled([out.step(`Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
+      argo.waitForDeploy(kube, namespace, name, revision, {timeoutMs: opts.timeoutMs, onStatus: update})), code])
+    if (deployed.status === 'rejected') throw deployed.reason
+    result.url = deployed.value.status?.summary?.externalURLs?.[0]
   }
 
   result.url ??= settings.appsDomain ? `http://${name}.${settings.appsDomain}` : undefined
-
-  // 5. The code on the developer's machine: a clone, or a remote on the current repository.
-  if (target) {
-    const {cloneWithToken, addRemote} = await import('../git/clone.js')
-    if (target.kind === 'clone') {
-      await out.step(`Cloning into ./${path.relative(ctx.cwd, target.dir)}`, async () => cloneWithToken(repository.cloneUrl, target.dir, await ctx.githubToken()))
-      result.dir = target.dir
-    } else if (target.kind === 'remote') {
-      await addRemote(target.dir, 'kplat', repository.cloneUrl)
-      result.dir = target.dir
-    }
-  }
-
+  if (target?.kind === 'skip') result.dir = target.dir
+  else if (target) result.dir = await out.step(target.kind === 'clone' ? `Cloning into ./${path.relative(ctx.cwd, target.dir)}` : 'Adding the git remote kplat', () => code)
   return result
 }
 
 export const SOURCE_COMMIT = 'kplat.dev/source-commit'
+
+/** The app's code on the developer's machine: a clone, a `kplat` remote, or last run's clone. */
+async function fetchCode(ctx: Context, target: CloneTarget | undefined, cloneUrl: string): Promise<string | undefined> {
+  if (!target) return undefined
+  const {cloneWithToken, addRemote} = await import('../git/clone.js')
+  if (target.kind === 'clone') await cloneWithToken(cloneUrl, target.dir, await ctx.githubToken())
+  if (target.kind === 'remote') await addRemote(target.dir, 'kplat', cloneUrl)
+  return target.dir
+}
+
+/** The same promise, marked as handled, so that awaiting it later cannot crash the process. */
+function settle<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {})
+  return promise
+}
 
 function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; branch: string; commit: string; labels: Record<string, string>}) {
   return {
@@ -197,7 +213,12 @@ function templateDir(template: string): string {
   return shipped
 }
 
-async function cloneTarget(cwd: string, name: string): Promise<{kind: 'clone' | 'remote' | 'skip'; dir: string}> {
+interface CloneTarget {
+  kind: 'clone' | 'remote' | 'skip'
+  dir: string
+}
+
+async function cloneTarget(cwd: string, name: string): Promise<CloneTarget> {
   const {workTreeRoot, remotes} = await import('../git/repo.js')
   const root = await workTreeRoot(cwd)
   if (root) return {kind: 'remote', dir: root}
