@@ -1,3 +1,4 @@
+import * as path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {KplatCommand} from '../lib/command.js'
 import {jsonFlag, kubeContextFlag} from '../lib/flags.js'
@@ -48,7 +49,9 @@ export default class Create extends KplatCommand {
 
       out.line(`${out.bold(r.name)} is ${r.revision ? 'deployed' : 'created'}`)
       out.pairs([['Repository', r.repository], ['Web URL', r.url ?? '(no apps domain configured)'], ['Local', r.dir ?? '(not cloned)']])
-      out.info(`\nNext: cd ${r.name} && git push deploys; try \`kplat apps:info --app ${r.name}\` and \`kplat open --app ${r.name}\``)
+      // Only commands that exist: the rest of the Heroku day (open, logs, ...) is not built yet.
+      const where = r.dir ? `cd ${path.relative(this.ctx.cwd, r.dir) || '.'} && ` : `git clone ${r.cloneUrl}, then `
+      out.info(`\nNext: ${where}git push deploys a change; \`kplat apps:info --app ${r.name}\` shows its state, \`kplat apps\` lists your apps`)
     })
   }
 }
