@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import * as k8s from './k8s.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {Debug} from '../ui/debug.js'
+import {KubeHttp} from './http.js'
 import type {Redactor} from '../ui/redact.js'
 
 export interface Kube {
@@ -60,7 +61,7 @@ export function createKube(opts: KubeOptions): Kube {
   opts.redactor.add(user?.token)
   opts.redactor.add(user?.password)
 
-  const httpApi = new LoggingHttpLibrary(new k8s.IsomorphicFetchHttpLibrary(), opts.debug)
+  const httpApi = new KubeHttp(new k8s.IsomorphicFetchHttpLibrary(), {debug: opts.debug})
   const cluster = config.getCurrentCluster()!
   const configuration = k8s.createConfiguration({
     baseServer: new k8s.ServerConfiguration(cluster.server, {}),
@@ -72,18 +73,5 @@ export function createKube(opts: KubeOptions): Kube {
     config,
     api: (apiClass) => new apiClass(configuration),
     objects: new k8s.KubernetesObjectApi(configuration),
-  }
-}
-
-class LoggingHttpLibrary implements k8s.HttpLibrary {
-  constructor(private readonly inner: k8s.HttpLibrary, private readonly debug: Debug) {}
-
-  send(request: k8s.RequestContext): k8s.Observable<k8s.ResponseContext> {
-    if (!this.debug.enabled) return this.inner.send(request)
-    const started = performance.now()
-    return this.inner.send(request).pipe(async (response) => {
-      this.debug.http(request.getHttpMethod(), request.getUrl(), response.httpStatusCode, performance.now() - started)
-      return response
-    })
   }
 }

@@ -3,9 +3,9 @@
 // the package itself is about 970 files, and loading them cost 0.75 s of every command
 // that talks to the cluster. Add here what a new command needs.
 export {
-  AuthorizationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, PatchStrategy, PortForward,
-  ServerConfiguration, Watch, createConfiguration,
+  AuthorizationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, Observable, PatchStrategy,
+  PortForward, ServerConfiguration, Watch, createConfiguration,
 } from '@kubernetes/client-node'
 export type {
-  ApiType, Configuration, HttpLibrary, KubernetesObject, Observable, RequestContext, ResponseContext, V1Status,
+  ApiType, Configuration, HttpLibrary, KubernetesObject, RequestContext, ResponseContext, V1Status,
 } from '@kubernetes/client-node'

@@ -1,0 +1,40 @@
+import type {Debug} from '../ui/debug.js'
+import * as k8s from './k8s.js'
+
+export interface KubeHttpOptions {
+  debug: Debug
+  /** How many times a 429 is retried before it reaches the caller. */
+  retries?: number
+  sleep?: (ms: number) => Promise<void>
+}
+
+/**
+ * Sends the Kubernetes client's requests. A 429 (API Priority and Fairness shedding load,
+ * or etcd busy compacting) means the server did nothing and asks to be asked again after
+ * Retry-After seconds; client-go retries it for kubectl, and so does kplat, a few times.
+ * Under KPLAT_DEBUG every attempt is one log line.
+ */
+export class KubeHttp implements k8s.HttpLibrary {
+  private readonly retries: number
+  private readonly sleep: (ms: number) => Promise<void>
+
+  constructor(private readonly inner: k8s.HttpLibrary, private readonly opts: KubeHttpOptions) {
+    this.retries = opts.retries ?? 3
+    this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
+  }
+
+  send(request: k8s.RequestContext): k8s.Observable<k8s.ResponseContext> {
+    return new k8s.Observable(this.attempt(request, 0))
+  }
+
+  private async attempt(request: k8s.RequestContext, attempt: number): Promise<k8s.ResponseContext> {
+    const started = performance.now()
+    const response = await this.inner.send(request).toPromise()
+    this.opts.debug.http(request.getHttpMethod(), request.getUrl(), response.httpStatusCode, performance.now() - started)
+    if (response.httpStatusCode !== 429 || attempt >= this.retries) return response
+    const seconds = Number(response.headers['retry-after'])
+    // Honour the server's word, within reason; without one, back off from a quarter second.
+    await this.sleep(Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) * 1000 : 250 * 2 ** attempt)
+    return this.attempt(request, attempt + 1)
+  }
+}
