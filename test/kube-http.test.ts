@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import * as http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import {describe, it} from 'node:test'
 import {PassThrough} from 'node:stream'
 import * as k8s from '@kubernetes/client-node'
+import {createKube} from '../src/lib/kube/client.js'
 import {KubeHttp} from '../src/lib/kube/http.js'
+import {waitFor} from '../src/lib/kube/wait.js'
 import {Debug} from '../src/lib/ui/debug.js'
 import {Redactor} from '../src/lib/ui/redact.js'
 
@@ -54,5 +61,51 @@ describe('the Kubernetes client\'s HTTP', () => {
     const once = new KubeHttp(broken.inner, {debug: new Debug(false, new PassThrough(), new Redactor()), sleep: async () => assert.fail('no wait')})
     assert.equal((await once.send(request()).toPromise()).httpStatusCode, 500)
     assert.equal(broken.sent.length, 1)
+  })
+})
+
+describe('a wait on a watch', () => {
+  it('goes on after the server answers a watch with 429', async () => {
+    // A server that lists the object, refuses the first watch with 429, then streams the
+    // change: the one failure injected at the wait's edge.
+    let watches = 0
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x')
+      if (url.pathname === '/api/v1') {
+        // Discovery, which the client asks before it lists.
+        res.writeHead(200, {'content-type': 'application/json'})
+        res.end(JSON.stringify({kind: 'APIResourceList', groupVersion: 'v1', resources: [{name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: ['get', 'list', 'watch']}]}))
+      } else if (url.searchParams.get('watch') !== 'true') {
+        res.writeHead(200, {'content-type': 'application/json'})
+        res.end(JSON.stringify({kind: 'ConfigMapList', apiVersion: 'v1', metadata: {resourceVersion: '1'}, items: [{kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'cm', namespace: 'default', resourceVersion: '1'}, data: {state: 'waiting'}}]}))
+      } else if (++watches === 1) {
+        res.writeHead(429, {'retry-after': '1', 'content-type': 'application/json'})
+        res.end(JSON.stringify({kind: 'Status', code: 429, reason: 'TooManyRequests'}))
+      } else {
+        res.writeHead(200, {'content-type': 'application/json'})
+        res.end(JSON.stringify({type: 'MODIFIED', object: {kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'cm', namespace: 'default', resourceVersion: '2'}, data: {state: 'ready'}}}) + '\n')
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-kc-'))
+      const kubeconfig = path.join(dir, 'config')
+      writeFileSync(kubeconfig, `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: 'http://127.0.0.1:${(server.address() as AddressInfo).port}', insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t0k3n-for-a-local-test}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`)
+      const redactor = new Redactor()
+      const kube = createKube({env: {KUBECONFIG: kubeconfig}, debug: new Debug(false, new PassThrough(), redactor), redactor})
+      const state = await waitFor(kube, {apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: 'default', name: 'cm'},
+        (o) => ((o as {data?: {state?: string}} | undefined)?.data?.state === 'ready' ? 'ready' : undefined), {timeoutMs: 10_000})
+      assert.equal(state, 'ready')
+      assert.equal(watches, 2, 'the refused watch was made again')
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })

@@ -93,15 +93,17 @@ export async function waitFor<T>(kube: Kube, target: WatchTarget, check: (object
       }, (error) => {
         if (finished) return
         const status = (error as {statusCode?: number; code?: number} | null)
+        // A 429 is the server asking to be asked again later: the wait goes on after a pause.
+        const busy = status?.statusCode === 429 || status?.code === 429
         if (expired || status?.statusCode === 410 || status?.code === 410) {
           opts.onExpired?.()
           resourceVersion = undefined
-        } else if (error && (error as Error).name !== 'AbortError') {
+        } else if (error && !busy && (error as Error).name !== 'AbortError') {
           finish(kubeError(error, {verb: 'watch', resource: target.plural, namespace: target.namespace}))
           return
         }
 
-        setTimeout(() => void start().catch((e) => finish(e as Error)), expired ? 0 : 200)
+        setTimeout(() => void start().catch((e) => finish(e as Error)), expired ? 0 : busy ? 1000 : 200)
       }).catch((error) => {
         finish(kubeError(error, {verb: 'watch', resource: target.plural, namespace: target.namespace}))
         return undefined
