@@ -4,7 +4,14 @@ import {startGround} from '../test/ground/index.js'
 
 process.stderr.write('starting the proving ground (the first run builds its binaries)...\n')
 const ground = await startGround()
-for (const [key, value] of Object.entries(ground.env)) process.stdout.write(`export ${key}='${value}'\n`)
+// git sends the token to the sandbox's GitHub, as a credential helper does for github.com,
+// so that a plain `git push` works in the shell that pastes these lines.
+const gitAuth = {
+  GIT_CONFIG_COUNT: '1',
+  GIT_CONFIG_KEY_0: `http.${ground.github.web}/.extraheader`,
+  GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${ground.env.GITHUB_TOKEN}`).toString('base64')}`,
+}
+for (const [key, value] of Object.entries({...ground.env, ...gitAuth})) process.stdout.write(`export ${key}='${value}'\n`)
 process.stdout.write(`# started in ${(ground.startedInMs / 1000).toFixed(1)}s; process ids: ${ground.processes.pids().join(' ')}\n`)
 process.stdout.write('sandbox ready\n')
 

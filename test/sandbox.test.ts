@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {after, describe, it} from 'node:test'
+import {promisify} from 'node:util'
 import {pidAlive} from './ground/processes.js'
 import {ROOT} from './helpers/cli.js'
+
+const exec = promisify(execFile)
 
 describe('npm run sandbox', () => {
   it('prints the export lines and `sandbox ready`, and leaves nothing running after Ctrl-C', async () => {
@@ -20,6 +23,14 @@ describe('npm run sandbox', () => {
     assert.match(out, /^export GITHUB_TOKEN='ghp_\w+'$/m, out)
     const kubeconfig = /^export KUBECONFIG='([^']+)'$/m.exec(out)![1]
     assert.ok(existsSync(kubeconfig))
+    // The export lines are all git needs to reach a private repository of the sandbox.
+    const exported = Object.fromEntries([...out.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]))
+    const github = JSON.parse(exported.KPLAT_GROUND_GITHUB) as {api: string; web: string}
+    const created = await fetch(`${github.api}/orgs/acme/repos`, {method: 'POST', headers: {authorization: `token ${exported.GITHUB_TOKEN}`}, body: JSON.stringify({name: 'secret-app', private: true, auto_init: true})})
+    assert.equal(created.status, 201)
+    const listed = await exec('git', ['ls-remote', `${github.web}/acme/secret-app.git`], {env: {PATH: process.env.PATH, HOME: process.env.HOME, GIT_TERMINAL_PROMPT: '0', ...exported}})
+    assert.match(listed.stdout, /refs\/heads\/main/)
+
     const pids = /process ids: ([\d ]+)/.exec(out)![1].trim().split(' ').map(Number)
     assert.equal(pids.length, 8)
     assert.ok(pids.every(pidAlive))
