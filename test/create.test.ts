@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {cpSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
-import {BIN, ROOT, runBin, type RunResult} from './helpers/cli.js'
+import {BIN, ROOT, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
 
 const exec = promisify(execFile)
@@ -175,6 +175,43 @@ describe('kplat create, on the proving ground', () => {
     assert.deepEqual([...new Set(requests.map((q) => q.method))], ['GET'])
     assert.equal(await repoExists(name), false)
     assert.equal(await application(name), undefined)
+  })
+
+  it('makes up a name when none is given, and asks a terminal for a required template parameter', async () => {
+    const tpl = path.join(workdir(), 'team-template')
+    mkdirSync(path.join(tpl, 'skeleton'), {recursive: true})
+    writeFileSync(path.join(tpl, 'template.yaml'), `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: team}
+spec:
+  parameters:
+    - required: [name, owner, team]
+      properties:
+        name: {type: string}
+        owner: {type: string}
+        team: {title: Owning team, type: string, pattern: '^[a-z]+$'}
+  steps:
+    - id: fetch
+      action: fetch:template
+      input:
+        url: ./skeleton
+        values: {name: '\${{ parameters.name }}', team: '\${{ parameters.team }}'}
+`)
+    writeFileSync(path.join(tpl, 'skeleton', 'catalog-info.yaml'), 'metadata: {name: ${{ values.name }}}\n')
+    writeFileSync(path.join(tpl, 'skeleton', '${{ values.team }}-owners.txt'), '${{ values.team }}\n')
+
+    // Without a terminal, the missing value is a usage error that names the flag.
+    const refused = await create(['--template', tpl, '--dry-run', '--json'], workdir())
+    assert.equal(refused.code, 2, refused.stderr)
+    assert.match(refused.stderr, /template parameter "team" is required\. Pass --param team=VALUE/)
+
+    // On a terminal kplat asks, with the parameter's title.
+    const asked = await runInProcess(['create', '--template', tpl, '--dry-run', '--json'], {env, cwd: workdir(), tty: true, keys: ['payments', '\r']})
+    assert.equal(asked.code, 0, asked.stderr)
+    assert.match(asked.stderr, /Owning team/)
+    const plan = JSON.parse(asked.stdout) as {name: string; dryRun: {files: string[]}}
+    assert.match(plan.name, /^[a-z][a-z0-9-]{0,29}$/, 'a generated name follows the app-name rule')
+    assert.deepEqual(plan.dryRun.files.sort(), ['catalog-info.yaml', 'payments-owners.txt'])
   })
 
   it('refuses bad input before creating anything, saying what to type instead', async () => {
