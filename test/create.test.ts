@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -175,6 +175,33 @@ describe('kplat create, on the proving ground', () => {
     assert.deepEqual([...new Set(requests.map((q) => q.method))], ['GET'])
     assert.equal(await repoExists(name), false)
     assert.equal(await application(name), undefined)
+  })
+
+  it('inside a git repository adds a `kplat` remote instead of cloning, and never repoints one', async () => {
+    const inRepo = async () => {
+      const dir = workdir()
+      await exec('git', ['init', '-q', dir])
+      return dir
+    }
+
+    const cwd = await inRepo()
+    const name = uniqueName('remote')
+    const r = await create([name, '--no-wait', '--json'], cwd)
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {dir: string; cloneUrl: string}
+    assert.equal(result.dir, cwd)
+    assert.equal((await exec('git', ['-C', cwd, 'remote', 'get-url', 'kplat'])).stdout.trim(), result.cloneUrl)
+    assert.deepEqual(readdirSync(cwd), ['.git'], 'nothing cloned into the repository')
+    assert.equal((await create([name, '--no-wait'], cwd)).code, 0, 'a rerun finds its own remote')
+
+    const other = await inRepo()
+    await exec('git', ['-C', other, 'remote', 'add', 'kplat', 'https://git.example.com/someone/else.git'])
+    const refused = uniqueName('refused')
+    const r2 = await create([refused, '--no-wait'], other)
+    assert.equal(r2.code, 2, r2.stderr)
+    assert.match(r2.stderr, /this git repository's remote "kplat" already points at https:\/\/git\.example\.com\/someone\/else\.git\. Remove it with `git remote remove kplat`/)
+    assert.equal(await repoExists(refused), false, 'refused before anything was created')
+    assert.equal((await exec('git', ['-C', other, 'remote', 'get-url', 'kplat'])).stdout.trim(), 'https://git.example.com/someone/else.git')
   })
 
   it('makes up a name when none is given, and asks a terminal for a required template parameter', async () => {

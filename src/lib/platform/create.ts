@@ -221,7 +221,13 @@ interface CloneTarget {
 async function cloneTarget(cwd: string, name: string): Promise<CloneTarget> {
   const {workTreeRoot, remotes} = await import('../git/repo.js')
   const root = await workTreeRoot(cwd)
-  if (root) return {kind: 'remote', dir: root}
+  if (root) {
+    // Told now, before anything exists, rather than after the app is made.
+    const taken = (await remotes(root)).find((r) => r.name === 'kplat' && !r.url.endsWith(`/${name}.git`))
+    if (taken) throw new UsageError(`this git repository's remote "kplat" already points at ${taken.url}`, 'Remove it with `git remote remove kplat`, run kplat create outside this repository, or pass --no-clone')
+    return {kind: 'remote', dir: root}
+  }
+
   const dir = path.join(cwd, name)
   if (!existsSync(dir) || readdirSync(dir).length === 0) return {kind: 'clone', dir}
   // A rerun finds its own clone from last time.
