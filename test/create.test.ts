@@ -57,6 +57,8 @@ describe('kplat create, on the proving ground', () => {
     assert.equal(app?.status?.health?.status, 'Healthy')
     assert.equal(app?.status?.sync?.revision, result.revision)
     assert.deepEqual(await podImages(name), [`ghcr.io/${ORG}/${name}:${result.commit}`])
+    const ns = await core.readNamespace({name})
+    assert.equal(ns.metadata?.labels?.['kplat.dev/app'], name, 'the namespace Argo CD made is marked as the app\'s')
 
     // The clone is a plain git repository with a clean remote; a push is a release.
     const clone = result.dir
@@ -274,6 +276,16 @@ spec:
       assert.equal(await repoExists('no-argo', 'developer'), false)
     } finally {
       await processes.stop()
+    }
+  })
+
+  it('will not deploy into a namespace that is not the app\'s own', async () => {
+    for (const name of ['kube-public', 'argocd']) {
+      const r = await create([name, '--no-clone'], workdir())
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, new RegExp(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app\\. Pick another app name`))
+      assert.equal(await repoExists(name), false)
+      assert.equal(await application(name), undefined)
     }
   })
 

@@ -44,6 +44,20 @@ export async function findApplication(kube: Kube, namespace: string, name: strin
   }
 }
 
+/**
+ * The namespace an app would deploy to, if it exists; undefined when it does not, or
+ * when this user may not read namespaces (then there is nothing to tell).
+ */
+export async function findNamespace(kube: Kube, name: string): Promise<k8s.V1Namespace | undefined> {
+  try {
+    return await kube.api(k8s.CoreV1Api).readNamespace({name})
+  } catch (error) {
+    const code = (error as {code?: number}).code
+    if (code === 404 || code === 403) return undefined
+    throw kubeError(error, {verb: 'get', resource: 'namespaces', server: kube.config.getCurrentCluster()?.server})
+  }
+}
+
 export function isOurs(object: {metadata?: {labels?: Record<string, string>}} | undefined, app: string): boolean {
   return object?.metadata?.labels?.[LABELS.managedBy] === 'kplat' && object.metadata.labels[LABELS.app] === app
 }

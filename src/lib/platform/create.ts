@@ -78,15 +78,17 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     ...(opts.private ? [{verb: 'create', group: '', resource: 'secrets'}, {verb: 'patch', group: '', resource: 'secrets'}] : []),
   ]
   // Independent look-ups go out together; "Argo CD is missing" or "forbidden" is told
-  // before anything the Application look-up would say.
-  const found = settle(argo.findApplication(kube, namespace, name))
-  const [organization, existing, application] = await Promise.all([
+  // before anything the Application and namespace look-ups would say.
+  const found = settle(Promise.all([argo.findApplication(kube, namespace, name), argo.findNamespace(kube, name)]))
+  const [organization, existing, [application, destination]] = await Promise.all([
     repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
   if (existing && !existing.createdByKplat) throw new UsageError(`the name "${name}" is taken: the repository ${owner}/${name} exists and kplat did not create it`, 'Pick another app name')
   if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
+  // An app deploys into a namespace of its own; never into one that is someone else's.
+  if (destination && !argo.isOurs(destination, name)) throw new UsageError(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app`, 'Pick another app name')
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
@@ -179,7 +181,8 @@ function applicationFor(a: {name: string; namespace: string; project: string; re
       project: a.project,
       source: {repoURL: a.repoUrl, path: 'chart', targetRevision: a.branch, helm: {releaseName: a.name}},
       destination: {server: 'https://kubernetes.default.svc', namespace: a.name},
-      syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true']},
+      // The labels mark the namespace Argo CD creates as this app's, for a rerun to know it.
+      syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true'], managedNamespaceMetadata: {labels: a.labels}},
     },
   }
 }

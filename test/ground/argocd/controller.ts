@@ -14,10 +14,11 @@
 //   the app's resources;
 // - compares with a server-side diff (dry-run apply), applies with server-side apply
 //   (field manager `argocd-controller`), tracks by annotation and/or the instance label,
-//   prunes, creates the namespace (CreateNamespace=true), auto-syncs (prune, selfHeal,
-//   allowEmpty, retry with backoff), runs `operation.sync` requests (sync, partial sync,
-//   rollback), writes operationState, history, sync, health, resources, summary and
-//   conditions as Argo CD does, and honours the resources finalizer on deletion.
+//   prunes, creates the namespace (CreateNamespace=true, with managedNamespaceMetadata),
+//   auto-syncs (prune, selfHeal, allowEmpty, retry with backoff), runs `operation.sync`
+//   requests (sync, partial sync, rollback), writes operationState, history, sync, health,
+//   resources, summary and conditions as Argo CD does, and honours the resources finalizer
+//   on deletion.
 // Not emulated: running hooks, waiting for health between sync waves, kustomize, plugins,
 // multi-source apps, Helm repository or OCI charts, clusters other than in-cluster, sync
 // windows, ignoreDifferences, Kubernetes Events, the API server and its resource tree.
@@ -258,6 +259,7 @@ interface Application extends KObject {
       automated?: {prune?: boolean; selfHeal?: boolean; allowEmpty?: boolean; enabled?: boolean}
       syncOptions?: string[]
       retry?: Operation['retry']
+      managedNamespaceMetadata?: {labels?: Record<string, string>; annotations?: Record<string, string>}
     }
     revisionHistoryLimit?: number
   }
@@ -813,6 +815,13 @@ class Controller {
       if (created) {
         results.push({group: '', version: 'v1', kind: 'Namespace', namespace: '', name: destNs, status: 'Synced',
           message: `namespace/${destNs} created`, hookPhase: 'Succeeded', syncPhase: 'PreSync'})
+      }
+
+      // managedNamespaceMetadata: Argo CD puts these on the destination namespace, made now or
+      // already there, with every sync.
+      const managed = app.spec.syncPolicy?.managedNamespaceMetadata
+      if (managed?.labels || managed?.annotations) {
+        await this.kube.apply(`/api/v1/namespaces/${destNs}`, {apiVersion: 'v1', kind: 'Namespace', metadata: {name: destNs, labels: managed.labels, annotations: managed.annotations}}, false)
       }
     }
 
