@@ -279,7 +279,7 @@ spec:
     }
   })
 
-  it('will not deploy into a namespace that is not the app\'s own', async () => {
+  it('will not deploy into a namespace, nor write a repository Secret, that is not the app\'s own', async () => {
     for (const name of ['kube-public', 'argocd']) {
       const r = await create([name, '--no-clone'], workdir())
       assert.equal(r.code, 2, r.stderr)
@@ -287,6 +287,15 @@ spec:
       assert.equal(await repoExists(name), false)
       assert.equal(await application(name), undefined)
     }
+
+    const name = uniqueName('secret')
+    await core.createNamespacedSecret({namespace: 'argocd', body: {metadata: {name: `repo-${name}`}, stringData: {url: 'https://git.example.com/x.git', password: 'theirs'}}})
+    const r = await create([name, '--private', '--no-clone'], workdir())
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, new RegExp(`the name "${name}" is taken: the Secret argocd/repo-${name} exists and kplat did not create it`))
+    assert.equal(await repoExists(name), false)
+    const kept = await core.readNamespacedSecret({namespace: 'argocd', name: `repo-${name}`})
+    assert.equal(Buffer.from(kept.data!.password, 'base64').toString(), 'theirs', 'the other Secret is untouched')
   })
 
   it('calls a taken name taken, and leaves the other repository alone', async () => {

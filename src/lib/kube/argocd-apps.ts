@@ -45,16 +45,16 @@ export async function findApplication(kube: Kube, namespace: string, name: strin
 }
 
 /**
- * The namespace an app would deploy to, if it exists; undefined when it does not, or
- * when this user may not read namespaces (then there is nothing to tell).
+ * An object kplat is about to create, if it exists already; undefined when it does not, or
+ * when this user may not read it (then there is nothing to tell).
  */
-export async function findNamespace(kube: Kube, name: string): Promise<k8s.V1Namespace | undefined> {
+export async function findObject(kube: Kube, ref: {apiVersion: string; kind: string; name: string; namespace?: string}): Promise<k8s.KubernetesObject | undefined> {
   try {
-    return await kube.api(k8s.CoreV1Api).readNamespace({name})
+    return await kube.objects.read({apiVersion: ref.apiVersion, kind: ref.kind, metadata: {name: ref.name, namespace: ref.namespace}})
   } catch (error) {
     const code = (error as {code?: number}).code
     if (code === 404 || code === 403) return undefined
-    throw kubeError(error, {verb: 'get', resource: 'namespaces', server: kube.config.getCurrentCluster()?.server})
+    throw kubeError(error, {verb: 'get', resource: `${ref.kind.toLowerCase()}s`, namespace: ref.namespace, server: kube.config.getCurrentCluster()?.server})
   }
 }
 

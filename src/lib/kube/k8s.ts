@@ -7,5 +7,5 @@ export {
   PortForward, ServerConfiguration, Watch, createConfiguration,
 } from '@kubernetes/client-node'
 export type {
-  ApiType, Configuration, HttpLibrary, KubernetesObject, RequestContext, ResponseContext, V1Namespace, V1Status,
+  ApiType, Configuration, HttpLibrary, KubernetesObject, RequestContext, ResponseContext, V1Status,
 } from '@kubernetes/client-node'

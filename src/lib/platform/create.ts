@@ -79,8 +79,12 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   ]
   // Independent look-ups go out together; "Argo CD is missing" or "forbidden" is told
   // before anything the Application and namespace look-ups would say.
-  const found = settle(Promise.all([argo.findApplication(kube, namespace, name), argo.findNamespace(kube, name)]))
-  const [organization, existing, [application, destination]] = await Promise.all([
+  const found = settle(Promise.all([
+    argo.findApplication(kube, namespace, name),
+    argo.findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name}),
+    opts.private ? argo.findObject(kube, {apiVersion: 'v1', kind: 'Secret', namespace, name: repoSecretName(name)}) : undefined,
+  ]))
+  const [organization, existing, [application, destination, secret]] = await Promise.all([
     repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
@@ -89,6 +93,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
   // An app deploys into a namespace of its own; never into one that is someone else's.
   if (destination && !argo.isOurs(destination, name)) throw new UsageError(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app`, 'Pick another app name')
+  if (secret && !argo.isOurs(secret, name)) throw new UsageError(`the name "${name}" is taken: the Secret ${namespace}/${repoSecretName(name)} exists and kplat did not create it`, 'Pick another app name')
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
@@ -121,7 +126,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   await out.step('Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
     if (opts.private) {
-      await argo.apply(kube, {apiVersion: 'v1', kind: 'Secret', metadata: {name: `repo-${name}`, namespace, labels: {...labels, 'argocd.argoproj.io/secret-type': 'repository'}},
+      await argo.apply(kube, {apiVersion: 'v1', kind: 'Secret', metadata: {name: repoSecretName(name), namespace, labels: {...labels, 'argocd.argoproj.io/secret-type': 'repository'}},
         stringData: {type: 'git', url: repository.cloneUrl, username: 'x-access-token', password: await ctx.githubToken()}} as never)
     }
 
@@ -158,6 +163,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 
 export const SOURCE_COMMIT = 'kplat.dev/source-commit'
 
+/** The Argo CD repository Secret that lets Argo CD read a private app's repository. */
+const repoSecretName = (app: string) => `repo-${app}`
+
 /** The app's code on the developer's machine: a clone, a `kplat` remote, or last run's clone. */
 async function fetchCode(ctx: Context, target: CloneTarget | undefined, cloneUrl: string): Promise<string | undefined> {
   if (!target) return undefined
@@ -193,7 +201,7 @@ function dryRunPlan(files: RenderedFile[], a: {owner: string; name: string; name
   return {
     files: files.map((f) => f.path),
     kubernetes: [
-      ...(a.private ? [{kind: 'Secret', namespace: a.namespace, name: `repo-${a.name}`}] : []),
+      ...(a.private ? [{kind: 'Secret', namespace: a.namespace, name: repoSecretName(a.name)}] : []),
       {kind: 'Application', namespace: a.namespace, name: a.name},
       {kind: 'Namespace', namespace: '', name: a.name},
     ],
