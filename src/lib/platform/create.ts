@@ -92,7 +92,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   if (existing && !existing.createdByKplat) throw new UsageError(`the name "${name}" is taken: the repository ${owner}/${name} exists and kplat did not create it`, 'Pick another app name')
   if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
   // An app deploys into a namespace of its own; never into one that is someone else's.
-  if (destination && !argo.isOurs(destination, name)) throw new UsageError(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app`, 'Pick another app name')
+  // Once kplat's Application exists, the namespace was checked by the run that made it,
+  // and Argo CD may have created it without the labels yet.
+  if (destination && !argo.isOurs(destination, name) && !application) throw new UsageError(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app`, 'Pick another app name')
   if (secret && !argo.isOurs(secret, name)) throw new UsageError(`the name "${name}" is taken: the Secret ${namespace}/${repoSecretName(name)} exists and kplat did not create it`, 'Pick another app name')
   const target = await local
 

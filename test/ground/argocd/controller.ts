@@ -811,7 +811,8 @@ class Controller {
     }
 
     if (options.has('CreateNamespace=true') && destNs) {
-      const created = await this.kube.createIfMissing('/api/v1/namespaces', {apiVersion: 'v1', kind: 'Namespace', metadata: {name: destNs}})
+      const managed = app.spec.syncPolicy?.managedNamespaceMetadata
+      const created = await this.kube.createIfMissing('/api/v1/namespaces', {apiVersion: 'v1', kind: 'Namespace', metadata: {name: destNs, labels: managed?.labels, annotations: managed?.annotations}})
       if (created) {
         results.push({group: '', version: 'v1', kind: 'Namespace', namespace: '', name: destNs, status: 'Synced',
           message: `namespace/${destNs} created`, hookPhase: 'Succeeded', syncPhase: 'PreSync'})
@@ -819,8 +820,7 @@ class Controller {
 
       // managedNamespaceMetadata: Argo CD puts these on the destination namespace, made now or
       // already there, with every sync.
-      const managed = app.spec.syncPolicy?.managedNamespaceMetadata
-      if (managed?.labels || managed?.annotations) {
+      if (!created && (managed?.labels || managed?.annotations)) {
         await this.kube.apply(`/api/v1/namespaces/${destNs}`, {apiVersion: 'v1', kind: 'Namespace', metadata: {name: destNs, labels: managed.labels, annotations: managed.annotations}}, false)
       }
     }
