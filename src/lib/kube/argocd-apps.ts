@@ -1,5 +1,5 @@
 import * as k8s from './k8s.js'
-import {ARGOCD, LABELS, type Application} from './argocd.js'
+import {ARGOCD, type Application} from './argocd.js'
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
 import {waitFor} from './wait.js'
@@ -56,10 +56,6 @@ export async function findObject(kube: Kube, ref: {apiVersion: string; kind: str
     if (code === 404 || code === 403) return undefined
     throw kubeError(error, {verb: 'get', resource: `${ref.kind.toLowerCase()}s`, namespace: ref.namespace, server: kube.config.getCurrentCluster()?.server})
   }
-}
-
-export function isOurs(object: {metadata?: {labels?: Record<string, string>}} | undefined, app: string): boolean {
-  return object?.metadata?.labels?.[LABELS.managedBy] === 'kplat' && object.metadata.labels[LABELS.app] === app
 }
 
 /** Creates or updates an object kplat owns, with server-side apply. */

@@ -26,3 +26,8 @@ export const LABELS = {
 } as const
 
 export const MANAGED_BY_KPLAT = `${LABELS.managedBy}=kplat`
+
+/** Whether an object carries kplat's labels for this app: kplat made it, for this app. */
+export function isOurs(object: {metadata?: {labels?: Record<string, string>}} | undefined, app: string): boolean {
+  return object?.metadata?.labels?.[LABELS.managedBy] === 'kplat' && object.metadata.labels[LABELS.app] === app
+}

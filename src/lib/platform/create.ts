@@ -2,7 +2,7 @@ import {existsSync, readdirSync} from 'node:fs'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {Context} from '../context.js'
-import {LABELS} from '../kube/argocd.js'
+import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {validateAppName} from './app-name.js'
@@ -89,13 +89,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
-  if (existing && !existing.createdByKplat) throw new UsageError(`the name "${name}" is taken: the repository ${owner}/${name} exists and kplat did not create it`, 'Pick another app name')
-  if (application && !argo.isOurs(application, name)) throw new UsageError(`the name "${name}" is taken: an Argo CD Application ${namespace}/${name} exists that kplat did not create`, 'Pick another app name')
-  // An app deploys into a namespace of its own; never into one that is someone else's.
-  // Once kplat's Application exists, the namespace was checked by the run that made it,
-  // and Argo CD may have created it without the labels yet.
-  if (destination && !argo.isOurs(destination, name) && !application) throw new UsageError(`the name "${name}" is taken: the namespace ${name} exists and kplat did not create it for this app`, 'Pick another app name')
-  if (secret && !argo.isOurs(secret, name)) throw new UsageError(`the name "${name}" is taken: the Secret ${namespace}/${repoSecretName(name)} exists and kplat did not create it`, 'Pick another app name')
+  checkNameIsOurs(name, {owner, argocdNamespace: namespace, repository: existing, application, destination, secret})
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
@@ -167,6 +161,21 @@ export const SOURCE_COMMIT = 'kplat.dev/source-commit'
 
 /** The Argo CD repository Secret that lets Argo CD read a private app's repository. */
 const repoSecretName = (app: string) => `repo-${app}`
+
+/**
+ * A name is free, or everything of that name is kplat's for this app (a rerun): otherwise
+ * it is taken, and kplat touches none of it.
+ */
+function checkNameIsOurs(name: string, found: {owner: string; argocdNamespace: string; repository?: {createdByKplat: boolean}; application?: object; destination?: object; secret?: object}): void {
+  const taken = (what: string) => new UsageError(`the name "${name}" is taken: ${what}`, 'Pick another app name')
+  if (found.repository && !found.repository.createdByKplat) throw taken(`the repository ${found.owner}/${name} exists and kplat did not create it`)
+  if (found.application && !isOurs(found.application, name)) throw taken(`an Argo CD Application ${found.argocdNamespace}/${name} exists that kplat did not create`)
+  // An app deploys into a namespace of its own, never into someone else's. Once kplat's
+  // Application exists, the run that made it checked the namespace, and Argo CD may have
+  // created it without the labels yet.
+  if (found.destination && !found.application && !isOurs(found.destination, name)) throw taken(`the namespace ${name} exists and kplat did not create it for this app`)
+  if (found.secret && !isOurs(found.secret, name)) throw taken(`the Secret ${found.argocdNamespace}/${repoSecretName(name)} exists and kplat did not create it`)
+}
 
 /** The app's code on the developer's machine: a clone, a `kplat` remote, or last run's clone. */
 async function fetchCode(ctx: Context, target: CloneTarget | undefined, cloneUrl: string): Promise<string | undefined> {
