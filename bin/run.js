@@ -7,6 +7,16 @@ import {fileURLToPath} from 'node:url'
 const argv = process.argv.slice(2)
 const root = fileURLToPath(new URL('..', import.meta.url))
 
+// KPLAT_DEBUG: the CPU time kplat itself spent, the part of a command's time that is ours
+// whatever the servers it talks to are doing (bench/create.ts reports it).
+const debug = (process.env.KPLAT_DEBUG ?? '').toLowerCase()
+if (debug !== '' && debug !== '0' && debug !== 'false') {
+  process.once('exit', () => {
+    const {user, system} = process.cpuUsage()
+    process.stderr.write(`[debug] cpu ${((user + system) / 1e6).toFixed(2)}s (user ${(user / 1e6).toFixed(2)}s, system ${(system / 1e6).toFixed(2)}s)\n`)
+  })
+}
+
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
   const {version} = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'))
   process.stdout.write(`kplat/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
