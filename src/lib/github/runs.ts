@@ -10,13 +10,12 @@ export interface RunResult {
 
 export interface RunWaitOptions {
   timeoutMs: number
-  /** The first pause between polls; it grows to maxPollMs as the run goes on. */
-  pollMs?: number
-  maxPollMs?: number
   onStatus: (status: string) => void
-  sleep?: (ms: number) => Promise<void>
-  now?: () => number
 }
+
+/** The first pause between polls, and the longest it grows to as a run goes on. */
+const FIRST_POLL_MS = 500
+const MAX_POLL_MS = 5000
 
 interface Run {
   id: number
@@ -34,11 +33,7 @@ interface Run {
  * finishing) cost nothing. A failed run ends with the failed job's name and URL.
  */
 export async function waitForRun(github: GitHub, repo: {owner: string; name: string; htmlUrl: string}, sha: string, opts: RunWaitOptions): Promise<RunResult> {
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const now = opts.now ?? Date.now
-  const started = now()
-  const firstPoll = opts.pollMs ?? 500
-  const maxPoll = opts.maxPollMs ?? 5000
+  const started = Date.now()
   const list = conditionalList(github, repo.owner, repo.name, sha)
   opts.onStatus(`follow it at ${repo.htmlUrl}/actions`)
   for (;;) {
@@ -48,14 +43,14 @@ export async function waitForRun(github: GitHub, repo: {owner: string; name: str
       throw await failedRun(github, repo.owner, repo.name, run)
     }
 
-    if (now() - started > opts.timeoutMs) {
+    if (Date.now() - started > opts.timeoutMs) {
       // Only now is it worth a counted request to say which run, if any, is late.
       const late = await list()
       throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for the CI run of ${sha.slice(0, 7)} in ${repo.owner}/${repo.name} ${late ? `(still ${(late.status ?? 'queued').replace('_', ' ')}: ${late.html_url})` : '(no run appeared: does the repository have a workflow that runs on push?)'}`, {hint: 'Run `kplat create` again to keep waiting'})
     }
 
     // Quick at first, so that a short run is noticed at once; slower as it goes on.
-    await sleep(Math.min(maxPoll, firstPoll + (now() - started) / 10))
+    await new Promise((resolve) => setTimeout(resolve, Math.min(MAX_POLL_MS, FIRST_POLL_MS + (Date.now() - started) / 10)))
   }
 }
 
