@@ -1,7 +1,7 @@
 // The parts of @kubernetes/client-node that kplat uses, behind one module. The build
-// replaces this module's output with a single bundled file (`npm run bundle:kube`, part of the build):
-// the package itself is about 970 files, and loading them cost 0.75 s of every command
-// that talks to the cluster. Add here what a new command needs.
+// replaces this module's output with one bundled file (`npm run bundle:kube`): the package
+// itself is about 970 files, and loading them cost 0.75 s of every command that talks to
+// the cluster. Add here what a new command needs.
 export {
   AuthorizationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, Observable, PatchStrategy,
   PortForward, ServerConfiguration, Watch, createConfiguration,
