@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
 # Provides the proving ground's binaries at pinned versions: kube-apiserver,
-# kube-controller-manager, kube-scheduler, etcd, kwok and helm.
+# kube-controller-manager, kube-scheduler, etcd, kwok and helm; Argo CD (one binary, every
+# component); Crossplane core, function-patch-and-transform and provider-nop.
 #
 # Uses $KUBEBUILDER_ASSETS when it holds a binary (the envtest convention), else the
-# cache, else builds from the Go modules. Prints the directory that holds them all.
-# A second run only checks the cache, so it takes well under a second.
+# cache, else builds from the Go modules. Each part is cached in a folder named by its own
+# versions, so raising one version rebuilds only that part. Prints one folder that links
+# them all by name. A second run only checks the cache, so it takes well under a second.
+#
+# `--only NAME` builds just one part (k8s, argocd, crossplane, function-pat, provider-nop),
+# for warming the cache in the background one build at a time.
 set -euo pipefail
 
 K8S_VERSION=1.35.4      # kube-apiserver, controller-manager, scheduler
 ETCD_VERSION=3.6.5      # the etcd server that k8s.io/kubernetes v$K8S_VERSION pins
 KWOK_VERSION=0.8.0
 HELM_VERSION=3.19.5
+ARGOCD_VERSION=3.2.11   # the newest that builds as a module (3.2.12 does not compile; 3.3 wants a vendored gitops-engine)
+CROSSPLANE_VERSION=2.4.0
+FUNCTION_PAT_VERSION=0.10.9
+PROVIDER_NOP_VERSION=0.5.0
+
+only=
+if [ "${1:-}" = --only ]; then only=$2; fi
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 cache=${KPLAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kplat}
 out="$cache/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
-mkdir -p "$out"
+argocd_out="$cache/bin/argocd-$ARGOCD_VERSION"
+crossplane_out="$cache/bin/crossplane-$CROSSPLANE_VERSION"
+pat_out="$cache/bin/function-patch-and-transform-$FUNCTION_PAT_VERSION"
+nop_out="$cache/bin/provider-nop-$PROVIDER_NOP_VERSION"
+mkdir -p "$out" "$argocd_out" "$crossplane_out" "$pat_out" "$nop_out"
 
 log() { echo "provide-binaries: $*" >&2; }
 
@@ -27,10 +44,29 @@ done
 
 missing() { for b in "$@"; do [ -x "$out/$b" ] || return 0; done; return 1; }
 
+# Builds one main package of a module at an exact version in a throw-away module (the
+# module proxy serves these versions to `go get`, though not always to `go install`).
+# $1 output binary, $2 module@version, $3 package, $4 ldflags; extra go.mod lines on stdin.
+build_in_module() {
+  local bin=$1 modver=$2 pkg=$3 ld=$4 work
+  work=$(mktemp -d)
+  (
+    cd "$work"
+    go mod init kplat.local/build >/dev/null 2>&1
+    cat >> go.mod
+    go get "$pkg@${modver#*@}" 2>get.log || { cat get.log >&2; exit 1; }
+    go build -ldflags "-s -w $ld" -o "$bin.tmp" "$pkg"
+    mv "$bin.tmp" "$bin"
+  )
+  local rc=$?
+  rm -rf "$work"
+  return $rc
+}
+
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
 
-if missing kube-apiserver kube-controller-manager kube-scheduler etcd; then
+if want k8s && missing kube-apiserver kube-controller-manager kube-scheduler etcd; then
   log "building Kubernetes v$K8S_VERSION and etcd v$ETCD_VERSION from Go modules (first run only: about 20 minutes on 2 cores)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -73,13 +109,13 @@ GO
   )
 fi
 
-if missing kwok; then
+if want k8s && missing kwok; then
   log "building kwok v$KWOK_VERSION"
   GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
 fi
 
 # kwok's own CRDs for per-pod logs and port-forwards, as the module publishes them.
-if [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
+if want k8s && [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
   kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   mkdir -p "$out/kwok-crds"
   for crd in logs clusterlogs portforwards clusterportforwards; do
@@ -88,9 +124,74 @@ if [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
   chmod -R u+w "$out/kwok-crds"
 fi
 
-if missing helm; then
+if want k8s && missing helm; then
   log "building helm v$HELM_VERSION"
   GOBIN="$out" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 fi
 
-echo "$out"
+# Argo CD: its go.mod pins k8s.io/* and a few others through a replace block that a module
+# depending on it must repeat, or the build picks incompatible versions.
+if want argocd && [ ! -x "$argocd_out/argocd" ]; then
+  log "building Argo CD v$ARGOCD_VERSION (first run only: about 20 minutes on 2 cores)"
+  gomod=$(go mod download -json "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  pkg=github.com/argoproj/argo-cd/v3/common
+  sed -n '/^replace (/,/^)/p' "$gomod" | build_in_module "$argocd_out/argocd" "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" \
+    github.com/argoproj/argo-cd/v3/cmd "-X $pkg.version=$ARGOCD_VERSION -X $pkg.gitTreeState=clean"
+fi
+# Argo CD's CRDs as this version ships them (the controller must find the schema it was built for).
+if want argocd && [ ! -f "$argocd_out/crds/application-crd.yaml" ]; then
+  dir=$(go mod download -json "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$argocd_out/crds"
+  cp "$dir"/manifests/crds/*-crd.yaml "$argocd_out/crds/"
+  chmod -R u+w "$argocd_out/crds"
+fi
+
+# Crossplane core points its apis module at a folder of its repository; the published twin
+# of the same version replaces it.
+if want crossplane && [ ! -x "$crossplane_out/crossplane" ]; then
+  log "building Crossplane v$CROSSPLANE_VERSION (first run only: about 13 minutes on 2 cores)"
+  echo "replace github.com/crossplane/crossplane/apis/v2 => github.com/crossplane/crossplane/apis/v2 v$CROSSPLANE_VERSION" |
+    build_in_module "$crossplane_out/crossplane" "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" \
+      github.com/crossplane/crossplane/v2/cmd/crossplane "-X github.com/crossplane/crossplane-runtime/v2/pkg/version.version=v$CROSSPLANE_VERSION"
+fi
+if want crossplane && [ ! -f "$crossplane_out/crds/.done" ]; then
+  dir=$(go mod download -json "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$crossplane_out/crds"
+  cp "$dir"/cluster/crds/*.yaml "$crossplane_out/crds/"
+  chmod -R u+w "$crossplane_out/crds"
+  touch "$crossplane_out/crds/.done"
+fi
+
+if want function-pat && [ ! -x "$pat_out/function-patch-and-transform" ]; then
+  log "building function-patch-and-transform v$FUNCTION_PAT_VERSION (first run only: about 7 minutes on 2 cores)"
+  build_in_module "$pat_out/function-patch-and-transform" "github.com/crossplane-contrib/function-patch-and-transform@v$FUNCTION_PAT_VERSION" \
+    github.com/crossplane-contrib/function-patch-and-transform "" </dev/null
+fi
+
+if want provider-nop && [ ! -x "$nop_out/provider-nop" ]; then
+  log "building provider-nop v$PROVIDER_NOP_VERSION (first run only: about 2 minutes on 2 cores)"
+  build_in_module "$nop_out/provider-nop" "github.com/crossplane-contrib/provider-nop@v$PROVIDER_NOP_VERSION" \
+    github.com/crossplane-contrib/provider-nop/cmd/provider "" </dev/null
+fi
+if want provider-nop && [ ! -f "$nop_out/crds/.done" ]; then
+  dir=$(go mod download -json "github.com/crossplane-contrib/provider-nop@v$PROVIDER_NOP_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$nop_out/crds"
+  cp "$dir"/package/crds/*.yaml "$nop_out/crds/"
+  chmod -R u+w "$nop_out/crds"
+  touch "$nop_out/crds/.done"
+fi
+
+[ -z "$only" ] || exit 0
+
+# One folder that names every part, linked to where each is cached.
+all="$cache/bin/ground-$K8S_VERSION-$ETCD_VERSION-$KWOK_VERSION-$HELM_VERSION-$ARGOCD_VERSION-$CROSSPLANE_VERSION-$FUNCTION_PAT_VERSION-$PROVIDER_NOP_VERSION"
+mkdir -p "$all"
+for f in kube-apiserver kube-controller-manager kube-scheduler etcd kwok helm kwok-crds; do ln -sfn "$out/$f" "$all/$f"; done
+ln -sfn "$argocd_out/argocd" "$all/argocd"
+ln -sfn "$argocd_out/crds" "$all/argocd-crds"
+ln -sfn "$crossplane_out/crossplane" "$all/crossplane"
+ln -sfn "$crossplane_out/crds" "$all/crossplane-crds"
+ln -sfn "$pat_out/function-patch-and-transform" "$all/function-patch-and-transform"
+ln -sfn "$nop_out/provider-nop" "$all/provider-nop"
+ln -sfn "$nop_out/crds" "$all/provider-nop-crds"
+echo "$all"

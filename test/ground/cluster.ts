@@ -19,14 +19,16 @@ export interface ClusterOptions {
   dir: string
   /** Where provide-binaries.sh put the binaries. */
   binDir: string
-  /** The upstream Argo CD and Crossplane CRDs (../shared/crds). */
-  crdDir: string
   processes: ProcessGroup
 }
 
 export interface Cluster {
   server: string
+  /** The API server's port on 127.0.0.1. */
+  port: number
   kubeconfig: string
+  /** A kubeconfig for the platform's own components (cluster-admin). */
+  componentsConfig: string
   /** A file every pod's logs are read from, unless a Logs object names another. */
   logsFile: string
   adminConfig(): k8s.KubeConfig
@@ -66,9 +68,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const logsFile = `${dir}/logs/pods.log`
   writeText(logsFile, '')
-  const upstream = [...readYamlDir(path.join(opts.crdDir, 'argo-cd')), ...readYamlDir(path.join(opts.crdDir, 'crossplane'))]
   await applyDocuments(admin, [
-    ...upstream,
     {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
@@ -76,7 +76,6 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}]},
     {apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: {name: 'all-pods'}, spec: {logs: [{containers: [], logsFile, follow: true}]}},
   ])
-  await waitForCrds(admin, upstream)
 
   const core = admin.makeApiClient(k8s.CoreV1Api)
   await waitFor('node kwok-node-0 Ready', async () => {
@@ -87,7 +86,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   return {
     server,
+    port: Number(new URL(server).port),
     kubeconfig,
+    componentsConfig,
     logsFile,
     adminConfig: () => contextConfig(kubeconfig, ADMIN_CONTEXT),
     restrictedConfig: () => contextConfig(kubeconfig, RESTRICTED_CONTEXT),
@@ -98,7 +99,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
  * etcd and kube-apiserver alone, with the admin and restricted kubeconfig: the start of
  * every ground, and on its own a bare cluster (no Argo CD, nothing scheduled).
  */
-export async function startControlPlane(opts: Omit<ClusterOptions, 'crdDir'>) {
+export async function startControlPlane(opts: ClusterOptions) {
   const {dir, binDir, processes} = opts
   for (const sub of ['etcd', 'certs', 'logs']) mkdirSync(path.join(dir, sub), {recursive: true})
   const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()])
@@ -191,11 +192,18 @@ export type Manifest = k8s.KubernetesObject & Record<string, unknown>
  * would drop `default`, `enum` and `x-kubernetes-*` from CRD schemas: the upstream CRDs
  * must reach the apiserver unchanged.)
  */
-export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[]): Promise<void> {
+export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[], opts: {subresource?: 'status'; fieldManager?: string; parallel?: boolean} = {}): Promise<void> {
   const paths = new PathFinder(k8s.createConfiguration({baseServer: new k8s.ServerConfiguration(kc.getCurrentCluster()!.server, {}), authMethods: {default: kc}}))
+  // Independent objects (a set of CRDs, say) go out together; otherwise in order, so that a
+  // namespace exists before what lives in it.
+  if (opts.parallel) {
+    await Promise.all(objects.map((o) => applyDocuments(kc, [o], {...opts, parallel: false})))
+    return
+  }
+
   for (const object of objects) {
-    const url = new URL(`${kc.getCurrentCluster()!.server}${await paths.of(object)}`)
-    url.searchParams.set('fieldManager', 'kplat-ground')
+    const url = new URL(`${kc.getCurrentCluster()!.server}${await paths.of(object)}${opts.subresource ? `/${opts.subresource}` : ''}`)
+    url.searchParams.set('fieldManager', opts.fieldManager ?? 'kplat-ground')
     url.searchParams.set('force', 'true')
     const options: https.RequestOptions = {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}}
     await kc.applyToHTTPSOptions(options)
@@ -218,7 +226,7 @@ class PathFinder extends k8s.KubernetesObjectApi {
   }
 }
 
-async function waitForCrds(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
+export async function waitForCrds(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api)
   for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
     await waitFor(`CRD ${crd.metadata!.name} Established`, async () => {

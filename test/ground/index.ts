@@ -3,8 +3,11 @@ import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {applyDocuments, readYamlDir, startCluster, type Cluster} from './cluster.js'
+import {startArgoCd} from './argocd.js'
+import {applyDocuments, readYamlDir, startCluster, type Cluster, type Manifest} from './cluster.js'
+import {startCrossplane} from './crossplane.js'
 import {control, startGitHub, type GitHubGround} from './github.js'
+import {startNetns} from './netns.js'
 import {freePort, ProcessGroup} from './processes.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -35,10 +38,22 @@ function platformSettings() {
   ]
 }
 
-function platformKit() {
+/**
+ * The sample platform kit as a platform team installs it, except that each add-on's default
+ * plan is its local one: the ground has provider-nop where a cloud would be.
+ */
+export function platformKit(): Manifest[] {
   const kinds = new Set(['CompositeResourceDefinition', 'Composition'])
   const walk = (dir: string): string[] => [dir, ...readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).flatMap((e) => walk(path.join(dir, e.name)))]
-  return walk(path.join(REPO, 'platform')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
+  const objects = walk(path.join(REPO, 'platform')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
+  const local = new Map(objects.filter((o) => o.kind === 'Composition' && o.metadata?.labels?.provider === 'local')
+    .map((c) => [(c.spec as {compositeTypeRef: {kind: string}}).compositeTypeRef.kind, c.metadata!.name!]))
+  return objects.map((o) => {
+    if (o.kind !== 'CompositeResourceDefinition') return o
+    const spec = o.spec as {names: {kind: string}}
+    const plan = local.get(spec.names.kind)
+    return plan ? {...o, spec: {...spec, defaultCompositionRef: {name: plan}}} : o
+  })
 }
 
 /** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
@@ -62,26 +77,31 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   let token: string
   try {
     ;[cluster, github] = await Promise.all([
-      startCluster({dir, binDir, crdDir: path.join(SHARED, 'crds'), processes}),
+      startCluster({dir, binDir, processes}),
       startGitHub(processes, dir, REPO),
     ])
-    // A developer who belongs to the organisation the platform puts apps in.
-    await control(github, 'POST', 'users', {login: DEVELOPER})
-    await control(github, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
-    token = (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
-    await applyDocuments(cluster.adminConfig(), platformSettings())
-    // The stand-ins for Argo CD's and Crossplane's controllers, each a process of its own.
-    // GitHub tells Argo CD of every push through its webhook, as a platform team sets it
-    // up; the poll is only the safety net (polling every app each second kept both cores
-    // busy with git processes once a test run had made a dozen apps).
-    const tsx = ['--import', 'tsx']
-    const webhookPort = await freePort()
-    processes.start('argocd', process.execPath, [...tsx, path.join(REPO, 'test/ground/argocd/main.ts'), '--kubeconfig', cluster.kubeconfig,
-      '--helm', path.join(binDir, 'helm'), '--work-dir', path.join(dir, 'argocd'), '--poll-ms', '15000', '--webhook-port', String(webhookPort)], process.env, REPO)
-    await control(github, 'POST', 'hooks', {url: `http://127.0.0.1:${webhookPort}/api/webhook`})
-    processes.start('crossplane', process.execPath, [...tsx, path.join(REPO, 'test/ground/crossplane/main.ts'), '--kubeconfig', cluster.kubeconfig], process.env, REPO)
-    // The sample platform kit, installed as a platform team would.
-    await applyDocuments(cluster.adminConfig(), platformKit())
+    // The real controllers live in a network namespace of the ground's own (see netns.ts):
+    // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
+    const argocdServerPort = await freePort()
+    const netns = await startNetns(processes, dir, {out: [cluster.port, Number(new URL(github.web).port)], in: [argocdServerPort]})
+    const admin = cluster.adminConfig()
+    const users = (async () => {
+      // A developer who belongs to the organisation the platform puts apps in.
+      await control(github, 'POST', 'users', {login: DEVELOPER})
+      await control(github, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
+      return (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
+    })()
+    const controllers = {dir, binDir, netns, admin, componentsConfig: cluster.componentsConfig}
+    const [argocd] = await Promise.all([
+      startArgoCd({...controllers, serverPort: argocdServerPort}),
+      // With the sample platform kit, installed as a platform team would.
+      startCrossplane({...controllers, kit: platformKit()}),
+      applyDocuments(admin, platformSettings()),
+    ])
+    token = await users
+    // GitHub tells Argo CD of every push through its webhook, as a platform team sets it up
+    // with GitHub Enterprise Server's global webhooks.
+    await control(github, 'POST', 'hooks', {url: argocd.webhook})
   } catch (error) {
     await processes.stop()
     throw error
