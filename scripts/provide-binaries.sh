@@ -35,6 +35,24 @@ mkdir -p "$out" "$argocd_out" "$crossplane_out" "$pat_out" "$nop_out"
 
 log() { echo "provide-binaries: $*" >&2; }
 
+# Debian packages the ground runs beside the binaries: git (for real, always), redis-server
+# (Argo CD's cache), ip, unshare and nsenter (the ground's network namespace), openssl (the
+# certificates Crossplane dials its function with). Installed when missing, as root;
+# otherwise named, with the command to type.
+missing=()
+for pair in git:git redis-server:redis-server ip:iproute2 unshare:util-linux nsenter:util-linux openssl:openssl; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]}"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  else
+    echo "provide-binaries: missing ${missing[*]}; install them first (Debian: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
 # A binary found in KUBEBUILDER_ASSETS is linked in rather than built.
 for b in kube-apiserver kube-controller-manager kube-scheduler etcd; do
   if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$b" ] && [ ! -x "$out/$b" ]; then

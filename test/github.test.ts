@@ -86,6 +86,18 @@ describe('the ground\'s GitHub', () => {
       (e: {status?: number}) => e.status === 409)
   })
 
+  it('gives back a binary blob byte for byte, base64-encoded as GitHub does', async () => {
+    const name = uniqueName('blob')
+    await octokit.rest.repos.createInOrg({org: ORG, name, auto_init: true})
+    // Every byte value, and sequences that are not valid UTF-8.
+    const bytes = Buffer.concat([Buffer.from(Array.from({length: 256}, (_, i) => i)), Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x89, 0x50, 0x4e, 0x47])])
+    const {data: created} = await octokit.rest.git.createBlob({owner: ORG, repo: name, content: bytes.toString('base64'), encoding: 'base64'})
+    const {data: blob} = await octokit.rest.git.getBlob({owner: ORG, repo: name, file_sha: created.sha})
+    assert.equal(blob.encoding, 'base64')
+    assert.equal(blob.size, bytes.length)
+    assert.deepEqual(Buffer.from(blob.content, 'base64'), bytes)
+  })
+
   it('hides a private repository from a token that cannot see it (404)', async () => {
     const name = uniqueName('private')
     await octokit.rest.repos.createInOrg({org: ORG, name, private: true})

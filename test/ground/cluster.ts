@@ -26,6 +26,8 @@ export interface Cluster {
   server: string
   /** The API server's port on 127.0.0.1. */
   port: number
+  /** etcd's client URL, for a test that compacts its history. */
+  etcd: string
   kubeconfig: string
   /** A kubeconfig for the platform's own components (cluster-admin). */
   componentsConfig: string
@@ -41,7 +43,7 @@ export interface Cluster {
  */
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const {dir, binDir, processes} = opts
-  const {server, kubeconfig, componentsConfig, servingCert, died, developer} = await startControlPlane(opts)
+  const {server, kubeconfig, componentsConfig, servingCert, died, developer, etcd} = await startControlPlane(opts)
   const bin = (name: string) => path.join(binDir, name)
   const kwokPort = await freePort()
 
@@ -87,6 +89,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   return {
     server,
     port: Number(new URL(server).port),
+    etcd,
     kubeconfig,
     componentsConfig,
     logsFile,
@@ -137,9 +140,10 @@ export async function startControlPlane(opts: ClusterOptions) {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${dir}/certs/sa.pub`, `--service-account-signing-key-file=${dir}/certs/sa.key`,
     '--kubelet-preferred-address-types=InternalIP',
-    // Watches on ConfigMaps go to etcd, and etcd compacts every 5 s, so a test can see a
-    // resourceVersion expire (410 Gone) within seconds instead of minutes.
-    '--watch-cache-sizes=configmaps#0', '--etcd-compaction-interval=5s',
+    // Watches on ConfigMaps go to etcd, so a test that compacts etcd sees a resourceVersion
+    // expire (410 Gone) at once. (Compacting every few seconds instead made the API server
+    // answer 429 while its watch caches re-listed.)
+    '--watch-cache-sizes=configmaps#0',
     '--enable-priority-and-fairness=false', '--profiling=false', '--v=0',
   ])
   const server = `https://127.0.0.1:${apiPort}`
@@ -164,7 +168,7 @@ export async function startControlPlane(opts: ClusterOptions) {
   ]))
   const componentsConfig = `${dir}/components.kubeconfig`
   writeText(componentsConfig, kubeconfigFor([{name: users.components.name, user: users.components}]))
-  return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name}
+  return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name, etcd: `http://127.0.0.1:${etcdPort}`}
 }
 
 /** A line as kwok reads pod logs: the CRI log format a kubelet writes. */

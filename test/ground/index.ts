@@ -114,7 +114,7 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     processes,
     env: {
       KUBECONFIG: cluster.kubeconfig, GITHUB_API_URL: github.api, GITHUB_TOKEN: token,
-      KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github),
+      KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github), KPLAT_GROUND_ETCD: cluster.etcd,
     },
     startedInMs: performance.now() - started,
     async stop(keep = false) {

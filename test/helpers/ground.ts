@@ -6,6 +6,8 @@ import {startGround, type Ground} from '../ground/index.js'
 export interface TestGround {
   kubeconfig: string
   logsFile: string
+  /** etcd's client URL. */
+  etcd: string
   github: GitHubGround
   /** KUBECONFIG, GITHUB_API_URL, GITHUB_TOKEN...: what points kplat at the ground. */
   env: Record<string, string>
@@ -22,7 +24,7 @@ let own: Promise<Ground> | undefined
 export async function ground(): Promise<TestGround> {
   let env: Record<string, string>
   if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_LOGS_FILE && process.env.KPLAT_GROUND_GITHUB) {
-    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB']
+    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD']
       .map((k) => [k, process.env[k] ?? '']))
   } else {
     // Run on its own, a test file owns its ground: the file's process may exit when its
@@ -42,7 +44,7 @@ export async function ground(): Promise<TestGround> {
   }
 
   return {
-    kubeconfig: env.KUBECONFIG, logsFile: env.KPLAT_GROUND_LOGS_FILE, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
+    kubeconfig: env.KUBECONFIG, logsFile: env.KPLAT_GROUND_LOGS_FILE, etcd: env.KPLAT_GROUND_ETCD, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
     admin: () => load(ADMIN_CONTEXT), restricted: () => load(RESTRICTED_CONTEXT),
   }
 }

@@ -9,12 +9,17 @@ import {deflate} from 'node:zlib'
 
 const deflateAsync = promisify(deflate)
 
-/** Runs git in a bare repository; resolves with stdout. */
-export function git(repoDir: string, args: string[], input?: string | Buffer): Promise<string> {
+/** Runs git in a bare repository; resolves with stdout as text. */
+export async function git(repoDir: string, args: string[], input?: string | Buffer): Promise<string> {
+  return (await gitBytes(repoDir, args, input)).toString()
+}
+
+/** Runs git in a bare repository; resolves with stdout's bytes (a blob may be binary). */
+export function gitBytes(repoDir: string, args: string[], input?: string | Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = execFile('git', ['-C', repoDir, ...args], {maxBuffer: 256 << 20, encoding: 'buffer', env: {...process.env, GIT_TERMINAL_PROMPT: '0'}}, (error, stdout, stderr) => {
       if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.toString().trim() || error.message}`))
-      else resolve(stdout.toString())
+      else resolve(stdout)
     })
     if (input !== undefined) child.stdin!.end(input)
   })

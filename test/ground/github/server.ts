@@ -5,7 +5,7 @@ import type {AddressInfo} from 'node:net'
 import * as path from 'node:path'
 import {playRun, workflowsOnPush, type Decision} from './actions.js'
 import {Contract, type Match} from './contract.js'
-import {commitTree, git, httpBackend, initBare, isEmpty, lsTree, objectType, refs, writeBlob, writeTree} from './git.js'
+import {commitTree, git, gitBytes, httpBackend, initBare, isEmpty, lsTree, objectType, refs, writeBlob, writeTree} from './git.js'
 import * as models from './models.js'
 import type {Job, Repo, Run, User} from './models.js'
 
@@ -308,10 +308,10 @@ export class GitHubServer {
 
       case 'git/get-blob': {
         const repo = this.visibleRepo(p.owner, p.repo, me)
-        const content = await git(repo.dir, ['cat-file', 'blob', p.file_sha]).catch(() => {
+        const content = await gitBytes(repo.dir, ['cat-file', 'blob', p.file_sha]).catch(() => {
           throw new HttpError(404, 'Not Found')
         })
-        return {status: 200, body: {sha: p.file_sha, node_id: p.file_sha, size: Buffer.byteLength(content), url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`, content: Buffer.from(content).toString('base64'), encoding: 'base64'}}
+        return {status: 200, body: {sha: p.file_sha, node_id: p.file_sha, size: content.length, url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`, content: content.toString('base64'), encoding: 'base64'}}
       }
 
       case 'git/create-tree':
