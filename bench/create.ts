@@ -2,9 +2,13 @@
 //  1. GitHub requests to create the repository and its first commit, 10 vs 500 files;
 //  2. requests that count against the rate limit while waiting on a 60 s CI run;
 //  3. how fast a watch sees an Application's status change;
-//  4. kplat's own time in a full create, outside the waits it cannot shorten (median of 3).
+//  4. kplat's own time in a full create, outside the waits it cannot shorten (median of 3),
+//     and the wait on Argo CD (the real one) within it;
+//  5. a git push until the new image runs (webhook-driven);
+//  6. the ground's start time and the peak memory of its processes.
 import {execFile} from 'node:child_process'
 import {cpSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {readdir} from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {promisify} from 'node:util'
@@ -74,6 +78,7 @@ try {
   // KPLAT_DEBUG=1 adds kplat's own CPU time, which the servers' speed does not touch.
   const owns: number[] = []
   const cpus: number[] = []
+  const argoWaits: number[] = []
   for (let i = 0; i < 3; i++) {
     const full = `bench-full-${i}-${Date.now().toString(36)}`
     const t0 = Date.now()
@@ -81,6 +86,7 @@ try {
     const total = (Date.now() - t0) / 1000
     const step = (label: RegExp) => Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
     const waits = step(/Waiting for CI/) + step(/Waiting for Argo CD/)
+    argoWaits.push(step(/Waiting for Argo CD/))
     const cpu = Number(/\[debug\] cpu (\d+\.\d+)s/.exec(stderr)?.[1] ?? NaN)
     owns.push(total - waits)
     cpus.push(cpu)
@@ -89,9 +95,38 @@ try {
   }
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]
-  console.log(`kplat's own time in a full create: median ${median(owns).toFixed(1)} s (of ${owns.map((o) => o.toFixed(1)).join(', ')}); its CPU time: median ${median(cpus).toFixed(2)} s`)
 
-  // 5. Memory: each ground process's peak resident set (VmHWM), after all of the above.
+  // 5. Push to deploy: a commit pushed to the last app, until Argo CD runs its image. The
+  // ground's GitHub tells Argo CD of each push by webhook; its own poll is every 120 s.
+  const last = owns.length - 1
+  const app = (await readdir(work)).filter((d) => d.startsWith(`bench-full-${last}-`))[0]
+  const clone = path.join(work, app)
+  const git = (args: string[]) => exec('git', ['-C', clone, '-c', 'user.name=bench', '-c', 'user.email=bench@example.com', ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+  const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${ground.env.GITHUB_TOKEN}`).toString('base64')}`
+  const deploys: number[] = []
+  for (let i = 0; i < 3; i++) {
+    await git(['-c', auth, 'pull', '-q', '--rebase', 'origin', 'main'])
+    writeFileSync(path.join(clone, 'server.js'), `${readFileSync(path.join(clone, 'server.js'), 'utf8')}\n// push ${i}\n`)
+    await git(['commit', '-qam', `push ${i}`])
+    const sha = (await git(['rev-parse', 'HEAD'])).stdout.trim()
+    const t0 = Date.now()
+    await git(['-c', auth, 'push', '-q', 'origin', 'main'])
+    for (;;) {
+      const pods = await core.listNamespacedPod({namespace: app})
+      const running = pods.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      if (running.length > 0 && running.every((p) => p.spec?.containers[0].image?.endsWith(`:${sha}`))) break
+      if (Date.now() - t0 > 120_000) throw new Error(`push ${i} was not deployed within 120 s`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    deploys.push((Date.now() - t0) / 1000)
+  }
+
+  console.log(`push to running the new image (CI's run, its write-back push, Argo CD's sync and rollout): median ${median(deploys).toFixed(1)} s (of ${deploys.map((d) => d.toFixed(1)).join(', ')})`)
+  console.log(`kplat's own time in a full create: median ${median(owns).toFixed(1)} s (of ${owns.map((o) => o.toFixed(1)).join(', ')}); its CPU time: median ${median(cpus).toFixed(2)} s`)
+  console.log(`waiting for Argo CD in a full create: median ${median(argoWaits).toFixed(1)} s (of ${argoWaits.map((o) => o.toFixed(1)).join(', ')})`)
+
+  // 6. Memory: each ground process's peak resident set (VmHWM), after all of the above.
   const peaks = ground.processes.started.map((p) => {
     const status = readFileSync(`/proc/${p.pid}/status`, 'utf8')
     return {name: p.name, mb: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024}

@@ -8,7 +8,8 @@
 # versions, so raising one version rebuilds only that part. Prints one folder that links
 # them all by name. A second run only checks the cache, so it takes well under a second.
 #
-# `--only NAME` builds just one part (k8s, argocd, crossplane, function-pat, provider-nop),
+# `--only NAME` builds just one part (k8s, argocd, crossplane, function-pat, provider-nop,
+# function-auto-ready),
 # for warming the cache in the background one build at a time.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ ARGOCD_VERSION=3.2.11   # the newest that builds as a module (3.2.12 does not co
 CROSSPLANE_VERSION=2.4.0
 FUNCTION_PAT_VERSION=0.10.9
 PROVIDER_NOP_VERSION=0.5.0
+FUNCTION_AUTO_READY_VERSION=0.5.1  # only for rendering the cloud compositions (function-go-templating is not served)
 
 only=
 if [ "${1:-}" = --only ]; then only=$2; fi
@@ -31,7 +33,8 @@ argocd_out="$cache/bin/argocd-$ARGOCD_VERSION"
 crossplane_out="$cache/bin/crossplane-$CROSSPLANE_VERSION"
 pat_out="$cache/bin/function-patch-and-transform-$FUNCTION_PAT_VERSION"
 nop_out="$cache/bin/provider-nop-$PROVIDER_NOP_VERSION"
-mkdir -p "$out" "$argocd_out" "$crossplane_out" "$pat_out" "$nop_out"
+ready_out="$cache/bin/function-auto-ready-$FUNCTION_AUTO_READY_VERSION"
+mkdir -p "$out" "$argocd_out" "$crossplane_out" "$pat_out" "$nop_out" "$ready_out"
 
 log() { echo "provide-binaries: $*" >&2; }
 
@@ -172,12 +175,13 @@ if want crossplane && [ ! -x "$crossplane_out/crossplane" ]; then
     build_in_module "$crossplane_out/crossplane" "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" \
       github.com/crossplane/crossplane/v2/cmd/crossplane "-X github.com/crossplane/crossplane-runtime/v2/pkg/version.version=v$CROSSPLANE_VERSION"
 fi
-if want crossplane && [ ! -f "$crossplane_out/crds/.done" ]; then
+if want crossplane && [ ! -f "$crossplane_out/render.proto" ]; then
   dir=$(go mod download -json "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   mkdir -p "$crossplane_out/crds"
   cp "$dir"/cluster/crds/*.yaml "$crossplane_out/crds/"
-  chmod -R u+w "$crossplane_out/crds"
-  touch "$crossplane_out/crds/.done"
+  # The protocol of `crossplane internal render`, which renders a composition offline.
+  cp "$dir"/proto/render/v1alpha1/render.proto "$crossplane_out/render.proto"
+  chmod -R u+w "$crossplane_out/crds" "$crossplane_out/render.proto"
 fi
 
 if want function-pat && [ ! -x "$pat_out/function-patch-and-transform" ]; then
@@ -199,10 +203,19 @@ if want provider-nop && [ ! -f "$nop_out/crds/.done" ]; then
   touch "$nop_out/crds/.done"
 fi
 
+if want function-auto-ready && [ ! -x "$ready_out/function-auto-ready" ]; then
+  log "building function-auto-ready v$FUNCTION_AUTO_READY_VERSION (first run only: about 2 minutes on 2 cores)"
+  # Published under crossplane-contrib, its go.mod still names the module crossplane/.
+  printf 'require github.com/crossplane/function-auto-ready v%s\nreplace github.com/crossplane/function-auto-ready => github.com/crossplane-contrib/function-auto-ready v%s\n' \
+    "$FUNCTION_AUTO_READY_VERSION" "$FUNCTION_AUTO_READY_VERSION" |
+    build_in_module "$ready_out/function-auto-ready" "github.com/crossplane/function-auto-ready@v$FUNCTION_AUTO_READY_VERSION" \
+      github.com/crossplane/function-auto-ready ""
+fi
+
 [ -z "$only" ] || exit 0
 
 # One folder that names every part, linked to where each is cached.
-all="$cache/bin/ground-$K8S_VERSION-$ETCD_VERSION-$KWOK_VERSION-$HELM_VERSION-$ARGOCD_VERSION-$CROSSPLANE_VERSION-$FUNCTION_PAT_VERSION-$PROVIDER_NOP_VERSION"
+all="$cache/bin/ground-$K8S_VERSION-$ETCD_VERSION-$KWOK_VERSION-$HELM_VERSION-$ARGOCD_VERSION-$CROSSPLANE_VERSION-$FUNCTION_PAT_VERSION-$PROVIDER_NOP_VERSION-$FUNCTION_AUTO_READY_VERSION"
 mkdir -p "$all"
 for f in kube-apiserver kube-controller-manager kube-scheduler etcd kwok helm kwok-crds; do ln -sfn "$out/$f" "$all/$f"; done
 ln -sfn "$argocd_out/argocd" "$all/argocd"
@@ -212,4 +225,6 @@ ln -sfn "$crossplane_out/crds" "$all/crossplane-crds"
 ln -sfn "$pat_out/function-patch-and-transform" "$all/function-patch-and-transform"
 ln -sfn "$nop_out/provider-nop" "$all/provider-nop"
 ln -sfn "$nop_out/crds" "$all/provider-nop-crds"
+ln -sfn "$ready_out/function-auto-ready" "$all/function-auto-ready"
+ln -sfn "$crossplane_out/render.proto" "$all/crossplane-render.proto"
 echo "$all"

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
+import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import {pidAlive} from './ground/processes.js'
@@ -32,8 +33,15 @@ describe('npm run sandbox', () => {
     assert.match(listed.stdout, /refs\/heads\/main/)
 
     const pids = /process ids: ([\d ]+)/.exec(out)![1].trim().split(' ').map(Number)
-    assert.equal(pids.length, 8)
+    assert.deepEqual(pids, readFileSync(path.join(exported.KPLAT_GROUND_DIR, 'pids'), 'utf8').trim().split('\n').map(Number), 'every process of the ground is named')
     assert.ok(pids.every(pidAlive))
+    // The real controllers, not stand-ins: their binaries run among the sandbox's processes.
+    // Argo CD's one binary takes its part from ARGOCD_BINARY_NAME.
+    const commands = pids.map((pid) => [readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '),
+      /(?:^|\0)ARGOCD_BINARY_NAME=([^\0]+)/.exec(readFileSync(`/proc/${pid}/environ`, 'utf8'))?.[1] ?? ''].join(' '))
+    for (const component of ['argocd-application-controller', 'argocd-repo-server', 'argocd-server', 'redis-server', 'crossplane core start', 'function-patch-and-transform', 'provider-nop']) {
+      assert.ok(commands.some((c) => c.includes(component)), `${component} runs: ${commands.join('\n')}`)
+    }
 
     child.kill('SIGINT')
     assert.equal(await closed, 0, out)

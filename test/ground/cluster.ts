@@ -41,9 +41,14 @@ export interface Cluster {
  * A real control plane on 127.0.0.1: etcd, kube-apiserver (RBAC on), controller-manager,
  * scheduler, and kwok playing one node whose pods run, log and forward ports.
  */
-export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+export async function startCluster(opts: ClusterOptions & {
+  /** Started as soon as the API server answers, beside the rest of the cluster (controllers need no node). */
+  alongside?: (plane: {port: number; componentsConfig: string; admin: k8s.KubeConfig}) => Promise<void>
+}): Promise<Cluster> {
   const {dir, binDir, processes} = opts
   const {server, kubeconfig, componentsConfig, servingCert, died, developer, etcd} = await startControlPlane(opts)
+  const alongside = opts.alongside?.({port: Number(new URL(server).port), componentsConfig, admin: contextConfig(kubeconfig, ADMIN_CONTEXT)})
+  alongside?.catch(() => {})
   const bin = (name: string) => path.join(binDir, name)
   const kwokPort = await freePort()
 
@@ -85,6 +90,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
   }, 60_000, died)
   await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
+  await alongside
 
   return {
     server,

@@ -76,32 +76,34 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   let github: GitHubGround
   let token: string
   try {
-    ;[cluster, github] = await Promise.all([
-      startCluster({dir, binDir, processes}),
-      startGitHub(processes, dir, REPO),
-    ])
-    // The real controllers live in a network namespace of the ground's own (see netns.ts):
-    // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
-    const argocdServerPort = await freePort()
-    const netns = await startNetns(processes, dir, {out: [cluster.port, Number(new URL(github.web).port)], in: [argocdServerPort]})
-    const admin = cluster.adminConfig()
-    const users = (async () => {
+    const githubStarting = startGitHub(processes, dir, REPO)
+    githubStarting.catch(() => {})
+    const users = githubStarting.then(async (gh) => {
       // A developer who belongs to the organisation the platform puts apps in.
-      await control(github, 'POST', 'users', {login: DEVELOPER})
-      await control(github, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
-      return (await control<{token: string}>(github, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
-    })()
-    const controllers = {dir, binDir, netns, admin, componentsConfig: cluster.componentsConfig}
-    const [argocd] = await Promise.all([
-      startArgoCd({...controllers, serverPort: argocdServerPort}),
-      // With the sample platform kit, installed as a platform team would.
-      startCrossplane({...controllers, kit: platformKit()}),
-      applyDocuments(admin, platformSettings()),
-    ])
+      await control(gh, 'POST', 'users', {login: DEVELOPER})
+      await control(gh, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
+      return (await control<{token: string}>(gh, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
+    })
+    users.catch(() => {})
+    let webhook = ''
+    ;[cluster, github] = await Promise.all([startCluster({dir, binDir, processes, alongside: async ({port, componentsConfig, admin}) => {
+      // The real controllers live in a network namespace of the ground's own (see netns.ts):
+      // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
+      const [argocdServerPort, gh] = await Promise.all([freePort(), githubStarting])
+      const netns = await startNetns(processes, dir, {out: [port, Number(new URL(gh.web).port)], in: [argocdServerPort]})
+      const controllers = {dir, binDir, netns, admin, componentsConfig}
+      const [argocd] = await Promise.all([
+        startArgoCd({...controllers, serverPort: argocdServerPort}),
+        // With the sample platform kit, installed as a platform team would.
+        startCrossplane({...controllers, kit: platformKit()}),
+        applyDocuments(admin, platformSettings()),
+      ])
+      webhook = argocd.webhook
+    }}), githubStarting])
     token = await users
     // GitHub tells Argo CD of every push through its webhook, as a platform team sets it up
     // with GitHub Enterprise Server's global webhooks.
-    await control(github, 'POST', 'hooks', {url: argocd.webhook})
+    await control(github, 'POST', 'hooks', {url: webhook})
   } catch (error) {
     await processes.stop()
     throw error
