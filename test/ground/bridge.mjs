@@ -51,3 +51,5 @@ for (const port of ports('in')) {
 await Promise.all(listeners)
 writeFileSync(path.join(dir, `${side}.ready`), `${process.pid}\n`)
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0))
+// With nothing to bridge, the namespace side still holds the namespace open for the others.
+setInterval(() => {}, 1 << 30)
