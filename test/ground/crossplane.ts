@@ -47,7 +47,9 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
   const env = {...process.env, KUBECONFIG: opts.componentsConfig}
   // provider-nop first: it dies when its fixed metrics port is taken, and the function's own
   // metrics server (also fixed, on the same port) gives up quietly.
-  netns.start('provider-nop', path.join(binDir, 'provider-nop'), [], {...env, TLS_SERVER_CERTS_DIR: tls.nop})
+  // provider-nop re-observes a resource every 10 s and one at a time by default, so a plan
+  // that is Ready after a second took 10-20 s; a cloud provider's poll is its own business.
+  netns.start('provider-nop', path.join(binDir, 'provider-nop'), ['--poll=1s', '--max-reconcile-rate=10'], {...env, TLS_SERVER_CERTS_DIR: tls.nop})
   await waitFor('provider-nop\'s metrics port', () => netns.listening(8080), 30_000)
   netns.start(FUNCTION, path.join(binDir, FUNCTION), [`--address=127.0.0.1:${PORTS.function}`, `--tls-certs-dir=${tls.function}`], env)
   netns.start('crossplane', path.join(binDir, 'crossplane'), ['core', 'start', '--package-runtime=External', '--enable-webhooks=false',
