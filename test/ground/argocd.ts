@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import type * as k8s from '@kubernetes/client-node'
 import {applyDocuments, readYamlDir, waitForCrds} from './cluster.js'
 import type {Netns} from './netns.js'
-import {waitFor} from './processes.js'
+import {trace, waitFor} from './processes.js'
 
 export const ARGOCD_NAMESPACE = 'argocd'
 
@@ -42,6 +42,7 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
   await applyDocuments(admin, [...objects, ...crds], {parallel: true})
   await waitForCrds(admin, crds)
   await applyDocuments(admin, [project])
+  trace('argocd: CRDs established, settings applied')
 
   const redis = `127.0.0.1:${PORTS.redis}`
   const repoServer = `127.0.0.1:${PORTS.repoServer}`
@@ -73,6 +74,7 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
 
   const webhook = `http://127.0.0.1:${opts.serverPort}/api/webhook`
   await waitFor('argocd-server /healthz', async () => ((await fetch(`http://127.0.0.1:${opts.serverPort}/healthz`)).ok ? true : undefined), 60_000)
+  trace('argocd: argocd-server answers')
   return {webhook}
 }
 

@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import * as k8s from '@kubernetes/client-node'
 import {parseAllDocuments, stringify} from 'yaml'
-import {freePort, ProcessGroup, waitFor, writeText} from './processes.js'
+import {freePort, ProcessGroup, trace, waitFor, writeText} from './processes.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
@@ -47,6 +47,7 @@ export async function startCluster(opts: ClusterOptions & {
 }): Promise<Cluster> {
   const {dir, binDir, processes} = opts
   const {server, kubeconfig, componentsConfig, servingCert, died, developer, etcd} = await startControlPlane(opts)
+  trace('cluster: API server ready')
   const alongside = opts.alongside?.({port: Number(new URL(server).port), componentsConfig, admin: contextConfig(kubeconfig, ADMIN_CONTEXT)})
   alongside?.catch(() => {})
   const bin = (name: string) => path.join(binDir, name)
@@ -90,6 +91,7 @@ export async function startCluster(opts: ClusterOptions & {
     return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
   }, 60_000, died)
   await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
+  trace('cluster: node Ready')
   await alongside
 
   return {
@@ -236,14 +238,19 @@ class PathFinder extends k8s.KubernetesObjectApi {
   }
 }
 
+/** Waits until every CRD among the objects is Established, with one list a poll. */
 export async function waitForCrds(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api)
-  for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition')) {
-    await waitFor(`CRD ${crd.metadata!.name} Established`, async () => {
-      const live = await api.readCustomResourceDefinition({name: crd.metadata!.name!})
-      return live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined
-    }, 30_000)
-  }
+  const names = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata!.name!)
+  let waiting = names
+  await waitFor(`CRDs Established (${names.length})`, async () => {
+    const established = new Set((await api.listCustomResourceDefinition()).items
+      .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')).map((c) => c.metadata!.name!))
+    waiting = names.filter((n) => !established.has(n))
+    return waiting.length === 0 ? true : undefined
+  }, 30_000).catch((error: Error) => {
+    throw new Error(`${error.message}; not yet: ${waiting.join(', ')}`)
+  })
 }
 
 function get(url: string, ca: Buffer, token: string): Promise<number> {

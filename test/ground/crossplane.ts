@@ -7,7 +7,7 @@ import {gzipSync} from 'node:zlib'
 import * as k8s from '@kubernetes/client-node'
 import {applyDocuments, readYamlDir, waitForCrds, type Manifest} from './cluster.js'
 import type {Netns} from './netns.js'
-import {waitFor} from './processes.js'
+import {trace, waitFor} from './processes.js'
 
 const run = promisify(execFile)
 
@@ -44,17 +44,7 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
       .then(() => waitForCrds(admin, crds)),
   ])
 
-  const env = {...process.env, KUBECONFIG: opts.componentsConfig}
-  // provider-nop first: it dies when its fixed metrics port is taken, and the function's own
-  // metrics server (also fixed, on the same port) gives up quietly.
-  // provider-nop re-observes a resource every 10 s and one at a time by default, so a plan
-  // that is Ready after a second took 10-20 s; a cloud provider's poll is its own business.
-  netns.start('provider-nop', path.join(binDir, 'provider-nop'), ['--poll=1s', '--max-reconcile-rate=10'], {...env, TLS_SERVER_CERTS_DIR: tls.nop})
-  await waitFor('provider-nop\'s metrics port', () => netns.listening(8080), 30_000)
-  netns.start(FUNCTION, path.join(binDir, FUNCTION), [`--address=127.0.0.1:${PORTS.function}`, `--tls-certs-dir=${tls.function}`], env)
-  netns.start('crossplane', path.join(binDir, 'crossplane'), ['core', 'start', '--package-runtime=External', '--enable-webhooks=false',
-    `--cache-dir=${cache}`, `--tls-client-certs-dir=${tls.client}`, `--metrics-port=${PORTS.metrics}`, `--health-probe-port=${PORTS.health}`], env)
-
+  trace('crossplane: CRDs established, certificates made')
   // Played the External runtime's part: the package is in core's cache (so core makes the
   // revision and reads its capabilities offline), and the revision's endpoint is the process.
   const meta = 'apiVersion: meta.pkg.crossplane.io/v1\nkind: Function\nmetadata:\n  name: function-patch-and-transform\nspec: {}\n'
@@ -62,7 +52,21 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
   writeFileSync(path.join(cache, `${friendlyId(FUNCTION_SOURCE, digest)}.gz`), gzipSync(meta))
   await applyDocuments(admin, [{apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: {name: FUNCTION},
     spec: {package: `${FUNCTION_SOURCE}@${digest}`, packagePullPolicy: 'IfNotPresent', skipDependencyResolution: true}}])
-  await applyDocuments(admin, opts.kit, {parallel: true})
+  // The kit before core starts: core then reconciles every XRD from its first moment.
+  const applied = applyDocuments(admin, opts.kit, {parallel: true})
+  applied.catch(() => {})
+  const env = {...process.env, KUBECONFIG: opts.componentsConfig}
+  // provider-nop first: it dies when its fixed metrics port is taken, and the function's own
+  // metrics server (also fixed, on the same port) gives up quietly. By default it observes a
+  // resource every 10 s and one at a time, so a plan Ready after a second took 10-20 s.
+  netns.start('provider-nop', path.join(binDir, 'provider-nop'), ['--poll=1s', '--max-reconcile-rate=10'], {...env, TLS_SERVER_CERTS_DIR: tls.nop})
+  await waitFor('provider-nop\'s metrics port', () => netns.listening(8080), 30_000)
+  trace('crossplane: provider-nop listens')
+  netns.start(FUNCTION, path.join(binDir, FUNCTION), [`--address=127.0.0.1:${PORTS.function}`, `--tls-certs-dir=${tls.function}`], env)
+  netns.start('crossplane', path.join(binDir, 'crossplane'), ['core', 'start', '--package-runtime=External', '--enable-webhooks=false',
+    `--cache-dir=${cache}`, `--tls-client-certs-dir=${tls.client}`, `--metrics-port=${PORTS.metrics}`, `--health-probe-port=${PORTS.health}`], env)
+
+  await applied
   const custom = admin.makeApiClient(k8s.CustomObjectsApi)
   const revision = await waitFor('the FunctionRevision of function-patch-and-transform', async () => {
     const list = await custom.listClusterCustomObject({group: 'pkg.crossplane.io', version: 'v1', plural: 'functionrevisions', labelSelector: `pkg.crossplane.io/package=${FUNCTION}`}) as {items: Manifest[]}
@@ -70,20 +74,22 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
   }, 60_000)
   await applyDocuments(admin, [{apiVersion: 'pkg.crossplane.io/v1', kind: 'FunctionRevision', metadata: {name: revision.metadata!.name},
     status: {endpoint: `127.0.0.1:${PORTS.function}`}}], {subresource: 'status', fieldManager: 'kplat-ground-runtime'})
+  trace('crossplane: function revision has its endpoint')
   await waitForXrds(admin, opts.kit.filter((o) => o.kind === 'CompositeResourceDefinition'))
 }
 
-/** Whether the platform kit's XRDs have their XR (and claim) kinds served by now. */
+/**
+ * Waits until the kit's XR (and claim) kinds are served: then an add-on can be created, and
+ * core's controller for its kind picks it up as it starts. (The XRDs themselves report
+ * Established a few seconds later: core backs off while it starts each kind's controller.)
+ */
 async function waitForXrds(admin: k8s.KubeConfig, xrds: Manifest[]): Promise<void> {
-  const custom = admin.makeApiClient(k8s.CustomObjectsApi)
-  await Promise.all(xrds.map((xrd) =>
-    waitFor(`XRD ${xrd.metadata!.name} Established`, async () => {
-      const live = await custom.getClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v2', plural: 'compositeresourcedefinitions', name: xrd.metadata!.name!}) as {status?: {conditions?: Array<{type: string; status: string}>}}
-      const established = live.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-      const claims = (xrd.spec as {claimNames?: unknown}).claimNames
-      const offered = !claims || live.status?.conditions?.some((c) => c.type === 'Offered' && c.status === 'True')
-      return established && offered ? true : undefined
-    }, 60_000)))
+  const kinds = xrds.flatMap((xrd) => {
+    const spec = xrd.spec as {group: string; names: {plural: string}; claimNames?: {plural: string}}
+    return [spec.names.plural, ...(spec.claimNames ? [spec.claimNames.plural] : [])].map((plural) => `${plural}.${spec.group}`)
+  })
+  await waitForCrds(admin, kinds.map((name) => ({apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {name}})))
+  trace('crossplane: the kit\'s kinds are served')
 }
 
 /** Crossplane's name for a cached package: FriendlyID(source, digest) of crossplane-runtime's xpkg. */
