@@ -38,10 +38,24 @@ describe('the kplat binary', () => {
     }
   })
 
-  it('suggests the closest command for a typo and exits non-zero', async () => {
-    const r = await runBin(['apss'])
-    assert.notEqual(r.code, 0)
-    assert.match(r.stderr, /apss is not a kplat command/)
+  it('suggests the closest command for a typo and exits 127, in one plain line under CI and NO_COLOR too', async () => {
+    for (const env of [{}, {CI: 'true'}, {NO_COLOR: '1'}, {FORCE_COLOR: '1', CI: 'true'}]) {
+      const r = await runBin(['apss'], {env: baseEnv(env)})
+      assert.equal(r.code, 127)
+      assert.equal(r.stdout, '')
+      assert.equal(r.stderr, 'Error: apss is not a kplat command. Did you mean `kplat apps`? `kplat help` lists the commands\n', JSON.stringify(env))
+    }
+
+    const far = await runBin(['nosuch'])
+    assert.equal(far.code, 127)
+    assert.equal(far.stderr, 'Error: nosuch is not a kplat command. `kplat help` lists the commands\n', 'no suggestion when nothing is close')
+  })
+
+  it('calls a flag without a command a usage error (exit 2), not an unknown command', async () => {
+    const r = await runBin(['--nope'])
+    assert.equal(r.code, 2)
+    assert.doesNotMatch(r.stderr, ANSI)
+    assert.equal(r.stderr, 'Error: --nope is not a flag of kplat itself; flags follow a command. `kplat help` lists the commands, `kplat COMMAND --help` their flags\n')
   })
 
   it('exits 1 with one line that says what to do when the cluster is not configured', async () => {

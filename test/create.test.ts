@@ -249,6 +249,11 @@ spec:
       {args: ['Bad_Name'], code: 2, message: /invalid app name "Bad_Name".*Try "bad-name"/},
       {args: ['nonexistent-skeleton', '--template', 'nope'], code: 2, message: /no skeleton named "nope" \(shipped: node\)/},
       {args: ['param-bad', '--param', 'port=notanumber'], code: 2, message: /template parameter "port" must be integer\. Pass --param port=VALUE/},
+      // Every duration is checked before anything exists (a negative one was accepted, and
+      // "timed out after -5s" came after the repository and the Application were made).
+      {args: ['timeout-negative', '--timeout', '-5'], code: 2, message: /invalid --timeout: Expected an integer greater than or equal to 1 but received: -5\. See `kplat create --help`/},
+      {args: ['timeout-zero', '--timeout=0'], code: 2, message: /invalid --timeout: Expected an integer greater than or equal to 1/},
+      {args: ['timeout-word', '--timeout=soon'], code: 2, message: /invalid --timeout: Expected an integer but received: soon/},
       {args: ['no-token'], env: {GITHUB_TOKEN: '', GH_TOKEN: '', PATH: '/nonexistent'}, code: 1, message: /no GitHub token found\. Set GITHUB_TOKEN \(or GH_TOKEN\)/},
       {args: ['no-scope'], env: {GITHUB_TOKEN: await tokenFor(g.github, 'developer', ['repo'])}, code: 1, message: /lacks the workflow scope \(it has: repo\)/},
       {args: ['rbac', '--context', RESTRICTED_CONTEXT], code: 1, message: /forbidden: you may not (list|create) applications\.argoproj\.io in namespace argocd/},

@@ -25,7 +25,7 @@ export default class Create extends KplatCommand {
     param: Flags.string({description: 'a template parameter, key=value', helpValue: 'KEY=VALUE', multiple: true}),
     private: Flags.boolean({description: 'make the repository private'}),
     template: Flags.string({description: 'skeleton to start from: a shipped name or a folder with a template.yaml', default: 'node', helpValue: 'NAME|PATH'}),
-    timeout: Flags.integer({description: 'seconds to wait for CI and for the deploy, each', default: 600, helpValue: 'SECONDS'}),
+    timeout: Flags.integer({description: 'seconds to wait for CI and for the deploy, each', default: 600, min: 1, max: 86_400, helpValue: 'SECONDS'}),
     ...jsonFlag,
     ...kubeContextFlag,
   }

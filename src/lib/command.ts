@@ -43,6 +43,9 @@ export abstract class KplatCommand extends Command {
 function toKplatError(error: Error, id: string, bin: string): KplatError | undefined {
   if (error instanceof KplatError) return error
   // oclif's parser errors: unknown flag, missing argument, bad option value.
+  // A flag value its definition refuses (a negative --timeout, say): still the command line's fault.
+  const parsing = /^Parsing (--[\w-]+)\s*\n\s*(.+)/.exec(error.message)
+  if (error instanceof Errors.CLIError && parsing) return new UsageError(`invalid ${parsing[1]}: ${parsing[2].trim()}`, `See \`${bin} ${id} --help\``)
   if (error instanceof Errors.CLIError && 'parse' in error) {
     const first = error.message.split('\n')[0].replace(/\s*See more help with --help\s*$/, '')
     return new UsageError(first, `See \`${bin} ${id} --help\``)

@@ -8,6 +8,7 @@ export function validateAppName(name: string): string {
   const why = name.length > 30
     ? `is ${name.length} characters long; the limit is 30`
     : 'must start with a lowercase letter and hold only lowercase letters, digits and dashes'
-  const suggestion = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '').slice(0, 30)
+  // Cut to length before trimming dashes, or the cut can leave one at the end.
+  const suggestion = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').slice(0, 30).replace(/-+$/, '')
   throw new UsageError(`invalid app name "${name}": it ${why}`, suggestion ? `Try "${suggestion}"` : 'Try a name such as "myapp"')
 }
