@@ -1,16 +1,20 @@
 // The add-on services and plans a cluster offers, read from the real Crossplane's XRDs and
 // Compositions on the proving ground (the sample kit, and XRDs written without kplat's labels).
 import assert from 'node:assert/strict'
-import {mkdtempSync} from 'node:fs'
+import {execFile} from 'node:child_process'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
 import {ANSI, runBin, type RunResult} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
+
+const exec = promisify(execFile)
 
 interface Service {name: string; kind: string; apiVersion: string; shape: string; envVars: string[]; labelled: boolean; parametersAt: string
   parameters: Array<{name: string; type: string; enum?: unknown[]; default?: unknown; required: boolean}>}
@@ -126,5 +130,169 @@ describe('kplat addons:services and addons:plans, on the real Crossplane', () =>
     } finally {
       await processes.stop()
     }
+  })
+})
+
+describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
+  let g: TestGround
+  let custom: k8s.CustomObjectsApi
+  let core: k8s.CoreV1Api
+  const app = uniqueName('shop').slice(0, 24)
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-addons-'))
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
+    runBin(args, {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra}, cwd: work})
+  const compositions: string[] = []
+
+  before(async () => {
+    g = await ground()
+    custom = g.admin().makeApiClient(k8s.CustomObjectsApi)
+    core = g.admin().makeApiClient(k8s.CoreV1Api)
+    const created = await kplat(['create', app])
+    assert.equal(created.code, 0, created.stderr)
+  })
+
+  after(async () => {
+    await Promise.all(compositions.map((name) => custom.deleteClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositions', name}).catch(() => undefined)))
+  })
+
+  /** The env sources of the app's running pods, once every one of them has `want` of them. */
+  async function envFromOfPods(want: number): Promise<Array<Array<{prefix?: string; secret?: string}>>> {
+    for (let i = 0; ; i++) {
+      const pods = (await core.listNamespacedPod({namespace: app})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      const sources = pods.map((p) => (p.spec!.containers[0].envFrom ?? []).map((e) => ({prefix: e.prefix, secret: e.secretRef?.name})))
+      if (pods.length > 0 && sources.every((s) => s.length === want)) return sources
+      assert.ok(i < 600, `the app's pods did not get ${want} env sources: ${JSON.stringify(sources)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  const application = async () => custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app}) as Promise<{
+    spec: {source: {helm?: {valuesObject?: unknown}}}; status?: {sync?: {status?: string; revision?: string}; health?: {status?: string}}}>
+
+  it('creates a v2 add-on, waits until it is Ready, and the app\'s processes get its Secret as env vars', async () => {
+    const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const result = JSON.parse(r.stdout) as {name: string; secret: string; envVars: string[]; state: string; namespace: string}
+    assert.deepEqual(result, {name: `${app}-gcs-bucket`, app, service: 'gcs-bucket', kind: 'GCSBucket', namespace: app, secret: `${app}-gcs-bucket-connection`,
+      envVars: ['GCS_BUCKET', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CREDENTIALS'], state: 'ready'})
+    assert.match(r.stderr, /Waiting for .* to be ready\.\.\. done/)
+
+    const xr = await custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name: result.name}) as {metadata: {labels: Record<string, string>}; spec: {location: string}}
+    assert.equal(xr.spec.location, 'US')
+    assert.deepEqual([xr.metadata.labels['app.kubernetes.io/managed-by'], xr.metadata.labels['kplat.dev/app']], ['kplat', app])
+    const secret = await core.readNamespacedSecret({namespace: app, name: result.secret})
+    assert.deepEqual(Object.keys(secret.data ?? {}).sort(), ['GCS_BUCKET', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CREDENTIALS'])
+    for (const value of Object.values(secret.data ?? {})) assert.ok(!(r.stdout + r.stderr).includes(Buffer.from(value, 'base64').toString()), 'no credential is printed')
+
+    // The binding is the Application's (the desired state), and the pods run with it.
+    assert.deepEqual(await envFromOfPods(1), [[{prefix: undefined, secret: result.secret}]])
+    const app1 = await application()
+    assert.deepEqual(app1.spec.source.helm?.valuesObject, {kplat: {addons: [{name: result.name, secret: result.secret}]}})
+    assert.ok(!JSON.stringify(app1).includes(Buffer.from(Object.values(secret.data!)[0], 'base64').toString()), 'no credential in the Application')
+  })
+
+  it('binds a v1 claim under a prefix, and a git push keeps both bindings', async () => {
+    const r = await kplat(['addons:create', 'postgres-legacy', '--app', app, '--as', 'DB'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, new RegExp(`${app}-postgres-legacy \\(postgres-legacy\\) is ready and bound to ${app}`))
+    assert.match(r.stdout, /Env vars: +DB_PGHOST, DB_PGPORT, DB_PGDATABASE, DB_PGUSER, DB_PGPASSWORD, DB_DATABASE_URL/)
+    const claimSecret = await core.readNamespacedSecret({namespace: app, name: `${app}-postgres-legacy-connection`})
+    assert.deepEqual(Object.keys(claimSecret.data ?? {}).sort(), ['DATABASE_URL', 'PGDATABASE', 'PGHOST', 'PGPASSWORD', 'PGPORT', 'PGUSER'])
+    const expected = [{prefix: undefined, secret: `${app}-gcs-bucket-connection`}, {prefix: 'DB_', secret: `${app}-postgres-legacy-connection`}]
+    assert.deepEqual(await envFromOfPods(2), [expected])
+
+    // A push deploys a new image; the bindings are not in git, and stay.
+    const clone = path.join(work, app)
+    const git = (args: string[]) => exec('git', ['-C', clone, '-c', 'user.name=dev', '-c', 'user.email=dev@example.com', ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
+    await git(['-c', auth, 'pull', '-q', '--rebase', 'origin', 'main'])
+    writeFileSync(path.join(clone, 'server.js'), `${readFileSync(path.join(clone, 'server.js'), 'utf8')}\n// v2\n`)
+    await git(['commit', '-qam', 'v2'])
+    const sha = (await git(['rev-parse', 'HEAD'])).stdout.trim()
+    await git(['-c', auth, 'push', '-q', 'origin', 'main'])
+    for (let i = 0; ; i++) {
+      const pods = (await core.listNamespacedPod({namespace: app})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      if (pods.length > 0 && pods.every((p) => p.spec!.containers[0].image!.endsWith(`:${sha}`))) {
+        assert.deepEqual(pods.map((p) => (p.spec!.containers[0].envFrom ?? []).map((e) => ({prefix: e.prefix, secret: e.secretRef?.name}))), [expected])
+        break
+      }
+
+      assert.ok(i < 600, 'the push was not deployed')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    // Argo CD settles on the push's deploy, with the bindings, and stays there (self-heal on).
+    for (let i = 0; ; i++) {
+      const now = await application()
+      if (now.status?.sync?.status === 'Synced' && now.status.health?.status === 'Healthy') break
+      assert.ok(i < 300, `the Application did not settle: ${JSON.stringify(now.status?.sync)} ${JSON.stringify(now.status?.health)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })
+
+  it('runs again to finish the job, and refuses a name taken by something kplat did not create', async () => {
+    const again = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /is ready and bound/)
+
+    const foreign = uniqueName('theirs')
+    await custom.createNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, body: {apiVersion: 'addons.kplat.dev/v1alpha1', kind: 'GCSBucket', metadata: {name: foreign}, spec: {}}})
+    const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--name', foreign])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr.trim().split('\n').at(-1), `Error: the name "${foreign}" is taken: a GCSBucket ${app}/${foreign} exists that kplat did not create for ${app}. Pick another name with --name NAME`)
+    const left = await custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name: foreign}) as {metadata: {labels?: Record<string, string>}}
+    assert.equal(left.metadata.labels?.['app.kubernetes.io/managed-by'], undefined, 'left alone')
+  })
+
+  it('refuses bad input before anything exists, saying what to type instead', async () => {
+    const cases: Array<{args: string[]; code: number; message: string}> = [
+      {args: ['gcs-bucket', '--param', 'location=MARS'], code: 2, message: 'Error: gcs-bucket parameter "location" must be one of: EU, US, europe-west1, us-central1. Pass --param location=VALUE'},
+      {args: ['gcs-bucket', '--param', 'colour=blue'], code: 2, message: 'Error: gcs-bucket has no parameter "colour". Its parameters: location, storageClass, versioning (`kplat addons:services`)'},
+      {args: ['gcs-bucket', '--param', 'versioning=maybe'], code: 2, message: 'Error: gcs-bucket parameter "versioning" must be boolean. Pass --param versioning=VALUE'},
+      // The default plan first (other tests may have plans of their own after it).
+      {args: ['gcs-bucket:nope'], code: 2, message: 'Error: gcs-bucket has no plan "nope". Its plans: gcs-bucket:local, '},
+      {args: ['bigtable'], code: 2, message: 'Error: no add-on service named "bigtable" in this cluster'},
+      {args: ['gcs-bucket', '--as', 'db'], code: 2, message: 'Error: --as "db" is not an env var prefix. Use capital letters, digits and underscores, starting with a letter: --as DB'},
+      {args: ['gcs-bucket', '--timeout', '-1'], code: 2, message: 'Error: invalid --timeout: Expected an integer greater than or equal to 1 but received: -1. See `kplat addons:create --help`'},
+    ]
+    for (const c of cases) {
+      const name = uniqueName('bad')
+      const r = await kplat(['addons:create', ...c.args, '--app', app, '--name', name])
+      assert.equal(r.code, c.code, `${c.args.join(' ')}: ${r.stderr}`)
+      assert.ok(r.stderr.startsWith(c.message), `${c.args.join(' ')}: ${r.stderr}`)
+      const list = await custom.listNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app}) as {items: Array<{metadata: {name: string}}>}
+      assert.ok(!list.items.some((x) => x.metadata.name === name), `${c.args.join(' ')}: nothing was created`)
+    }
+
+    const ghost = await kplat(['addons:create', 'gcs-bucket', '--app', 'no-such-app'])
+    assert.equal(ghost.code, 1)
+    assert.match(ghost.stderr, /^Error: app "no-such-app" not found/)
+  })
+
+  it('says why provisioning failed, from Crossplane\'s own condition, and names what is not ready on a timeout', async () => {
+    // Two plans of the test's own, failing the ways they fail for real: a patch that cannot
+    // apply (Synced=False), and a resource that never becomes Ready.
+    const plan = (name: string, resource: Record<string, unknown>) => ({apiVersion: 'apiextensions.crossplane.io/v1', kind: 'Composition',
+      metadata: {name: `gcsbuckets-${name}`, labels: {provider: 'test'}},
+      spec: {compositeTypeRef: {apiVersion: 'addons.kplat.dev/v1alpha1', kind: 'GCSBucket'}, mode: 'Pipeline', pipeline: [{step: 'pt', functionRef: {name: 'function-patch-and-transform'},
+        input: {apiVersion: 'pt.fn.crossplane.io/v1beta1', kind: 'Resources', resources: [resource]}}]}})
+    const nop = {apiVersion: 'nop.crossplane.io/v1alpha1', kind: 'NopResource', spec: {forProvider: {conditionAfter: [{time: '0s', conditionType: 'Ready', conditionStatus: 'False'}]}}}
+    const broken = `broken${Date.now().toString(36)}`
+    const stuck = `stuck${Date.now().toString(36)}`
+    for (const c of [
+      plan(broken, {name: 'bucket', base: nop, patches: [{type: 'FromCompositeFieldPath', fromFieldPath: 'spec.location', toFieldPath: 'spec.forProvider.fields.region', transforms: [{type: 'map', map: {MARS: 'mars'}}]}]}),
+      plan(stuck, {name: 'bucket', base: nop}),
+    ]) {
+      await custom.createClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositions', body: c})
+      compositions.push(c.metadata.name)
+    }
+
+    const failed = await kplat(['addons:create', `gcs-bucket:${broken}`, '--app', app, '--name', uniqueName('broken'), '--timeout', '60'])
+    assert.equal(failed.code, 1)
+    assert.match(failed.stderr, /Error: provisioning .* failed: cannot compose resources: pipeline step "pt" returned a fatal result: .*map/)
+
+    const slow = await kplat(['addons:create', `gcs-bucket:${stuck}`, '--app', app, '--name', uniqueName('stuck'), '--timeout', '8'])
+    assert.equal(slow.code, 1)
+    assert.match(slow.stderr, /Error: timed out after 8s waiting for .* to be ready \(Creating: Unready resources: bucket\)\. Run the same command again to keep waiting/)
   })
 })

@@ -58,10 +58,13 @@ export async function findObject(kube: Kube, ref: {apiVersion: string; kind: str
   }
 }
 
-/** Creates or updates an object kplat owns, with server-side apply. */
-export async function apply(kube: Kube, object: k8s.KubernetesObject): Promise<void> {
+/**
+ * Creates or updates an object kplat owns, with server-side apply. A part of an object that
+ * another kplat command keeps (an app's add-on bindings) is applied under a manager of its own.
+ */
+export async function apply(kube: Kube, object: k8s.KubernetesObject, manager = FIELD_MANAGER): Promise<void> {
   try {
-    await kube.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply)
+    await kube.objects.patch(object, undefined, undefined, manager, true, k8s.PatchStrategy.ServerSideApply)
   } catch (error) {
     throw kubeError(error, {verb: 'apply', resource: object.kind!.toLowerCase(), namespace: object.metadata?.namespace})
   }

@@ -41,7 +41,7 @@ export async function resolveParameters(template: Template, known: Record<string
   for (const [key, value] of Object.entries(values)) {
     const schema = properties[key]
     const {valid, errors} = new Validator(schema as Record<string, unknown>, '2020-12', false).validate(value)
-    if (!valid) throw new UsageError(`template parameter "${key}" ${problem(schema, errors)}`, `Pass --param ${key}=VALUE`)
+    if (!valid) throw new UsageError(`template parameter "${key}" ${schemaProblem(schema, errors)}`, `Pass --param ${key}=VALUE`)
   }
 
   return values
@@ -53,7 +53,8 @@ async function ask(key: string, schema: {title?: string; description?: string; e
   return coerce(await prompter.input(message, `Pass --param ${key}=VALUE`), schema.type)
 }
 
-function problem(schema: ParameterSchema, errors: OutputUnit[]): string {
+/** What is wrong with a value, in the schema's own words ("must be integer"). */
+export function schemaProblem(schema: ParameterSchema, errors: OutputUnit[]): string {
   const {keyword, error} = errors.at(-1) ?? {keyword: '', error: ''}
   switch (keyword) {
     case 'type': return `must be ${String(schema.type)}`
@@ -67,7 +68,8 @@ function problem(schema: ParameterSchema, errors: OutputUnit[]): string {
   }
 }
 
-function coerce(value: string, type?: string): unknown {
+/** A --param string as the type its schema wants, when it reads as one (else as typed, for the schema to refuse). */
+export function coerce(value: string, type?: string): unknown {
   if (type === 'number' || type === 'integer') return value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value
   if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
   return value
