@@ -170,7 +170,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     spec: {source: {helm?: {valuesObject?: unknown}}}; status?: {sync?: {status?: string; revision?: string}; health?: {status?: string}}}>
 
   it('creates a v2 add-on, waits until it is Ready, and the app\'s processes get its Secret as env vars', async () => {
-    const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--json'])
+    const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--json', '--timeout', '120'])
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as {name: string; secret: string; envVars: string[]; state: string; namespace: string}
     assert.deepEqual(result, {name: `${app}-gcs-bucket`, app, service: 'gcs-bucket', kind: 'GCSBucket', namespace: app, secret: `${app}-gcs-bucket-connection`,
@@ -192,7 +192,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
   })
 
   it('binds a v1 claim under a prefix, and a git push keeps both bindings', async () => {
-    const r = await kplat(['addons:create', 'postgres-legacy', '--app', app, '--as', 'DB'])
+    const r = await kplat(['addons:create', 'postgres-legacy', '--app', app, '--as', 'DB', '--timeout', '120'])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, new RegExp(`${app}-postgres-legacy \\(postgres-legacy\\) is ready and bound to ${app}`))
     assert.match(r.stdout, /Env vars: +DB_PGHOST, DB_PGPORT, DB_PGDATABASE, DB_PGUSER, DB_PGPASSWORD, DB_DATABASE_URL/)
@@ -231,7 +231,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
   })
 
   it('runs again to finish the job, and refuses a name taken by something kplat did not create', async () => {
-    const again = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US'])
+    const again = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--timeout', '120'])
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /is ready and bound/)
 
@@ -267,6 +267,90 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     const ghost = await kplat(['addons:create', 'gcs-bucket', '--app', 'no-such-app'])
     assert.equal(ghost.code, 1)
     assert.match(ghost.stderr, /^Error: app "no-such-app" not found/)
+  })
+
+  it('lists the app\'s add-ons with their state, env vars and maker, and shows one without its Secret\'s values', async () => {
+    const r = await kplat(['addons', '--app', app, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const list = JSON.parse(r.stdout) as Array<{name: string; service: string; state: string; envVars: string[]; origin: string; plan?: string}>
+    assert.deepEqual(list.filter((a) => a.origin === 'kplat').map((a) => [a.name, a.service, a.state, a.envVars.join(','), a.origin]), [
+      [`${app}-gcs-bucket`, 'gcs-bucket', 'ready', 'GCS_BUCKET,GOOGLE_CLOUD_PROJECT,GOOGLE_CREDENTIALS', 'kplat'],
+      [`${app}-postgres-legacy`, 'postgres-legacy', 'ready', 'DB_PGHOST,DB_PGPORT,DB_PGDATABASE,DB_PGUSER,DB_PGPASSWORD,DB_DATABASE_URL', 'kplat'],
+    ])
+    // The GCSBucket an earlier test made without kplat is listed too, as nobody's binding.
+    assert.deepEqual(list.filter((a) => a.origin !== 'kplat').map((a) => [a.service, a.origin, a.envVars.length]), [['gcs-bucket', 'other', 0]])
+
+    const all = await kplat(['addons', '--all'])
+    assert.equal(all.code, 0, all.stderr)
+    assert.match(all.stdout, new RegExp(`^APP +NAME +SERVICE +STATE +ENV VARS +BY$`, 'm'))
+    // The plan is the one Crossplane chose: the default, when none was asked for.
+    assert.match(all.stdout, new RegExp(`^${app} +${app}-gcs-bucket +gcs-bucket:local +ready +GCS_BUCKET,GOOGLE_CLOUD_PROJECT,GOOGLE_CREDENTIALS +kplat$`, "m"))
+
+    const info = await kplat(['addons:info', `${app}-gcs-bucket`, '--app', app, '--json'])
+    assert.equal(info.code, 0, info.stderr)
+    const details = JSON.parse(info.stdout) as {conditions: Array<{type: string; status: string}>; resources: Array<{kind: string; ready?: string}>; secretKeys: string[]}
+    assert.deepEqual(details.conditions.filter((c) => ['Ready', 'Synced'].includes(c.type)).map((c) => `${c.type}=${c.status}`).sort(), ['Ready=True', 'Synced=True'])
+    // The connection Secret is composed too; a Secret has no conditions.
+    assert.deepEqual(details.resources.map((x) => `${x.kind} ${x.ready ?? 'no conditions'}`).sort(), ['NopResource True', 'Secret no conditions'])
+    assert.deepEqual(details.secretKeys, ['GCS_BUCKET', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CREDENTIALS'])
+    const secret = await core.readNamespacedSecret({namespace: app, name: `${app}-gcs-bucket-connection`})
+    for (const value of Object.values(secret.data ?? {})) assert.ok(!info.stdout.includes(Buffer.from(value, 'base64').toString()), 'no value is shown')
+
+    const human = await kplat(['addons:info', `${app}-postgres-legacy`, '--app', app])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /^Env vars: +DB_PGHOST, DB_PGPORT/m)
+    assert.match(human.stdout, /^ {2}ClusterNopResource\/\S+: Ready True, Synced True$/m, 'a claim\'s composed resources are its XR\'s')
+
+    const unknown = await kplat(['addons:info', 'nope', '--app', app])
+    assert.equal(unknown.code, 1)
+    assert.equal(unknown.stderr, `Error: ${app} has no add-on named "nope". \`kplat addons --app ${app}\` lists its add-ons\n`)
+  })
+
+  it('destroys only with confirmation: unbinds, then deletes the add-on and what was composed for it', async () => {
+    const name = `${app}-gcs-bucket`
+    const noTerminal = await kplat(['addons:destroy', name, '--app', app])
+    assert.equal(noTerminal.code, 2)
+    assert.equal(noTerminal.stderr, `Error: Destroying ${name} (gcs-bucket) deletes its data needs confirmation, and there is no terminal to ask. Pass --confirm ${app}\n`)
+    const wrong = await kplat(['addons:destroy', name, '--app', app, '--confirm', 'other-app'])
+    assert.equal(wrong.code, 2)
+    assert.match(wrong.stderr, new RegExp(`^Error: --confirm other-app does not name the app \\(${app}\\); nothing was changed\\. Pass --confirm ${app}`))
+    const xr = await custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name}) as {spec: {crossplane: {resourceRefs: Array<{kind: string; name: string}>}}}
+    const nop = xr.spec.crossplane.resourceRefs.find((ref) => ref.kind === 'NopResource')!
+
+    const r = await kplat(['addons:destroy', name, '--app', app, '--confirm', app, '--timeout', '120'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /Unbinding .*\.\.\. done[\s\S]*Deleting .*\.\.\. done/)
+    const gone = (read: Promise<unknown>) => read.then(() => false, (e: {code?: number}) => e.code === 404)
+    assert.ok(await gone(custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name})), 'the XR is gone')
+    assert.ok(await gone(custom.getNamespacedCustomObject({group: 'nop.crossplane.io', version: 'v1alpha1', plural: 'nopresources', namespace: app, name: nop.name})), 'what it composed is gone')
+    assert.ok(await gone(core.readNamespacedSecret({namespace: app, name: `${name}-connection`})), 'its Secret is gone')
+    const now = await application()
+    assert.deepEqual((now.spec.source.helm?.valuesObject as {kplat: {addons: Array<{name: string}>}}).kplat.addons.map((b) => b.name), [`${app}-postgres-legacy`])
+    assert.deepEqual(await envFromOfPods(1), [[{prefix: 'DB_', secret: `${app}-postgres-legacy-connection`}]])
+  })
+
+  it('refuses to destroy an add-on that the app\'s own chart declares, and says what to remove instead', async () => {
+    // The talk's way: the claim in the chart, deployed by Argo CD on a push.
+    const clone = path.join(work, app)
+    const git = (args: string[]) => exec('git', ['-C', clone, '-c', 'user.name=dev', '-c', 'user.email=dev@example.com', ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
+    await git(['-c', auth, 'pull', '-q', '--rebase', 'origin', 'main'])
+    writeFileSync(path.join(clone, 'chart', 'templates', 'uploads.yaml'), 'apiVersion: addons.kplat.dev/v1alpha1\nkind: S3Bucket\nmetadata:\n  name: uploads\nspec: {}\n')
+    await git(['add', '-A'])
+    await git(['commit', '-qm', 'An S3 bucket for uploads'])
+    await git(['-c', auth, 'push', '-q', 'origin', 'main'])
+    let listed: Array<{name: string; origin: string}> = []
+    for (let i = 0; !listed.some((a) => a.name === 'uploads'); i++) {
+      assert.ok(i < 600, 'the chart\'s add-on did not appear')
+      await new Promise((r) => setTimeout(r, 100))
+      listed = JSON.parse((await kplat(['addons', '--app', app, '--json'])).stdout) as typeof listed
+    }
+
+    assert.equal(listed.find((a) => a.name === 'uploads')!.origin, 'chart')
+    const r = await kplat(['addons:destroy', 'uploads', '--app', app, '--confirm', app])
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr, `Error: uploads is declared in ${app}'s chart: Argo CD deployed it, and would bring it back. Remove the S3Bucket named uploads from the chart in ${app}'s repository and push\n`)
+    await custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 's3buckets', namespace: app, name: 'uploads'})
   })
 
   it('says why provisioning failed, from Crossplane\'s own condition, and names what is not ready on a timeout', async () => {

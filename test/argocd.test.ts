@@ -506,7 +506,9 @@ describe('the ground\'s Argo CD', () => {
     const name = uniqueName('heal')
     const dest = uniqueName('heal-ns')
     await createApp(name, {repoURL: repo.url, dest})
-    await waitApp(name, 'Synced and Healthy', syncedAndHealthy)
+    const settled = await waitApp(name, 'Synced and Healthy', syncedAndHealthy)
+    // Releases so far: usually one, two when Argo CD's first automated sync is retried.
+    const releases = settled.status!.history!.length
     // What `kubectl scale --replicas=3` does: write the scale subresource.
     await apps.patchNamespacedDeploymentScale({name, namespace: dest, body: {spec: {replicas: 3}}, fieldManager: 'kubectl-scale'},
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
@@ -516,8 +518,8 @@ describe('the ground\'s Argo CD', () => {
     assert.deepEqual(op.initiatedBy, {automated: true})
     assert.equal(op.sync!.revision, app.status!.sync!.revision)
     assert.deepEqual(op.sync!.resources, [{group: 'apps', kind: 'Deployment', name}], 'only the drifted object is synced')
-    assert.equal(op.sync!.autoHealAttemptsCount, 1)
-    assert.equal(app.status!.history!.length, 1, 'a partial (self-heal) sync is no release')
+    assert.ok(Number(op.sync!.autoHealAttemptsCount) >= 1)
+    assert.equal(app.status!.history!.length, releases, 'a partial (self-heal) sync is no release')
   })
 
   it('reads a private repository with the credentials of a repository Secret, the token in nothing it writes', async () => {

@@ -3,7 +3,7 @@
 // itself is about 970 files, and loading them cost 0.75 s of every command that talks to
 // the cluster. Add here what a new command needs.
 export {
-  AuthorizationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, Observable, PatchStrategy,
+  AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, Observable, PatchStrategy,
   PortForward, ServerConfiguration, Watch, createConfiguration,
 } from '@kubernetes/client-node'
 export type {

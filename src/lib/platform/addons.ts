@@ -246,10 +246,43 @@ export async function createAddon(kube: Kube, settings: PlatformSettings, out: O
 
   await out.step(`Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
   result.state = 'ready'
-  await out.step(`Binding ${name} to ${opts.app}`, async () => {
-    await bind(kube, settings, opts.app, {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})})
-  })
+  const bindings = await out.step(`Binding ${name} to ${opts.app}`, () => bind(kube, settings, opts.app, {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}))
+  await out.step(`Restarting ${opts.app} with ${name}'s env vars`, (update) =>
+    waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  if (!(await chartReads(kube, namespace, secret))) {
+    out.warn(`${opts.app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
+  }
+
   return result
+}
+
+/** Waits until Argo CD has deployed exactly these bindings and the app is Healthy again: the one restart. */
+async function waitForBindings(kube: Kube, settings: PlatformSettings, app: string, bindings: Binding[], opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+  // Compared field by field: the API server gives the values back with their keys sorted.
+  const key = (list: Binding[]) => list.map((b) => `${b.name}|${b.secret}|${b.prefix ?? ''}`).join(',')
+  const want = key(bindings)
+  let last = ''
+  await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, (object) => {
+    const application = object as (Application & {status?: {sync?: {comparedTo?: {source?: Application['spec']['source']}}}}) | undefined
+    if (!application) return undefined
+    const compared = application.status?.sync?.comparedTo?.source as {helm?: {valuesObject?: {kplat?: {addons?: Binding[]}}}} | undefined
+    const deployed = key(compared?.helm?.valuesObject?.kplat?.addons ?? [])
+    const status = `sync ${application.status?.sync?.status ?? 'Unknown'}, health ${application.status?.health?.status ?? 'Unknown'}`
+    if (status !== last) opts.onStatus(status)
+    last = status
+    return deployed === want && application.status?.sync?.status === 'Synced' && application.status.health?.status === 'Healthy' ? true : undefined
+  }, {timeoutMs: opts.timeoutMs})
+}
+
+/** Whether any Deployment of the app takes the Secret as env vars: the chart meets kplat's contract. */
+async function chartReads(kube: Kube, namespace: string, secret: string): Promise<boolean> {
+  try {
+    const deployments = await kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace})
+    return deployments.items.some((d) => (d.spec?.template.spec?.containers ?? []).some((c) => (c.envFrom ?? []).some((e) => e.secretRef?.name === secret)))
+  } catch {
+    // Not allowed to look: nothing to warn about.
+    return true
+  }
 }
 
 /** The app's namespace exists once Argo CD first deployed the app; an add-on needs it. */
@@ -351,17 +384,201 @@ async function waitForReady(kube: Kube, service: AddonService, namespace: string
  * the desired state, so self-heal keeps the binding and a git push cannot drop it; a changed
  * list changes the pod template, so the app restarts once.
  */
-export async function bind(kube: Kube, settings: PlatformSettings, app: string, binding: Binding): Promise<void> {
+export async function bind(kube: Kube, settings: PlatformSettings, app: string, binding: Binding): Promise<Binding[]> {
+  return setBindings(kube, settings, app, (current) => [...current.filter((b) => b.name !== binding.name), binding])
+}
+
+export async function unbind(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<Binding[]> {
+  return setBindings(kube, settings, app, (current) => current.filter((b) => b.name !== name))
+}
+
+async function setBindings(kube: Kube, settings: PlatformSettings, app: string, change: (current: Binding[]) => Binding[]): Promise<Binding[]> {
   const namespace = settings.argocdNamespace
   const application = await findApplication(kube, namespace, app)
   if (!application) throw new KplatError(`app "${app}" not found`, {hint: 'Run `kplat apps` to list your apps'})
-  const current = bindingsOf(application)
-  const next = [...current.filter((b) => b.name !== binding.name), binding]
+  const next = change(bindingsOf(application))
   await apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name: app, namespace},
     spec: {source: {helm: {valuesObject: {kplat: {addons: next}}}}}} as never, BINDING_MANAGER)
+  return next
 }
 
 export function bindingsOf(application: Application): Binding[] {
   const values = (application.spec.source as {helm?: {valuesObject?: {kplat?: {addons?: Binding[]}}}} | undefined)?.helm?.valuesObject
   return values?.kplat?.addons ?? []
+}
+
+export interface AddonInstance {
+  name: string
+  app: string
+  service: string
+  plan?: string
+  kind: string
+  apiVersion: string
+  plural: string
+  namespace: string
+  state: 'provisioning' | 'ready' | 'failed'
+  /** Crossplane's message when not ready, or why it failed. */
+  message?: string
+  /** The env vars the app gets from it: empty when it is not bound. */
+  envVars: string[]
+  secret: string
+  /** kplat made it; or the app's own chart declares it (Argo CD deployed it); or neither. */
+  origin: 'kplat' | 'chart' | 'other'
+  createdAt?: string
+}
+
+interface InstanceObject {
+  status?: Instance['status']
+  metadata: {name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string; uid?: string}
+  spec?: {crossplane?: {compositionRef?: {name: string}}; compositionRef?: {name: string}; writeConnectionSecretToRef?: {name: string}}
+}
+
+/**
+ * The add-ons of some apps (every app's with no names): one list of each service's kind
+ * across namespaces, whatever the number of instances, plus the XRDs and the Applications.
+ */
+export async function listAddons(kube: Kube, settings: PlatformSettings, apps?: string[]): Promise<AddonInstance[]> {
+  const [xrds, applications] = await Promise.all([listXrds(kube), listApplications(kube, settings)])
+  const byNamespace = new Map(applications.map((a) => [a.spec.destination.namespace ?? a.metadata.name, a]))
+  const wanted = apps ? new Set(apps) : undefined
+  const services = xrds.map((x) => ({xrd: x, service: toService(x)})).filter((s) => s.service.shape !== 'cluster')
+  const lists = await Promise.all(services.map(async ({xrd, service}) => {
+    const [group, version] = service.apiVersion.split('/')
+    try {
+      const list = await kube.api(k8s.CustomObjectsApi).listClusterCustomObject({group, version, plural: service.plural}) as {items: InstanceObject[]}
+      return list.items.map((o) => ({o, xrd, service}))
+    } catch (error) {
+      // A kind whose controller has not started yet, or that this user may not list: none to show.
+      if ([403, 404].includes((error as {code?: number}).code ?? 0)) return []
+      throw kubeError(error, {verb: 'list', resource: `${service.plural}.${group}`})
+    }
+  }))
+  return lists.flat()
+    .map(({o, xrd, service}) => toInstance(o, xrd, service, byNamespace.get(o.metadata.namespace)))
+    .filter((a) => (wanted ? wanted.has(a.app) : byNamespace.has(a.namespace)))
+    .sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
+}
+
+async function listApplications(kube: Kube, settings: PlatformSettings): Promise<Application[]> {
+  const namespace = settings.argocdNamespace
+  try {
+    return (await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace, labelSelector: `${LABELS.managedBy}=kplat`}) as {items: Application[]}).items
+  } catch (error) {
+    throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace})
+  }
+}
+
+function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, application: Application | undefined): AddonInstance {
+  const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
+  const conditions = o.status?.conditions ?? []
+  const synced = conditions.find((c) => c.type === 'Synced')
+  const ready = conditions.find((c) => c.type === 'Ready')
+  const state = synced?.status === 'False' ? 'failed' : ready?.status === 'True' ? 'ready' : 'provisioning'
+  const message = state === 'failed' ? synced?.message : state === 'provisioning' ? ready?.message ?? ready?.reason : undefined
+  const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
+  const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined
+  const composition = o.spec?.crossplane?.compositionRef?.name ?? o.spec?.compositionRef?.name
+  const prefix = `${xrd.spec.names.plural}-`
+  return {
+    name: o.metadata.name, app, service: service.name,
+    plan: composition ? (composition.startsWith(prefix) ? composition.slice(prefix.length) : composition) : undefined,
+    kind: service.kind, apiVersion: service.apiVersion, plural: service.plural, namespace: o.metadata.namespace, state, ...(message ? {message} : {}),
+    envVars: binding ? service.envVars.map((k) => `${binding.prefix ?? ''}${k}`) : [],
+    secret,
+    origin: o.metadata.labels?.[LABELS.managedBy] === 'kplat' ? 'kplat' : o.metadata.annotations?.['argocd.argoproj.io/tracking-id'] ? 'chart' : 'other',
+    createdAt: o.metadata.creationTimestamp,
+  }
+}
+
+export interface AddonDetails extends AddonInstance {
+  conditions: Array<{type: string; status: string; reason?: string; message?: string}>
+  /** What Crossplane composed for it, each with its state. */
+  resources: Array<{kind: string; name: string; ready?: string; synced?: string; message?: string}>
+  /** The connection Secret's keys: never its values. */
+  secretKeys: string[]
+}
+
+/** One add-on of an app by name; an unknown name says how to list them. */
+export async function findAddon(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonInstance> {
+  const addon = (await listAddons(kube, settings, [app])).find((a) => a.name === name)
+  if (!addon) throw new KplatError(`${app} has no add-on named "${name}"`, {hint: `\`kplat addons --app ${app}\` lists its add-ons`})
+  return addon
+}
+
+/** An add-on with its conditions, what Crossplane composed for it, and its Secret's keys. */
+export async function addonDetails(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonDetails> {
+  const addon = await findAddon(kube, settings, app, name)
+  const custom = kube.api(k8s.CustomObjectsApi)
+  const [group, version] = addon.apiVersion.split('/')
+  const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as InstanceObject & {
+    spec?: {crossplane?: {resourceRefs?: Ref[]}; resourceRef?: Ref}}
+  // A claim's composed resources are its (cluster-scoped) XR's.
+  let refs = object.spec?.crossplane?.resourceRefs ?? []
+  if (object.spec?.resourceRef) {
+    const xr = await get(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
+    refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
+  }
+
+  const [resources, secret] = await Promise.all([
+    Promise.all(refs.map(async (ref) => {
+      // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
+      const composed = await get(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : addon.namespace)}) as Instance | undefined
+      const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
+      const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
+      return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
+    })),
+    kube.api(k8s.CoreV1Api).readNamespacedSecret({namespace: addon.namespace, name: addon.secret}).catch(() => undefined),
+  ])
+  return {...addon, conditions: (object.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
+    resources, secretKeys: Object.keys(secret?.data ?? {}).sort()}
+}
+
+interface Ref {apiVersion: string; kind: string; name: string; namespace?: string}
+
+async function get(kube: Kube, ref: Ref): Promise<k8s.KubernetesObject | undefined> {
+  try {
+    return await kube.objects.read({apiVersion: ref.apiVersion, kind: ref.kind, metadata: {name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}})
+  } catch {
+    return undefined
+  }
+}
+
+export interface DestroyAddonOptions {
+  app: string
+  name: string
+  timeoutMs: number
+}
+
+/**
+ * Destroys an add-on kplat made: unbinds it first (Argo CD rolls the app without its env
+ * vars, so no new process asks for a Secret about to go), then deletes it in the foreground
+ * and waits until it and what Crossplane composed for it are gone.
+ */
+export async function destroyAddon(kube: Kube, settings: PlatformSettings, out: Output, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
+  const bindings = await out.step(`Unbinding ${addon.name} from ${opts.app}`, () => unbind(kube, settings, opts.app, addon.name))
+  await out.step(`Restarting ${opts.app} without ${addon.name}'s env vars`, (update) =>
+    waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  const [group, version] = addon.apiVersion.split('/')
+  await out.step(`Deleting ${addon.name} and what Crossplane made for it`, async (update) => {
+    try {
+      await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name: addon.name, propagationPolicy: 'Foreground'})
+    } catch (error) {
+      if ((error as {code?: number}).code !== 404) throw kubeError(error, {verb: 'delete', resource: `${addon.plural}.${group}`, namespace: addon.namespace})
+    }
+
+    await waitFor(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name}, (object) => {
+      if (!object) return true
+      update(`still there: ${(object as {metadata?: {finalizers?: string[]}}).metadata?.finalizers?.join(', ') || 'deleting'}`)
+      return undefined
+    }, {timeoutMs: opts.timeoutMs})
+  })
+}
+
+/** Whether an add-on may be destroyed by kplat: only what kplat made. */
+export function checkDestroyable(addon: AddonInstance): void {
+  if (addon.origin === 'chart') {
+    throw new KplatError(`${addon.name} is declared in ${addon.app}'s chart: Argo CD deployed it, and would bring it back`, {hint: `Remove the ${addon.kind} named ${addon.name} from the chart in ${addon.app}'s repository and push`})
+  }
+
+  if (addon.origin === 'other') throw new KplatError(`${addon.name} was not created by kplat, so kplat leaves it alone`, {hint: 'Ask whoever created it (your platform team) to remove it'})
 }

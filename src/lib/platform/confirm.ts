@@ -1,0 +1,21 @@
+import type {Context} from '../context.js'
+import {KplatError, UsageError} from '../ui/errors.js'
+
+/**
+ * The confirmation a destructive command needs, Heroku's way: `--confirm APP` naming the app,
+ * or, on a terminal, the app's name typed in. Without either it refuses, naming the flag.
+ */
+export async function confirmDestruction(ctx: Context, opts: {app: string; confirm?: string; what: string}): Promise<void> {
+  if (opts.confirm !== undefined) {
+    if (opts.confirm !== opts.app) throw new UsageError(`--confirm ${opts.confirm} does not name the app (${opts.app}); nothing was changed`, `Pass --confirm ${opts.app}`)
+    return
+  }
+
+  if (!ctx.io.interactive) {
+    throw new UsageError(`${opts.what} needs confirmation, and there is no terminal to ask`, `Pass --confirm ${opts.app}`)
+  }
+
+  ctx.out.warn(`${opts.what}. This cannot be undone.`)
+  const typed = await ctx.prompter.input(`To proceed, type ${opts.app}:`, `Pass --confirm ${opts.app}`)
+  if (typed.trim() !== opts.app) throw new KplatError(`"${typed.trim()}" is not ${opts.app}; nothing was changed`, {hint: `Run it again and type ${opts.app}, or pass --confirm ${opts.app}`})
+}
