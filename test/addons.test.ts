@@ -377,6 +377,64 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
 
     const slow = await kplat(['addons:create', `gcs-bucket:${stuck}`, '--app', app, '--name', uniqueName('stuck'), '--timeout', '8'])
     assert.equal(slow.code, 1)
-    assert.match(slow.stderr, /Error: timed out after 8s waiting for .* to be ready \(Creating: Unready resources: bucket\)\. Run the same command again to keep waiting/)
+    assert.match(slow.stderr, /Error: timed out after 8s waiting for .* to be ready \(Creating: Unready resources: bucket\); first failing resource NopResource\/\S+ \(Ready False\)\. Run the same command again to keep waiting/)
+  })
+
+  it('asks for a required parameter, and says which right is missing when RBAC forbids', async () => {
+    const group = `${uniqueName('req')}.example.org`
+    await custom.createClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v2', plural: 'compositeresourcedefinitions', body: {
+      apiVersion: 'apiextensions.crossplane.io/v2', kind: 'CompositeResourceDefinition', metadata: {name: `queues.${group}`, annotations: {'kplat.dev/addon-name': `queue-${group.split('.')[0]}`}},
+      spec: {scope: 'Namespaced', group, names: {kind: 'Queue', plural: 'queues'}, versions: [{name: 'v1', served: true, referenceable: true, schema: {openAPIV3Schema: {type: 'object', properties: {
+        spec: {type: 'object', required: ['retentionDays'], properties: {retentionDays: {type: 'integer', minimum: 1}}}}}}}]},
+    }})
+    try {
+      const service = `queue-${group.split('.')[0]}`
+      const missing = await kplat(['addons:create', service, '--app', app])
+      assert.equal(missing.code, 2)
+      assert.equal(missing.stderr, `Error: ${service} parameter "retentionDays" is required. Pass --param retentionDays=VALUE\n`)
+      const low = await kplat(['addons:create', service, '--app', app, '--param', 'retentionDays=0'])
+      assert.equal(low.code, 2)
+      assert.equal(low.stderr, `Error: ${service} parameter "retentionDays" must be >= 1. Pass --param retentionDays=VALUE\n`)
+    } finally {
+      await custom.deleteClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v2', plural: 'compositeresourcedefinitions', name: `queues.${group}`})
+    }
+
+    const forbidden = await kplat(['addons:create', 's3-bucket', '--app', app, '--context', RESTRICTED_CONTEXT])
+    assert.equal(forbidden.code, 1)
+    assert.match(forbidden.stderr, /^Error: forbidden: you may not (list compositeresourcedefinitions\.apiextensions\.crossplane\.io|get applications\.argoproj\.io in namespace argocd)\. Ask your platform team/)
+  })
+
+  it('never shows a credential, not even in debug output', async () => {
+    const name = `${app}-postgres-legacy`
+    const r = await kplat(['addons:info', name, '--app', app, '--json'], {KPLAT_DEBUG: '1'})
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /\[debug\] GET /)
+    // The credentials: PGPORT's 5432 or PGUSER's "app" may well appear for other reasons.
+    const secret = await core.readNamespacedSecret({namespace: app, name: `${name}-connection`})
+    for (const key of ['PGPASSWORD', 'DATABASE_URL']) {
+      const value = Buffer.from(secret.data![key], 'base64').toString()
+      assert.ok(value.length > 8 && !(r.stdout + r.stderr).includes(value), `${key} is not shown`)
+    }
+  })
+
+  it('warns when the app\'s chart does not read the bindings', async () => {
+    // The chart as a platform team's own might be: the envFrom block taken out.
+    const clone = path.join(work, app)
+    const git = (args: string[]) => exec('git', ['-C', clone, '-c', 'user.name=dev', '-c', 'user.email=dev@example.com', ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
+    await git(['-c', auth, 'pull', '-q', '--rebase', 'origin', 'main'])
+    const file = path.join(clone, 'chart', 'templates', 'deployment.yaml')
+    const chart = readFileSync(file, 'utf8')
+    const start = chart.indexOf('{{- with .Values.kplat.addons }}')
+    const without = `${chart.slice(0, chart.lastIndexOf('\n', start) + 1)}${chart.slice(chart.indexOf('readinessProbe:') - '          '.length)}`
+    assert.ok(start > 0 && !without.includes('envFrom') && without.includes('readinessProbe:'), 'the envFrom block was taken out')
+    writeFileSync(file, without)
+    await git(['commit', '-qam', 'Our own env handling'])
+    await git(['-c', auth, 'push', '-q', 'origin', 'main'])
+    await envFromOfPods(0)
+
+    const r = await kplat(['addons:create', 's3-bucket', '--app', app, '--timeout', '120'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, new RegExp(`Warning: ${app}'s chart does not read kplat\\.addons, so ${app}-s3-bucket's env vars do not reach its processes\\. Its Deployments need envFrom from \\.Values\\.kplat\\.addons: see "The chart contract" in kplat's README`))
   })
 })

@@ -354,13 +354,17 @@ interface Instance extends k8s.KubernetesObject {
 async function waitForReady(kube: Kube, service: AddonService, namespace: string, name: string, opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
   let last = ''
   let notReady = 'no Ready condition yet'
+  let seen: ComposedBy | undefined
+  let failed: string | undefined
   try {
     await waitFor(kube, instanceTarget(service, namespace, name), (object) => {
-      const conditions = (object as Instance | undefined)?.status?.conditions ?? []
+      seen = object as ComposedBy | undefined
+      const conditions = seen?.status?.conditions ?? []
       const synced = conditions.find((c) => c.type === 'Synced')
       const ready = conditions.find((c) => c.type === 'Ready')
       if (synced?.status === 'False') {
-        throw new KplatError(`provisioning ${name} failed: ${synced.message ?? synced.reason ?? 'Synced is False'}`, {hint: `Fix it with your platform team, then rerun; \`kplat addons:destroy ${name}\` removes it`})
+        failed = synced.message ?? synced.reason ?? 'Synced is False'
+        return true
       }
 
       notReady = ready ? `${ready.reason ?? ready.status}${ready.message ? `: ${ready.message}` : ''}` : 'no Ready condition yet'
@@ -371,10 +375,14 @@ async function waitForReady(kube: Kube, service: AddonService, namespace: string
     }, {timeoutMs: opts.timeoutMs})
   } catch (error) {
     if (error instanceof KplatError && /timed out/.test(error.message)) {
-      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})`, {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'})
+      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})${await firstFailing(kube, seen, namespace)}`, {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'})
     }
 
     throw error
+  }
+
+  if (failed !== undefined) {
+    throw new KplatError(`provisioning ${name} failed: ${failed}${await firstFailing(kube, seen, namespace)}`, {hint: `Fix it with your platform team, then rerun; \`kplat addons:destroy ${name}\` removes it`})
   }
 }
 
@@ -510,23 +518,9 @@ export async function addonDetails(kube: Kube, settings: PlatformSettings, app: 
   const addon = await findAddon(kube, settings, app, name)
   const custom = kube.api(k8s.CustomObjectsApi)
   const [group, version] = addon.apiVersion.split('/')
-  const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as InstanceObject & {
-    spec?: {crossplane?: {resourceRefs?: Ref[]}; resourceRef?: Ref}}
-  // A claim's composed resources are its (cluster-scoped) XR's.
-  let refs = object.spec?.crossplane?.resourceRefs ?? []
-  if (object.spec?.resourceRef) {
-    const xr = await get(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
-    refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
-  }
-
+  const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as ComposedBy
   const [resources, secret] = await Promise.all([
-    Promise.all(refs.map(async (ref) => {
-      // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
-      const composed = await get(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : addon.namespace)}) as Instance | undefined
-      const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
-      const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
-      return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
-    })),
+    composedResources(kube, object, addon.namespace),
     kube.api(k8s.CoreV1Api).readNamespacedSecret({namespace: addon.namespace, name: addon.secret}).catch(() => undefined),
   ])
   return {...addon, conditions: (object.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
@@ -534,6 +528,33 @@ export async function addonDetails(kube: Kube, settings: PlatformSettings, app: 
 }
 
 interface Ref {apiVersion: string; kind: string; name: string; namespace?: string}
+
+type ComposedBy = InstanceObject & {spec?: {crossplane?: {resourceRefs?: Ref[]}; resourceRef?: Ref}}
+type Composed = AddonDetails['resources'][number]
+
+/** What Crossplane composed for an XR or a claim (a claim's are its cluster-scoped XR's), each with its state. */
+async function composedResources(kube: Kube, object: ComposedBy, namespace: string): Promise<Composed[]> {
+  let refs = object.spec?.crossplane?.resourceRefs ?? []
+  if (object.spec?.resourceRef) {
+    const xr = await get(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
+    refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
+  }
+
+  return Promise.all(refs.map(async (ref) => {
+    // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
+    const composed = await get(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace)}) as Instance | undefined
+    const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
+    const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
+    return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
+  }))
+}
+
+/** "; first failing resource NopResource/x: why", when Crossplane composed one that is failing. */
+async function firstFailing(kube: Kube, object: ComposedBy | undefined, namespace: string): Promise<string> {
+  if (!object) return ''
+  const failing = (await composedResources(kube, object, namespace).catch(() => [])).find((r) => r.synced === 'False' || r.ready === 'False')
+  return failing ? `; first failing resource ${failing.kind}/${failing.name}${failing.message ? `: ${failing.message}` : ` (Ready ${failing.ready ?? 'Unknown'})`}` : ''
+}
 
 async function get(kube: Kube, ref: Ref): Promise<k8s.KubernetesObject | undefined> {
   try {

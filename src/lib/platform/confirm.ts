@@ -8,6 +8,7 @@ import {KplatError, UsageError} from '../ui/errors.js'
 export async function confirmDestruction(ctx: Context, opts: {app: string; confirm?: string; what: string}): Promise<void> {
   if (opts.confirm !== undefined) {
     if (opts.confirm !== opts.app) throw new UsageError(`--confirm ${opts.confirm} does not name the app (${opts.app}); nothing was changed`, `Pass --confirm ${opts.app}`)
+    ctx.out.warn(`${opts.what}.`)
     return
   }
 
