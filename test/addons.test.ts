@@ -267,6 +267,19 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     const ghost = await kplat(['addons:create', 'gcs-bucket', '--app', 'no-such-app'])
     assert.equal(ghost.code, 1)
     assert.match(ghost.stderr, /^Error: app "no-such-app" not found/)
+
+    // An app registered but never deployed: Argo CD has not made its namespace yet.
+    const undeployed = uniqueName('undeployed').slice(0, 28)
+    await custom.createNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', body: {
+      apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name: undeployed, labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': undeployed}},
+      spec: {project: 'not-yet', source: {repoURL: 'http://127.0.0.1:9/none.git', path: 'chart'}, destination: {server: 'https://kubernetes.default.svc', namespace: undeployed}}}})
+    try {
+      const early = await kplat(['addons:create', 'gcs-bucket', '--app', undeployed])
+      assert.equal(early.code, 1)
+      assert.equal(early.stderr, `Error: the app's namespace ${undeployed} does not exist yet: Argo CD creates it when it first deploys ${undeployed}. Wait for the first deploy (\`kplat apps:info --app ${undeployed}\`), then run this again\n`)
+    } finally {
+      await custom.deleteNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: undeployed})
+    }
   })
 
   it('lists the app\'s add-ons with their state, env vars and maker, and shows one without its Secret\'s values', async () => {
