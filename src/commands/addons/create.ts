@@ -30,7 +30,7 @@ export default class AddonsCreate extends KplatCommand {
     const [{resolveApp}, {loadSettings}, {createAddon}] = await Promise.all([
       import('../../lib/platform/resolve-app.js'),
       import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons.js'),
+      import('../../lib/platform/addons/create.js'),
     ])
     const {name: app} = await resolveApp(this.ctx, flags.app)
     const kube = await this.ctx.kube(flags.context)

@@ -19,10 +19,11 @@ export default class AddonsDestroy extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsDestroy)
-    const [{resolveApp}, {loadSettings}, {checkDestroyable, destroyAddon, findAddon}, {confirmDestruction}] = await Promise.all([
+    const [{resolveApp}, {loadSettings}, {findAddon}, {checkDestroyable, destroyAddon}, {confirmDestruction}] = await Promise.all([
       import('../../lib/platform/resolve-app.js'),
       import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons.js'),
+      import('../../lib/platform/addons/instances.js'),
+      import('../../lib/platform/addons/destroy.js'),
       import('../../lib/platform/confirm.js'),
     ])
     const {name: app} = await resolveApp(this.ctx, flags.app)

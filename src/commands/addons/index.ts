@@ -17,7 +17,7 @@ export default class Addons extends KplatCommand {
     const [{resolveApp}, {loadSettings}, {listAddons}] = await Promise.all([
       import('../../lib/platform/resolve-app.js'),
       import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons.js'),
+      import('../../lib/platform/addons/instances.js'),
     ])
     const app = flags.all ? undefined : (await resolveApp(this.ctx, flags.app)).name
     const kube = await this.ctx.kube(flags.context)

@@ -16,7 +16,7 @@ export default class AddonsInfo extends KplatCommand {
     const [{resolveApp}, {loadSettings}, {addonDetails}] = await Promise.all([
       import('../../lib/platform/resolve-app.js'),
       import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons.js'),
+      import('../../lib/platform/addons/instances.js'),
     ])
     const {name: app} = await resolveApp(this.ctx, flags.app)
     const kube = await this.ctx.kube(flags.context)

@@ -1,0 +1,199 @@
+import {Validator} from '@cfworker/json-schema'
+import * as k8s from '../../kube/k8s.js'
+import {isOurs, LABELS} from '../../kube/argocd.js'
+import {apply} from '../../kube/argocd-apps.js'
+import type {Kube} from '../../kube/client.js'
+import type {Schema, Xrd} from '../../kube/crossplane.js'
+import {kubeError} from '../../kube/errors.js'
+import {waitFor} from '../../kube/wait.js'
+import {coerce, parseParams, schemaProblem} from '../../skeleton/parameters.js'
+import type {ParameterSchema} from '../../skeleton/template.js'
+import type {Output} from '../../ui/output.js'
+import {KplatError, UsageError} from '../../ui/errors.js'
+import {getApp} from '../apps.js'
+import type {PlatformSettings} from '../settings.js'
+import {bind, chartReads, waitForBindings} from './bindings.js'
+import {firstFailing, type ComposedBy, type Instance} from './instances.js'
+import {findService, plansOf, type AddonPlan, type AddonService} from './services.js'
+
+export interface CreateAddonOptions {
+  app: string
+  /** SERVICE or SERVICE:PLAN, as typed. */
+  service: string
+  name?: string
+  /** Env var prefix: with DB, the key PGHOST reaches the app as DB_PGHOST. */
+  as?: string
+  params: string[]
+  wait: boolean
+  timeoutMs: number
+}
+
+export interface AddonResult {
+  name: string
+  app: string
+  service: string
+  plan?: string
+  kind: string
+  namespace: string
+  /** The connection Secret, in the app's namespace: its keys, never its values, are shown. */
+  secret: string
+  /** The env vars the app's processes get. */
+  envVars: string[]
+  state: 'ready' | 'provisioning'
+}
+
+export const ADDON_LABEL = 'kplat.dev/addon-service'
+const NAME = /^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$/
+const PREFIX = /^[A-Z][A-Z0-9_]*$/
+
+/**
+ * Creates an add-on for an app, Heroku's addons:create: checks everything it can before
+ * anything exists, creates the XR (or claim) in the app's namespace, waits until Crossplane
+ * says it is Ready, and binds its connection Secret to the app. Running it again finishes
+ * the job.
+ */
+export async function createAddon(kube: Kube, settings: PlatformSettings, out: Output, opts: CreateAddonOptions): Promise<AddonResult> {
+  const [serviceName, planName] = opts.service.split(':', 2)
+  if (opts.as !== undefined && !PREFIX.test(opts.as)) throw new UsageError(`--as "${opts.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
+  const [{service, xrd}, app] = await Promise.all([findService(kube, serviceName), getApp(kube, settings, opts.app)])
+  if (service.shape === 'cluster') {
+    throw new UsageError(`${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`, 'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim')
+  }
+
+  const spec = schemaOf(xrd)
+  const parameters = validateParameters(service, spec, parseParams(opts.params))
+  const plan = planName === undefined ? undefined : await findPlan(kube, service, xrd, planName)
+  const name = opts.name ?? `${opts.app}-${service.name}`
+  if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
+  const namespace = app.namespace ?? opts.app
+  const secret = `${name}-connection`
+  const ref = {apiVersion: service.apiVersion, kind: service.kind, metadata: {name, namespace}}
+
+  const [existing] = await Promise.all([findInstance(kube, service, namespace, name), checkNamespace(kube, namespace, opts.app)])
+  if (existing && !(isOurs(existing, opts.app) && existing.metadata?.labels?.[ADDON_LABEL] === service.name)) {
+    throw new KplatError(`the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${opts.app}`, {hint: 'Pick another name with --name NAME'})
+  }
+
+  if (!existing) {
+    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: opts.app, [ADDON_LABEL]: service.name}
+    const instanceSpec: Record<string, unknown> = service.parametersAt === 'spec.parameters' ? {parameters} : {...parameters}
+    // A v1 claim always names its Secret; a v2 XR does when its XRD lets it (function-patch-
+    // and-transform names it <name>-connection otherwise, the same name).
+    if (service.shape === 'claim' || spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
+    if (plan) Object.assign(instanceSpec, service.shape === 'claim' ? {compositionRef: {name: plan.composition}} : {crossplane: {compositionRef: {name: plan.composition}}})
+    await out.step(`Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${opts.app}`, () =>
+      apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never))
+  }
+
+  const result: AddonResult = {name, app: opts.app, service: service.name, plan: plan?.name, kind: service.kind, namespace, secret,
+    envVars: service.envVars.map((k) => `${opts.as ? `${opts.as}_` : ''}${k}`), state: 'provisioning'}
+  if (!opts.wait) return result
+
+  await out.step(`Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  result.state = 'ready'
+  const bindings = await out.step(`Binding ${name} to ${opts.app}`, () => bind(kube, settings, opts.app, {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}))
+  await out.step(`Restarting ${opts.app} with ${name}'s env vars`, (update) =>
+    waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  if (!(await chartReads(kube, namespace, secret))) {
+    out.warn(`${opts.app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
+  }
+
+  return result
+}
+
+/** The app's namespace exists once Argo CD first deployed the app; an add-on needs it. */
+async function checkNamespace(kube: Kube, namespace: string, app: string): Promise<void> {
+  try {
+    await kube.api(k8s.CoreV1Api).readNamespace({name: namespace})
+  } catch (error) {
+    const code = (error as {code?: number}).code
+    // A developer may not be allowed to read namespaces; then creating the add-on will tell.
+    if (code === 403) return
+    if (code === 404) throw new KplatError(`the app's namespace ${namespace} does not exist yet: Argo CD creates it when it first deploys ${app}`, {hint: `Wait for the first deploy (\`kplat apps:info --app ${app}\`), then run this again`})
+    throw kubeError(error, {verb: 'get', resource: 'namespaces', server: kube.config.getCurrentCluster()?.server})
+  }
+}
+
+function schemaOf(xrd: Xrd): Schema | undefined {
+  const version = xrd.spec.versions.find((v) => v.referenceable) ?? xrd.spec.versions[0]
+  return version?.schema?.openAPIV3Schema?.properties?.spec
+}
+
+/** --param values against the XRD's own schema, before anything exists. */
+function validateParameters(service: AddonService, spec: Schema | undefined, given: Record<string, string>): Record<string, unknown> {
+  const holder = service.parametersAt === 'spec.parameters' ? spec?.properties?.parameters : spec
+  const known = new Map(service.parameters.map((p) => [p.name, p]))
+  const values: Record<string, unknown> = {}
+  for (const [key, raw] of Object.entries(given)) {
+    const parameter = known.get(key)
+    if (!parameter) throw new UsageError(`${service.name} has no parameter "${key}"`, `Its parameters: ${[...known.keys()].join(', ') || 'none'} (\`kplat addons:services\`)`)
+    const schema = holder!.properties![key]
+    const value = coerce(raw, parameter.type)
+    const {valid, errors} = new Validator(schema as Record<string, unknown>, '2020-12', false).validate(value)
+    if (!valid) throw new UsageError(`${service.name} parameter "${key}" ${schemaProblem(schema as ParameterSchema, errors)}`, `Pass --param ${key}=VALUE`)
+    values[key] = value
+  }
+
+  for (const p of service.parameters) {
+    if (p.required && p.default === undefined && !(p.name in values)) throw new UsageError(`${service.name} parameter "${p.name}" is required`, `Pass --param ${p.name}=VALUE`)
+  }
+
+  return values
+}
+
+async function findPlan(kube: Kube, service: AddonService, xrd: Xrd, name: string): Promise<AddonPlan> {
+  const plans = await plansOf(kube, xrd)
+  const plan = plans.find((p) => p.name === name)
+  if (!plan) throw new UsageError(`${service.name} has no plan "${name}"`, `Its plans: ${plans.map((p) => `${service.name}:${p.name}`).join(', ') || 'none'}`)
+  return plan
+}
+
+function instanceTarget(service: AddonService, namespace: string, name: string) {
+  return {apiVersion: service.apiVersion, kind: service.kind, plural: service.plural, namespace, name}
+}
+
+async function findInstance(kube: Kube, service: AddonService, namespace: string, name: string): Promise<Instance | undefined> {
+  const [group, version] = service.apiVersion.split('/')
+  try {
+    return await kube.api(k8s.CustomObjectsApi).getNamespacedCustomObject({group, version, plural: service.plural, namespace, name}) as Instance
+  } catch (error) {
+    if ((error as {code?: number}).code === 404) return undefined
+    throw kubeError(error, {verb: 'get', resource: `${service.plural}.${group}`, namespace})
+  }
+}
+
+/** Waits, with a watch, for Synced and Ready; a Synced=False is a failure with Crossplane's own message. */
+async function waitForReady(kube: Kube, service: AddonService, namespace: string, name: string, opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+  let last = ''
+  let notReady = 'no Ready condition yet'
+  let seen: ComposedBy | undefined
+  let failed: string | undefined
+  try {
+    await waitFor(kube, instanceTarget(service, namespace, name), (object) => {
+      seen = object as ComposedBy | undefined
+      const conditions = seen?.status?.conditions ?? []
+      const synced = conditions.find((c) => c.type === 'Synced')
+      const ready = conditions.find((c) => c.type === 'Ready')
+      if (synced?.status === 'False') {
+        failed = synced.message ?? synced.reason ?? 'Synced is False'
+        return true
+      }
+
+      notReady = ready ? `${ready.reason ?? ready.status}${ready.message ? `: ${ready.message}` : ''}` : 'no Ready condition yet'
+      const status = `Synced ${synced?.status ?? 'Unknown'}, Ready ${notReady}`
+      if (status !== last) opts.onStatus(status)
+      last = status
+      return ready?.status === 'True' ? true : undefined
+    }, {timeoutMs: opts.timeoutMs})
+  } catch (error) {
+    if (error instanceof KplatError && /timed out/.test(error.message)) {
+      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})${await firstFailing(kube, seen, namespace)}`, {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'})
+    }
+
+    throw error
+  }
+
+  if (failed !== undefined) {
+    throw new KplatError(`provisioning ${name} failed: ${failed}${await firstFailing(kube, seen, namespace)}`, {hint: `Fix it with your platform team, then rerun; \`kplat addons:destroy ${name}\` removes it`})
+  }
+}

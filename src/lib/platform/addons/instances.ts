@@ -1,0 +1,162 @@
+import * as k8s from '../../kube/k8s.js'
+import {LABELS, type Application} from '../../kube/argocd.js'
+import type {Kube} from '../../kube/client.js'
+import {listXrds, type Xrd} from '../../kube/crossplane.js'
+import {kubeError} from '../../kube/errors.js'
+import {KplatError} from '../../ui/errors.js'
+import type {PlatformSettings} from '../settings.js'
+import {bindingsOf} from './bindings.js'
+import {toService, type AddonService} from './services.js'
+
+export interface Instance extends k8s.KubernetesObject {
+  status?: {conditions?: Array<{type: string; status: string; reason?: string; message?: string}>}
+}
+
+export interface AddonInstance {
+  name: string
+  app: string
+  service: string
+  plan?: string
+  kind: string
+  apiVersion: string
+  plural: string
+  namespace: string
+  state: 'provisioning' | 'ready' | 'failed'
+  /** Crossplane's message when not ready, or why it failed. */
+  message?: string
+  /** The env vars the app gets from it: empty when it is not bound. */
+  envVars: string[]
+  secret: string
+  /** kplat made it; or the app's own chart declares it (Argo CD deployed it); or neither. */
+  origin: 'kplat' | 'chart' | 'other'
+  createdAt?: string
+}
+
+interface InstanceObject {
+  status?: Instance['status']
+  metadata: {name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string; uid?: string}
+  spec?: {crossplane?: {compositionRef?: {name: string}}; compositionRef?: {name: string}; writeConnectionSecretToRef?: {name: string}}
+}
+
+/**
+ * The add-ons of some apps (every app's with no names): one list of each service's kind
+ * across namespaces, whatever the number of instances, plus the XRDs and the Applications.
+ */
+export async function listAddons(kube: Kube, settings: PlatformSettings, apps?: string[]): Promise<AddonInstance[]> {
+  const [xrds, applications] = await Promise.all([listXrds(kube), listApplications(kube, settings)])
+  const byNamespace = new Map(applications.map((a) => [a.spec.destination.namespace ?? a.metadata.name, a]))
+  const wanted = apps ? new Set(apps) : undefined
+  const services = xrds.map((x) => ({xrd: x, service: toService(x)})).filter((s) => s.service.shape !== 'cluster')
+  const lists = await Promise.all(services.map(async ({xrd, service}) => {
+    const [group, version] = service.apiVersion.split('/')
+    try {
+      const list = await kube.api(k8s.CustomObjectsApi).listClusterCustomObject({group, version, plural: service.plural}) as {items: InstanceObject[]}
+      return list.items.map((o) => ({o, xrd, service}))
+    } catch (error) {
+      // A kind whose controller has not started yet, or that this user may not list: none to show.
+      if ([403, 404].includes((error as {code?: number}).code ?? 0)) return []
+      throw kubeError(error, {verb: 'list', resource: `${service.plural}.${group}`})
+    }
+  }))
+  return lists.flat()
+    .map(({o, xrd, service}) => toInstance(o, xrd, service, byNamespace.get(o.metadata.namespace)))
+    .filter((a) => (wanted ? wanted.has(a.app) : byNamespace.has(a.namespace)))
+    .sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
+}
+
+async function listApplications(kube: Kube, settings: PlatformSettings): Promise<Application[]> {
+  const namespace = settings.argocdNamespace
+  try {
+    return (await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace, labelSelector: `${LABELS.managedBy}=kplat`}) as {items: Application[]}).items
+  } catch (error) {
+    throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace})
+  }
+}
+
+function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, application: Application | undefined): AddonInstance {
+  const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
+  const conditions = o.status?.conditions ?? []
+  const synced = conditions.find((c) => c.type === 'Synced')
+  const ready = conditions.find((c) => c.type === 'Ready')
+  const state = synced?.status === 'False' ? 'failed' : ready?.status === 'True' ? 'ready' : 'provisioning'
+  const message = state === 'failed' ? synced?.message : state === 'provisioning' ? ready?.message ?? ready?.reason : undefined
+  const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
+  const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined
+  const composition = o.spec?.crossplane?.compositionRef?.name ?? o.spec?.compositionRef?.name
+  const prefix = `${xrd.spec.names.plural}-`
+  return {
+    name: o.metadata.name, app, service: service.name,
+    plan: composition ? (composition.startsWith(prefix) ? composition.slice(prefix.length) : composition) : undefined,
+    kind: service.kind, apiVersion: service.apiVersion, plural: service.plural, namespace: o.metadata.namespace, state, ...(message ? {message} : {}),
+    envVars: binding ? service.envVars.map((k) => `${binding.prefix ?? ''}${k}`) : [],
+    secret,
+    origin: o.metadata.labels?.[LABELS.managedBy] === 'kplat' ? 'kplat' : o.metadata.annotations?.['argocd.argoproj.io/tracking-id'] ? 'chart' : 'other',
+    createdAt: o.metadata.creationTimestamp,
+  }
+}
+
+export interface AddonDetails extends AddonInstance {
+  conditions: Array<{type: string; status: string; reason?: string; message?: string}>
+  /** What Crossplane composed for it, each with its state. */
+  resources: Array<{kind: string; name: string; ready?: string; synced?: string; message?: string}>
+  /** The connection Secret's keys: never its values. */
+  secretKeys: string[]
+}
+
+/** One add-on of an app by name; an unknown name says how to list them. */
+export async function findAddon(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonInstance> {
+  const addon = (await listAddons(kube, settings, [app])).find((a) => a.name === name)
+  if (!addon) throw new KplatError(`${app} has no add-on named "${name}"`, {hint: `\`kplat addons --app ${app}\` lists its add-ons`})
+  return addon
+}
+
+/** An add-on with its conditions, what Crossplane composed for it, and its Secret's keys. */
+export async function addonDetails(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonDetails> {
+  const addon = await findAddon(kube, settings, app, name)
+  const custom = kube.api(k8s.CustomObjectsApi)
+  const [group, version] = addon.apiVersion.split('/')
+  const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as ComposedBy
+  const [resources, secret] = await Promise.all([
+    composedResources(kube, object, addon.namespace),
+    kube.api(k8s.CoreV1Api).readNamespacedSecret({namespace: addon.namespace, name: addon.secret}).catch(() => undefined),
+  ])
+  return {...addon, conditions: (object.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
+    resources, secretKeys: Object.keys(secret?.data ?? {}).sort()}
+}
+
+interface Ref {apiVersion: string; kind: string; name: string; namespace?: string}
+
+export type ComposedBy = InstanceObject & {spec?: {crossplane?: {resourceRefs?: Ref[]}; resourceRef?: Ref}}
+type Composed = AddonDetails['resources'][number]
+
+/** What Crossplane composed for an XR or a claim (a claim's are its cluster-scoped XR's), each with its state. */
+async function composedResources(kube: Kube, object: ComposedBy, namespace: string): Promise<Composed[]> {
+  let refs = object.spec?.crossplane?.resourceRefs ?? []
+  if (object.spec?.resourceRef) {
+    const xr = await get(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
+    refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
+  }
+
+  return Promise.all(refs.map(async (ref) => {
+    // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
+    const composed = await get(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace)}) as Instance | undefined
+    const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
+    const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
+    return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
+  }))
+}
+
+/** "; first failing resource NopResource/x: why", when Crossplane composed one that is failing. */
+export async function firstFailing(kube: Kube, object: ComposedBy | undefined, namespace: string): Promise<string> {
+  if (!object) return ''
+  const failing = (await composedResources(kube, object, namespace).catch(() => [])).find((r) => r.synced === 'False' || r.ready === 'False')
+  return failing ? `; first failing resource ${failing.kind}/${failing.name}${failing.message ? `: ${failing.message}` : ` (Ready ${failing.ready ?? 'Unknown'})`}` : ''
+}
+
+async function get(kube: Kube, ref: Ref): Promise<k8s.KubernetesObject | undefined> {
+  try {
+    return await kube.objects.read({apiVersion: ref.apiVersion, kind: ref.kind, metadata: {name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}})
+  } catch {
+    return undefined
+  }
+}
