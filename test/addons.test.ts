@@ -323,7 +323,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     const name = `${app}-gcs-bucket`
     const noTerminal = await kplat(['addons:destroy', name, '--app', app])
     assert.equal(noTerminal.code, 2)
-    assert.equal(noTerminal.stderr, `Error: Destroying ${name} (gcs-bucket) deletes its data needs confirmation, and there is no terminal to ask. Pass --confirm ${app}\n`)
+    assert.equal(noTerminal.stderr, `Error: Destroying ${name} (gcs-bucket) deletes its data, and there is no terminal to confirm it on. Pass --confirm ${app}\n`)
     const wrong = await kplat(['addons:destroy', name, '--app', app, '--confirm', 'other-app'])
     assert.equal(wrong.code, 2)
     assert.match(wrong.stderr, new RegExp(`^Error: --confirm other-app does not name the app \\(${app}\\); nothing was changed\\. Pass --confirm ${app}`))

@@ -13,7 +13,7 @@ export async function confirmDestruction(ctx: Context, opts: {app: string; confi
   }
 
   if (!ctx.io.interactive) {
-    throw new UsageError(`${opts.what} needs confirmation, and there is no terminal to ask`, `Pass --confirm ${opts.app}`)
+    throw new UsageError(`${opts.what}, and there is no terminal to confirm it on`, `Pass --confirm ${opts.app}`)
   }
 
   ctx.out.warn(`${opts.what}. This cannot be undone.`)
