@@ -32,7 +32,6 @@ export const ORG = 'acme'
 function platformSettings() {
   return [
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kplat-system'}},
-    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'argocd'}},
     {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'kplat', namespace: 'kplat-system'},
       data: {githubOwner: ORG, registry: 'ghcr.io', appsDomain: 'apps.ground.test', argocdNamespace: 'argocd', argocdProject: 'default'}},
   ]

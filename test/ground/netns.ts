@@ -36,7 +36,7 @@ export async function startNetns(processes: ProcessGroup, dir: string, ports: {o
     process.execPath, BRIDGE, bridgeDir, 'netns', ...spec])
   processes.start('host-bridge', process.execPath, [BRIDGE, bridgeDir, 'host', ...spec])
   const died = () => {
-    const gone = [inside, ...processes.started].find((p) => p.child.exitCode !== null)
+    const gone = processes.started.find((p) => p.child.exitCode !== null)
     return gone && `${gone.name} exited (${gone.child.exitCode}); see ${processes.logDir}/${gone.name}.log`
   }
   await waitFor('the ground\'s network namespace', async () =>

@@ -1,3 +1,10 @@
+export interface ApplicationSource {
+  repoURL: string
+  path?: string
+  targetRevision?: string
+  helm?: {releaseName?: string; valuesObject?: Record<string, unknown>}
+}
+
 /** The parts of an Argo CD Application (argoproj.io/v1alpha1) that kplat reads. */
 export interface Application {
   apiVersion: 'argoproj.io/v1alpha1'
@@ -5,11 +12,12 @@ export interface Application {
   metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string}
   spec: {
     project: string
-    source?: {repoURL: string; path?: string; targetRevision?: string}
+    source?: ApplicationSource
     destination: {server?: string; namespace?: string}
   }
   status?: {
-    sync?: {status?: string; revision?: string}
+    /** comparedTo: the source Argo CD last compared the cluster with, Helm values included. */
+    sync?: {status?: string; revision?: string; comparedTo?: {source?: ApplicationSource}}
     health?: {status?: string; message?: string}
     summary?: {externalURLs?: string[]; images?: string[]}
     history?: Array<{id: number; revision?: string; deployedAt?: string}>

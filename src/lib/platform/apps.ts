@@ -33,12 +33,17 @@ export function toApp(application: Application): App {
 
 /** The apps kplat created: Argo CD Applications that carry its label. */
 export async function listApps(kube: Kube, settings: PlatformSettings): Promise<App[]> {
+  return (await listApplications(kube, settings)).map(toApp).sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** The Argo CD Applications kplat created, as they are. */
+export async function listApplications(kube: Kube, settings: PlatformSettings): Promise<Application[]> {
   const namespace = settings.argocdNamespace
   try {
     const list = await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({
       ...ARGOCD, namespace, labelSelector: MANAGED_BY_KPLAT,
     }) as {items: Application[]}
-    return list.items.map(toApp).sort((a, b) => a.name.localeCompare(b.name))
+    return list.items
   } catch (error) {
     throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace, server: kube.config.getCurrentCluster()?.server})
   }

@@ -1,7 +1,7 @@
 // How an add-on reaches the app: its Secret's name in the Argo CD Application's Helm values,
 // which the app's chart turns into envFrom (the README's chart contract).
 import * as k8s from '../../kube/k8s.js'
-import type {Application} from '../../kube/argocd.js'
+import type {Application, ApplicationSource} from '../../kube/argocd.js'
 import {apply, findApplication} from '../../kube/argocd-apps.js'
 import type {Kube} from '../../kube/client.js'
 import {waitFor} from '../../kube/wait.js'
@@ -43,8 +43,12 @@ async function setBindings(kube: Kube, settings: PlatformSettings, app: string, 
 }
 
 export function bindingsOf(application: Application): Binding[] {
-  const values = (application.spec.source as {helm?: {valuesObject?: {kplat?: {addons?: Binding[]}}}} | undefined)?.helm?.valuesObject
-  return values?.kplat?.addons ?? []
+  return bindingsIn(application.spec.source)
+}
+
+/** The bindings a source's Helm values carry. */
+function bindingsIn(source: ApplicationSource | undefined): Binding[] {
+  return (source?.helm?.valuesObject as {kplat?: {addons?: Binding[]}} | undefined)?.kplat?.addons ?? []
 }
 
 /** Waits until Argo CD has deployed exactly these bindings and the app is Healthy again: the one restart. */
@@ -54,10 +58,9 @@ export async function waitForBindings(kube: Kube, settings: PlatformSettings, ap
   const want = key(bindings)
   let last = ''
   await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, (object) => {
-    const application = object as (Application & {status?: {sync?: {comparedTo?: {source?: Application['spec']['source']}}}}) | undefined
+    const application = object as Application | undefined
     if (!application) return undefined
-    const compared = application.status?.sync?.comparedTo?.source as {helm?: {valuesObject?: {kplat?: {addons?: Binding[]}}}} | undefined
-    const deployed = key(compared?.helm?.valuesObject?.kplat?.addons ?? [])
+    const deployed = key(bindingsIn(application.status?.sync?.comparedTo?.source))
     const status = `sync ${application.status?.sync?.status ?? 'Unknown'}, health ${application.status?.health?.status ?? 'Unknown'}`
     if (status !== last) opts.onStatus(status)
     last = status

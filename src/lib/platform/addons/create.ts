@@ -1,7 +1,7 @@
 import {Validator} from '@cfworker/json-schema'
 import * as k8s from '../../kube/k8s.js'
 import {isOurs, LABELS} from '../../kube/argocd.js'
-import {apply} from '../../kube/argocd-apps.js'
+import {apply, findObject} from '../../kube/argocd-apps.js'
 import type {Kube} from '../../kube/client.js'
 import type {Schema, Xrd} from '../../kube/crossplane.js'
 import {kubeError} from '../../kube/errors.js'
@@ -13,8 +13,8 @@ import {KplatError, UsageError} from '../../ui/errors.js'
 import {getApp} from '../apps.js'
 import type {PlatformSettings} from '../settings.js'
 import {bind, chartReads, waitForBindings} from './bindings.js'
-import {firstFailing, type ComposedBy, type Instance} from './instances.js'
-import {findService, plansOf, type AddonPlan, type AddonService} from './services.js'
+import {firstFailing, type ComposedBy} from './instances.js'
+import {findService, plansOf, schemasOf, type AddonPlan, type AddonService} from './services.js'
 
 export interface CreateAddonOptions {
   app: string
@@ -60,8 +60,8 @@ export async function createAddon(kube: Kube, settings: PlatformSettings, out: O
     throw new UsageError(`${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`, 'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim')
   }
 
-  const spec = schemaOf(xrd)
-  const parameters = validateParameters(service, spec, parseParams(opts.params))
+  const schemas = schemasOf(xrd)
+  const parameters = validateParameters(service, schemas.parameters, parseParams(opts.params))
   const plan = planName === undefined ? undefined : await findPlan(kube, service, xrd, planName)
   const name = opts.name ?? `${opts.app}-${service.name}`
   if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
@@ -69,7 +69,7 @@ export async function createAddon(kube: Kube, settings: PlatformSettings, out: O
   const secret = `${name}-connection`
   const ref = {apiVersion: service.apiVersion, kind: service.kind, metadata: {name, namespace}}
 
-  const [existing] = await Promise.all([findInstance(kube, service, namespace, name), checkNamespace(kube, namespace, opts.app)])
+  const [existing] = await Promise.all([findObject(kube, {apiVersion: service.apiVersion, kind: service.kind, name, namespace}), checkNamespace(kube, namespace, opts.app)])
   if (existing && !(isOurs(existing, opts.app) && existing.metadata?.labels?.[ADDON_LABEL] === service.name)) {
     throw new KplatError(`the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${opts.app}`, {hint: 'Pick another name with --name NAME'})
   }
@@ -79,7 +79,7 @@ export async function createAddon(kube: Kube, settings: PlatformSettings, out: O
     const instanceSpec: Record<string, unknown> = service.parametersAt === 'spec.parameters' ? {parameters} : {...parameters}
     // A v1 claim always names its Secret; a v2 XR does when its XRD lets it (function-patch-
     // and-transform names it <name>-connection otherwise, the same name).
-    if (service.shape === 'claim' || spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
+    if (service.shape === 'claim' || schemas.spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
     if (plan) Object.assign(instanceSpec, service.shape === 'claim' ? {compositionRef: {name: plan.composition}} : {crossplane: {compositionRef: {name: plan.composition}}})
     await out.step(`Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${opts.app}`, () =>
       apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never))
@@ -114,14 +114,8 @@ async function checkNamespace(kube: Kube, namespace: string, app: string): Promi
   }
 }
 
-function schemaOf(xrd: Xrd): Schema | undefined {
-  const version = xrd.spec.versions.find((v) => v.referenceable) ?? xrd.spec.versions[0]
-  return version?.schema?.openAPIV3Schema?.properties?.spec
-}
-
 /** --param values against the XRD's own schema, before anything exists. */
-function validateParameters(service: AddonService, spec: Schema | undefined, given: Record<string, string>): Record<string, unknown> {
-  const holder = service.parametersAt === 'spec.parameters' ? spec?.properties?.parameters : spec
+function validateParameters(service: AddonService, holder: Schema | undefined, given: Record<string, string>): Record<string, unknown> {
   const known = new Map(service.parameters.map((p) => [p.name, p]))
   const values: Record<string, unknown> = {}
   for (const [key, raw] of Object.entries(given)) {
@@ -150,16 +144,6 @@ async function findPlan(kube: Kube, service: AddonService, xrd: Xrd, name: strin
 
 function instanceTarget(service: AddonService, namespace: string, name: string) {
   return {apiVersion: service.apiVersion, kind: service.kind, plural: service.plural, namespace, name}
-}
-
-async function findInstance(kube: Kube, service: AddonService, namespace: string, name: string): Promise<Instance | undefined> {
-  const [group, version] = service.apiVersion.split('/')
-  try {
-    return await kube.api(k8s.CustomObjectsApi).getNamespacedCustomObject({group, version, plural: service.plural, namespace, name}) as Instance
-  } catch (error) {
-    if ((error as {code?: number}).code === 404) return undefined
-    throw kubeError(error, {verb: 'get', resource: `${service.plural}.${group}`, namespace})
-  }
 }
 
 /** Waits, with a watch, for Synced and Ready; a Synced=False is a failure with Crossplane's own message. */

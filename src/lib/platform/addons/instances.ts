@@ -1,12 +1,14 @@
 import * as k8s from '../../kube/k8s.js'
 import {LABELS, type Application} from '../../kube/argocd.js'
+import {findObject} from '../../kube/argocd-apps.js'
 import type {Kube} from '../../kube/client.js'
 import {listXrds, type Xrd} from '../../kube/crossplane.js'
 import {kubeError} from '../../kube/errors.js'
 import {KplatError} from '../../ui/errors.js'
+import {listApplications} from '../apps.js'
 import type {PlatformSettings} from '../settings.js'
 import {bindingsOf} from './bindings.js'
-import {toService, type AddonService} from './services.js'
+import {planName, toService, type AddonService} from './services.js'
 
 export interface Instance extends k8s.KubernetesObject {
   status?: {conditions?: Array<{type: string; status: string; reason?: string; message?: string}>}
@@ -64,15 +66,6 @@ export async function listAddons(kube: Kube, settings: PlatformSettings, apps?: 
     .sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
 }
 
-async function listApplications(kube: Kube, settings: PlatformSettings): Promise<Application[]> {
-  const namespace = settings.argocdNamespace
-  try {
-    return (await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace, labelSelector: `${LABELS.managedBy}=kplat`}) as {items: Application[]}).items
-  } catch (error) {
-    throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace})
-  }
-}
-
 function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, application: Application | undefined): AddonInstance {
   const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
   const conditions = o.status?.conditions ?? []
@@ -83,10 +76,9 @@ function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, applicat
   const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
   const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined
   const composition = o.spec?.crossplane?.compositionRef?.name ?? o.spec?.compositionRef?.name
-  const prefix = `${xrd.spec.names.plural}-`
   return {
     name: o.metadata.name, app, service: service.name,
-    plan: composition ? (composition.startsWith(prefix) ? composition.slice(prefix.length) : composition) : undefined,
+    plan: composition ? planName(composition, xrd) : undefined,
     kind: service.kind, apiVersion: service.apiVersion, plural: service.plural, namespace: o.metadata.namespace, state, ...(message ? {message} : {}),
     envVars: binding ? service.envVars.map((k) => `${binding.prefix ?? ''}${k}`) : [],
     secret,
@@ -133,13 +125,13 @@ type Composed = AddonDetails['resources'][number]
 async function composedResources(kube: Kube, object: ComposedBy, namespace: string): Promise<Composed[]> {
   let refs = object.spec?.crossplane?.resourceRefs ?? []
   if (object.spec?.resourceRef) {
-    const xr = await get(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
+    const xr = await findObject(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
     refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
   }
 
   return Promise.all(refs.map(async (ref) => {
     // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
-    const composed = await get(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace)}) as Instance | undefined
+    const composed = await findObject(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace)}) as Instance | undefined
     const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
     const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
     return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
@@ -153,10 +145,3 @@ export async function firstFailing(kube: Kube, object: ComposedBy | undefined, n
   return failing ? `; first failing resource ${failing.kind}/${failing.name}${failing.message ? `: ${failing.message}` : ` (Ready ${failing.ready ?? 'Unknown'})`}` : ''
 }
 
-async function get(kube: Kube, ref: Ref): Promise<k8s.KubernetesObject | undefined> {
-  try {
-    return await kube.objects.read({apiVersion: ref.apiVersion, kind: ref.kind, metadata: {name: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}})
-  } catch {
-    return undefined
-  }
-}

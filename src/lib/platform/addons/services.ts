@@ -1,5 +1,5 @@
 import type {Kube} from '../../kube/client.js'
-import {listCompositions, listXrds, type Composition, type Xrd} from '../../kube/crossplane.js'
+import {listCompositions, listXrds, type Composition, type Schema, type Xrd} from '../../kube/crossplane.js'
 import {UsageError} from '../../ui/errors.js'
 
 /** Annotations and labels a platform team puts on its XRDs and Compositions (platform/README.md). */
@@ -57,18 +57,31 @@ export interface AddonPlan {
 const RESERVED = new Set(['crossplane', 'compositionRef', 'compositionSelector', 'compositionRevisionRef', 'compositionRevisionSelector',
   'compositionUpdatePolicy', 'compositeDeletePolicy', 'resourceRef', 'resourceRefs', 'claimRef', 'writeConnectionSecretToRef', 'publishConnectionDetailsTo'])
 
+/** The version kplat creates instances of: the referenceable one, else the first served. */
+function versionOf(xrd: Xrd): Xrd['spec']['versions'][number] | undefined {
+  const {versions} = xrd.spec
+  return versions.find((v) => v.referenceable) ?? versions.find((v) => v.served !== false) ?? versions[0]
+}
+
+/**
+ * The schema of an instance's spec, and of the part of it that holds the parameters: many
+ * XRDs (the v1 ones of the KubeCon talk among them) put what the developer chooses under
+ * spec.parameters, the others straight under spec.
+ */
+export function schemasOf(xrd: Xrd): {spec?: Schema; parameters?: Schema; at: 'spec' | 'spec.parameters'} {
+  const spec = versionOf(xrd)?.schema?.openAPIV3Schema?.properties?.spec
+  const nested = spec?.properties?.parameters
+  return nested?.type === 'object' && nested.properties ? {spec, parameters: nested, at: 'spec.parameters'} : {spec, parameters: spec, at: 'spec'}
+}
+
 export function toService(xrd: Xrd): AddonService {
   const {spec, metadata} = xrd
   // Read through the v2 API every XRD has a scope (a v1 one is LegacyCluster); through v1 none has.
   const shape: Shape = spec.claimNames ? 'claim' : spec.scope === 'Namespaced' ? 'namespaced' : 'cluster'
   const kind = spec.claimNames?.kind ?? spec.names.kind
-  const version = spec.versions.find((v) => v.referenceable) ?? spec.versions.find((v) => v.served !== false) ?? spec.versions[0]
+  const version = versionOf(xrd)
   const schema = version?.schema?.openAPIV3Schema
-  const specSchema = schema?.properties?.spec
-  // Many XRDs (the v1 ones of the KubeCon talk among them) put what the developer chooses
-  // under spec.parameters; the others straight under spec.
-  const nested = specSchema?.properties?.parameters
-  const holder = nested?.type === 'object' && nested.properties ? nested : specSchema
+  const {parameters: holder, at} = schemasOf(xrd)
   const required = new Set(holder?.required ?? [])
   const parameters = Object.entries(holder?.properties ?? {})
     .filter(([name]) => !RESERVED.has(name))
@@ -83,7 +96,7 @@ export function toService(xrd: Xrd): AddonService {
     description: metadata.annotations?.[ADDON.description] ?? schema?.description ?? '',
     parameters,
     envVars: keys,
-    parametersAt: holder === nested ? 'spec.parameters' : 'spec',
+    parametersAt: at,
     labelled: metadata.labels?.[ADDON.label] === 'true',
     xrd: metadata.name,
   }
@@ -97,22 +110,21 @@ export async function listServices(kube: Kube): Promise<AddonService[]> {
 
 /** One service by the name a developer types; an unknown one lists those there are. */
 export async function findService(kube: Kube, name: string): Promise<{service: AddonService; xrd: Xrd}> {
-  const xrds = await listXrds(kube)
-  const named = xrds.filter((x) => toService(x).name === name)
+  const all = (await listXrds(kube)).map((xrd) => ({xrd, service: toService(xrd)}))
+  const named = all.filter((s) => s.service.name === name)
   if (named.length > 1) {
-    throw new UsageError(`several add-on services are named "${name}" (XRDs ${named.map((x) => x.metadata.name).join(', ')})`,
+    throw new UsageError(`several add-on services are named "${name}" (XRDs ${named.map((s) => s.xrd.metadata.name).join(', ')})`,
       `Ask your platform team to tell them apart with the ${ADDON.name} annotation`)
   }
 
-  const xrd = named[0]
-  if (!xrd) {
-    const offered = xrds.map((x) => toService(x).name).sort()
+  if (named.length === 0) {
+    const offered = all.map((s) => s.service.name).sort()
     throw new UsageError(`no add-on service named "${name}" in this cluster`, offered.length > 0
       ? `Services offered: ${offered.join(', ')} (\`kplat addons:services\` describes them)`
       : 'This cluster offers none yet: ask your platform team to install some (Crossplane XRDs)')
   }
 
-  return {service: toService(xrd), xrd}
+  return named[0]
 }
 
 /**
@@ -130,16 +142,20 @@ export async function plansOf(kube: Kube, xrd: Xrd): Promise<AddonPlan[]> {
   return compositions.map((c) => toPlan(c, xrd)).sort((a, b) => Number(b.default) - Number(a.default) || a.name.localeCompare(b.name))
 }
 
-export function toPlan(c: Composition, xrd: Xrd): AddonPlan {
-  const prefix = `${xrd.spec.names.plural}-`
-  const name = c.metadata.labels?.[ADDON.plan] ?? (c.metadata.name.startsWith(prefix) ? c.metadata.name.slice(prefix.length) : c.metadata.name)
+function toPlan(c: Composition, xrd: Xrd): AddonPlan {
   return {
-    name,
+    name: c.metadata.labels?.[ADDON.plan] ?? planName(c.metadata.name, xrd),
     composition: c.metadata.name,
     default: xrd.spec.defaultCompositionRef?.name === c.metadata.name,
     provider: c.metadata.labels?.provider,
     description: c.metadata.annotations?.[ADDON.description],
   }
+}
+
+/** A Composition's name as a plan's: less the XR's plural (gcsbuckets-gcp is gcp). */
+export function planName(composition: string, xrd: Xrd): string {
+  const prefix = `${xrd.spec.names.plural}-`
+  return composition.startsWith(prefix) ? composition.slice(prefix.length) : composition
 }
 
 /** "enum EU|US, default EU, required": a parameter in one cell. */
