@@ -330,8 +330,9 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     const xr = await custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name}) as {spec: {crossplane: {resourceRefs: Array<{kind: string; name: string}>}}}
     const nop = xr.spec.crossplane.resourceRefs.find((ref) => ref.kind === 'NopResource')!
 
-    const r = await kplat(['addons:destroy', name, '--app', app, '--confirm', app, '--timeout', '120'])
+    const r = await kplat(['addons:destroy', name, '--app', app, '--confirm', app, '--timeout', '120', '--json'])
     assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), {name, app, destroyed: true})
     assert.match(r.stderr, /Unbinding .*\.\.\. done[\s\S]*Deleting .*\.\.\. done/)
     const gone = (read: Promise<unknown>) => read.then(() => false, (e: {code?: number}) => e.code === 404)
     assert.ok(await gone(custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name})), 'the XR is gone')
