@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
-import {appendFileSync} from 'node:fs'
-import * as http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {existsSync} from 'node:fs'
+import * as path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
@@ -10,8 +9,8 @@ import {forwardPort} from '../src/lib/kube/port-forward.js'
 import {waitFor} from '../src/lib/kube/wait.js'
 import {Debug} from '../src/lib/ui/debug.js'
 import {Redactor} from '../src/lib/ui/redact.js'
-import {criLogLine, TEAM_NAMESPACE} from './ground/cluster.js'
-import {ground, uniqueName, type TestGround} from './helpers/ground.js'
+import {TEAM_NAMESPACE} from './ground/cluster.js'
+import {appendPodLog, crashContainer, ground, podLogFile, uniqueName, type TestGround} from './helpers/ground.js'
 
 describe('the proving ground', () => {
   let g: TestGround
@@ -59,43 +58,132 @@ describe('the proving ground', () => {
     assert.ok(pods.items.every((p) => p.spec?.nodeName === 'kwok-node-0'))
   })
 
-  it('reads and follows a pod\'s logs through the API server', async () => {
-    const pod = await runningPod({app: 'web'})
-    appendFileSync(g.logsFile, criLogLine('first line'))
+  /** A container's logs as the API server gives them, once the ground's runtime has started the pod. */
+  async function logsOf(pod: string, container = 'web'): Promise<string> {
+    for (let i = 0; ; i++) {
+      const text = await core.readNamespacedPodLog({namespace: ns, name: pod, container}).catch((e: Error) => {
+        if (i >= 100) throw e
+        return undefined
+      })
+      if (text?.includes('listening on')) return text
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  async function follow(pod: string) {
     const got = new PassThrough()
     let text = ''
     got.on('data', (d) => (text += d))
-    const stream = await new k8s.Log(g.admin()).log(ns, pod.metadata!.name!, 'web', got, {follow: true})
-    for (let i = 0; !text.includes('first line') && i < 100; i++) await new Promise((r) => setTimeout(r, 100))
-    assert.match(text, /first line/)
-    const marker = `followed ${Date.now()}`
-    appendFileSync(g.logsFile, criLogLine(marker))
-    for (let i = 0; !text.includes(marker) && i < 100; i++) await new Promise((r) => setTimeout(r, 100))
-    stream.abort()
-    assert.match(text, new RegExp(marker))
+    const stream = await new k8s.Log(g.admin()).log(ns, pod, 'web', got, {follow: true})
+    return {
+      async until(line: string) {
+        for (let i = 0; !text.includes(line) && i < 100; i++) await new Promise((r) => setTimeout(r, 100))
+        return text
+      },
+      stop: () => stream.abort(),
+    }
+  }
+
+  it('gives each pod of a Deployment its own logs, read and followed through the API server', async () => {
+    const [a, b] = (await core.listNamespacedPod({namespace: ns, labelSelector: 'app=web'})).items.map((p) => p.metadata!.name!)
+    await Promise.all([logsOf(a), logsOf(b)])
+    appendPodLog(g, ns, a, 'web', 'first line')
+    assert.match(await logsOf(a), /^listening on 8080\nfirst line\n$/)
+    const [followA, followB] = await Promise.all([follow(a), follow(b)])
+    try {
+      const marker = `followed ${Date.now()}`
+      appendPodLog(g, ns, a, 'web', marker)
+      assert.match(await followA.until(marker), new RegExp(`first line\n${marker}\n$`))
+      assert.equal(await followB.until('listening on'), 'listening on 8080\n', 'pod b\'s stream has only its own lines')
+    } finally {
+      followA.stop()
+      followB.stop()
+    }
+
+    assert.equal(podLogFile(g, ns, a, 'web'), path.join(g.dir, 'logs', 'pods', ns, a, 'web.log'))
   })
 
-  it('forwards a local port to a pod, reaching a real local server', async () => {
-    const pod = await runningPod({app: 'web'})
-    const app = http.createServer((req, res) => res.end(`hello from ${req.url}`))
-    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r))
-    const appPort = (app.address() as AddressInfo).port
-    const objects = k8s.KubernetesObjectApi.makeApiClient(g.admin())
-    await objects.create({apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: {name: pod.metadata!.name!, namespace: ns},
-      spec: {forwards: [{ports: [8080], target: {address: '127.0.0.1', port: appPort}}]}} as k8s.KubernetesObject)
-    const forward = await forwardPort(kplatKube(), ns, pod.metadata!.name!, 8080)
+  it('forwards a local port to the pod\'s own server, whose log shows the request', async () => {
+    const pod = (await runningPod({app: 'web'})).metadata!.name!
+    await logsOf(pod)
+    const forward = await forwardPort(kplatKube(), ns, pod, 8080)
     try {
       let body = ''
       for (let i = 0; i < 50 && body === ''; i++) {
-        body = await fetch(`http://127.0.0.1:${forward.port}/ping`).then((r) => r.text()).catch(() => '')
+        body = await fetch(`http://127.0.0.1:${forward.port}/ping?n=1`).then((r) => r.text()).catch(() => '')
         if (body === '') await new Promise((r) => setTimeout(r, 100))
       }
 
-      assert.equal(body, 'hello from /ping')
+      assert.deepEqual(JSON.parse(body), {pod, namespace: ns, container: 'web', image: 'ghcr.io/example/web:1', path: '/ping?n=1'})
+      assert.equal(await fetch(`http://127.0.0.1:${forward.port}/healthz`).then((r) => r.text()), 'ok\n')
     } finally {
       await forward.close()
-      app.close()
     }
+
+    assert.match(await logsOf(pod), /\nGET \/ping\?n=1 200\n$/, 'the request is logged, the health check is not')
+  })
+
+  it('reports a crash-looping container as a kubelet does, and kwok leaves that status alone', async () => {
+    await core.createNamespacedPod({namespace: ns, body: {metadata: {name: 'crashy'}, spec: {containers: [{name: 'app', image: 'ghcr.io/example/app:1'}]}}})
+    const crashed = await crashContainer(g.admin(), ns, 'crashy', 'app', {reason: 'OOMKilled', exitCode: 137, restarts: 3})
+    const status = crashed.status!
+    const container = status.containerStatuses![0]
+    assert.equal(status.phase, 'Running')
+    assert.equal(container.ready, false)
+    assert.equal(container.restartCount, 3)
+    assert.equal(container.state?.waiting?.reason, 'CrashLoopBackOff')
+    assert.match(container.state!.waiting!.message!, new RegExp(`^back-off 40s restarting failed container=app pod=crashy_${ns}\\(${crashed.metadata!.uid}\\)$`))
+    assert.equal(container.state?.running, undefined)
+    assert.deepEqual([container.lastState?.terminated?.reason, container.lastState?.terminated?.exitCode], ['OOMKilled', 137])
+    assert.ok(container.lastState!.terminated!.finishedAt)
+    assert.deepEqual(status.conditions?.filter((c) => c.type === 'Ready').map((c) => [c.status, c.reason]), [['False', 'ContainersNotReady']])
+    await new Promise((r) => setTimeout(r, 2000))
+    assert.deepEqual((await core.readNamespacedPod({namespace: ns, name: 'crashy'})).status, status)
+  })
+
+  it('starts each pod of a scale-up to 20 within about a second of its binding', async () => {
+    const apps = g.admin().makeApiClient(k8s.AppsV1Api)
+    const objects = k8s.KubernetesObjectApi.makeApiClient(g.admin())
+    await apps.createNamespacedDeployment({namespace: ns, body: {
+      metadata: {name: 'many'},
+      spec: {replicas: 20, selector: {matchLabels: {app: 'many'}}, template: {
+        metadata: {labels: {app: 'many'}},
+        spec: {containers: [{name: 'web', image: 'ghcr.io/example/web:1', ports: [{containerPort: 8080}]}]},
+      }},
+    }})
+    const bound = new Map<string, number>()
+    const started = new Map<string, number>()
+    for (let i = 0; started.size < 20 || bound.size < 20; i++) {
+      assert.ok(i < 600, `${bound.size} pods bound, ${started.size} with Logs`)
+      const [pods, logs] = await Promise.all([core.listNamespacedPod({namespace: ns, labelSelector: 'app=many'}), objects.list('kwok.x-k8s.io/v1alpha1', 'Logs', ns)])
+      const now = performance.now()
+      for (const p of pods.items) if (p.spec?.nodeName && !bound.has(p.metadata!.name!)) bound.set(p.metadata!.name!, now)
+      for (const l of logs.items) if (bound.has(l.metadata!.name!) && !started.has(l.metadata!.name!)) started.set(l.metadata!.name!, now)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+
+    const lag = Math.max(...[...started].map(([name, at]) => at - bound.get(name)!))
+    assert.ok(lag < 1000, `the last Logs object came ${lag.toFixed(0)} ms after its pod was bound`)
+  })
+
+  it('ends a deleted pod\'s server and keeps its logs; the garbage collector removes its Logs and PortForward', async () => {
+    const objects = k8s.KubernetesObjectApi.makeApiClient(g.admin())
+    const pod = (await runningPod({app: 'many'})).metadata!.name!
+    await logsOf(pod)
+    const forward = await objects.read({apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: {name: pod, namespace: ns}}) as k8s.KubernetesObject & {spec: {forwards: Array<{ports: number[]; target: {address: string; port: number}}>}}
+    assert.deepEqual(forward.spec.forwards.map((f) => f.ports), [[8080]])
+    const server = `http://127.0.0.1:${forward.spec.forwards[0].target.port}`
+    assert.equal(await fetch(`${server}/healthz`).then((r) => r.text()), 'ok\n')
+    await core.deleteNamespacedPod({namespace: ns, name: pod})
+    for (let i = 0; ; i++) {
+      const left = await Promise.all(['Logs', 'PortForward'].map((kind) => objects.read({apiVersion: 'kwok.x-k8s.io/v1alpha1', kind, metadata: {name: pod, namespace: ns}}).then(() => kind, () => '')))
+      const answered = await fetch(`${server}/healthz`).then(() => 'server', () => '')
+      if ([...left, answered].join('') === '') break
+      assert.ok(i < 200, `still there: ${[...left, answered].filter(Boolean).join(', ')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    assert.ok(existsSync(podLogFile(g, ns, pod, 'web')))
   })
 
   it('forbids the restricted user outside its namespace and allows it inside', async () => {

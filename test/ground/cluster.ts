@@ -1,5 +1,5 @@
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync} from 'node:fs'
+import {appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync} from 'node:fs'
 import * as https from 'node:https'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -31,15 +31,13 @@ export interface Cluster {
   kubeconfig: string
   /** A kubeconfig for the platform's own components (cluster-admin). */
   componentsConfig: string
-  /** A file every pod's logs are read from, unless a Logs object names another. */
-  logsFile: string
   adminConfig(): k8s.KubeConfig
   restrictedConfig(): k8s.KubeConfig
 }
 
 /**
  * A real control plane on 127.0.0.1: etcd, kube-apiserver (RBAC on), controller-manager,
- * scheduler, and kwok playing one node whose pods run, log and forward ports.
+ * scheduler, and kwok playing one node whose pods run (runtime.ts gives them logs and ports).
  */
 export async function startCluster(opts: ClusterOptions & {
   /** Started as soon as the API server answers, beside the rest of the cluster (controllers need no node). */
@@ -74,15 +72,12 @@ export async function startCluster(opts: ClusterOptions & {
     '--node-lease-duration-seconds=40', '--cidr=10.0.1.0/24', '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
   ])
 
-  const logsFile = `${dir}/logs/pods.log`
-  writeText(logsFile, '')
   await applyDocuments(admin, [
     {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
       roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
       subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}]},
-    {apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterLogs', metadata: {name: 'all-pods'}, spec: {logs: [{containers: [], logsFile, follow: true}]}},
   ])
 
   const core = admin.makeApiClient(k8s.CoreV1Api)
@@ -100,7 +95,6 @@ export async function startCluster(opts: ClusterOptions & {
     etcd,
     kubeconfig,
     componentsConfig,
-    logsFile,
     adminConfig: () => contextConfig(kubeconfig, ADMIN_CONTEXT),
     restrictedConfig: () => contextConfig(kubeconfig, RESTRICTED_CONTEXT),
   }
@@ -179,9 +173,38 @@ export async function startControlPlane(opts: ClusterOptions) {
   return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name, etcd: `http://127.0.0.1:${etcdPort}`}
 }
 
-/** A line as kwok reads pod logs: the CRI log format a kubelet writes. */
-export function criLogLine(text: string, stream: 'stdout' | 'stderr' = 'stdout', at = new Date()): string {
-  return `${at.toISOString()} ${stream} F ${text}\n`
+/**
+ * A line as kwok reads pod logs: the CRI log format a kubelet writes, the time in RFC 3339
+ * with nine digits of fraction. `at` is a Date or nanoseconds since the epoch.
+ */
+export function criLogLine(text: string, stream: 'stdout' | 'stderr' = 'stdout', at: Date | bigint = new Date()): string {
+  const ns = typeof at === 'bigint' ? at : BigInt(at.getTime()) * 1_000_000n
+  const seconds = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)
+  return `${seconds}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z ${stream} F ${text}\n`
+}
+
+/**
+ * Appends one CRI log line to a file. Without `at`, its time is the clock's, made later than
+ * the file's last line: a log reader resumes by time, so no two lines of a file may share one,
+ * whichever process (the ground's runtime, a test) wrote them.
+ */
+export function appendCriLine(file: string, text: string, at?: Date): void {
+  const now = BigInt(Date.now()) * 1_000_000n
+  const last = lastLineTime(file)
+  appendFileSync(file, criLogLine(text, 'stdout', at ?? (last !== undefined && last >= now ? last + 1n : now)))
+}
+
+function lastLineTime(file: string): bigint | undefined {
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const tail = Buffer.alloc(Math.min(size, 4096))
+    readSync(fd, tail, 0, tail.length, size - tail.length)
+    const m = /(?:^|\n)(\S{19})(?:\.(\d{1,9}))?Z \S+ [FP] [^\n]*\n$/.exec(tail.toString())
+    return m ? BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0')) : undefined
+  } finally {
+    closeSync(fd)
+  }
 }
 
 function contextConfig(file: string, context: string): k8s.KubeConfig {
@@ -213,23 +236,39 @@ export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[], op
     return
   }
 
+  const api = await kubeConnection(kc)
   for (const object of objects) {
-    const url = new URL(`${kc.getCurrentCluster()!.server}${await paths.of(object)}${opts.subresource ? `/${opts.subresource}` : ''}`)
+    const url = new URL(`${api.server}${await paths.of(object)}${opts.subresource ? `/${opts.subresource}` : ''}`)
     url.searchParams.set('fieldManager', opts.fieldManager ?? 'kplat-ground')
     url.searchParams.set('force', 'true')
-    const options: https.RequestOptions = {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}}
-    await kc.applyToHTTPSOptions(options)
-    const status = await new Promise<{code: number; body: string}>((resolve, reject) => {
-      const req = https.request(url, options, (res) => {
-        let body = ''
-        res.on('data', (d) => (body += d))
-        res.on('end', () => resolve({code: res.statusCode ?? 0, body}))
-      })
-      req.on('error', reject)
-      req.end(JSON.stringify(object))
-    })
+    const status = await kubeRequest(api, 'PATCH', url, JSON.stringify(object), 'application/apply-patch+yaml')
     if (status.code >= 300) throw new Error(`applying ${object.kind} ${object.metadata?.name}: ${status.code} ${status.body.slice(0, 500)}`)
   }
+}
+
+export interface KubeConnection {
+  server: string
+  /** The kubeconfig user's credentials, and an agent that keeps connections for the next request. */
+  options: https.RequestOptions
+}
+
+export async function kubeConnection(kc: k8s.KubeConfig): Promise<KubeConnection> {
+  const options: https.RequestOptions = {}
+  await kc.applyToHTTPSOptions(options)
+  return {server: kc.getCurrentCluster()!.server, options: {...options, agent: new https.Agent({...(options.agent as https.Agent).options, keepAlive: true})}}
+}
+
+/** One request to the API server; the answer's status and body. */
+export function kubeRequest(api: KubeConnection, method: string, url: URL | string, body?: string, contentType = 'application/json'): Promise<{code: number; body: string}> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(new URL(url, api.server), {...api.options, method, headers: {...api.options.headers, 'content-type': contentType}}, (res) => {
+      let text = ''
+      res.on('data', (d) => (text += d))
+      res.on('end', () => resolve({code: res.statusCode ?? 0, body: text}))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 class PathFinder extends k8s.KubernetesObjectApi {

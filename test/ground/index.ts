@@ -9,6 +9,7 @@ import {startCrossplane} from './crossplane.js'
 import {control, startGitHub, type GitHubGround} from './github.js'
 import {startNetns} from './netns.js'
 import {freePort, ProcessGroup} from './processes.js'
+import {startRuntime, type Runtime} from './runtime.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const SHARED = path.resolve(REPO, '..', 'shared')
@@ -74,6 +75,7 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   let cluster: Cluster
   let github: GitHubGround
   let token: string
+  let runtime: Runtime
   try {
     const githubStarting = startGitHub(processes, dir, REPO)
     githubStarting.catch(() => {})
@@ -103,6 +105,8 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     // GitHub tells Argo CD of every push through its webhook, as a platform team sets it up
     // with GitHub Enterprise Server's global webhooks.
     await control(github, 'POST', 'hooks', {url: webhook})
+    // Each pod's logs and HTTP server (kwok runs no containers).
+    runtime = await startRuntime(cluster.adminConfig(), dir)
   } catch (error) {
     await processes.stop()
     throw error
@@ -115,10 +119,11 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     processes,
     env: {
       KUBECONFIG: cluster.kubeconfig, GITHUB_API_URL: github.api, GITHUB_TOKEN: token,
-      KPLAT_GROUND_LOGS_FILE: cluster.logsFile, KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github), KPLAT_GROUND_ETCD: cluster.etcd,
+      KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github), KPLAT_GROUND_ETCD: cluster.etcd,
     },
     startedInMs: performance.now() - started,
     async stop(keep = false) {
+      await runtime.stop()
       await processes.stop()
       if (!keep && !opts.dir) rmSync(dir, {recursive: true, force: true})
     },

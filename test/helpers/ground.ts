@@ -1,11 +1,13 @@
 import * as k8s from '@kubernetes/client-node'
-import {ADMIN_CONTEXT, RESTRICTED_CONTEXT} from '../ground/cluster.js'
+import {ADMIN_CONTEXT, appendCriLine, RESTRICTED_CONTEXT} from '../ground/cluster.js'
 import {control, type GitHubGround} from '../ground/github.js'
 import {startGround, type Ground} from '../ground/index.js'
+import {podLogPath} from '../ground/runtime.js'
 
 export interface TestGround {
   kubeconfig: string
-  logsFile: string
+  /** The ground's folder (logs/pods/ holds what the pods log). */
+  dir: string
   /** etcd's client URL. */
   etcd: string
   github: GitHubGround
@@ -23,8 +25,8 @@ let own: Promise<Ground> | undefined
  */
 export async function ground(): Promise<TestGround> {
   let env: Record<string, string>
-  if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_LOGS_FILE && process.env.KPLAT_GROUND_GITHUB) {
-    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_LOGS_FILE', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD']
+  if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_DIR && process.env.KPLAT_GROUND_GITHUB) {
+    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD']
       .map((k) => [k, process.env[k] ?? '']))
   } else {
     // Run on its own, a test file owns its ground: the file's process may exit when its
@@ -44,7 +46,7 @@ export async function ground(): Promise<TestGround> {
   }
 
   return {
-    kubeconfig: env.KUBECONFIG, logsFile: env.KPLAT_GROUND_LOGS_FILE, etcd: env.KPLAT_GROUND_ETCD, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
+    kubeconfig: env.KUBECONFIG, dir: env.KPLAT_GROUND_DIR, etcd: env.KPLAT_GROUND_ETCD, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
     admin: () => load(ADMIN_CONTEXT), restricted: () => load(RESTRICTED_CONTEXT),
   }
 }
@@ -53,6 +55,65 @@ export async function ground(): Promise<TestGround> {
 export async function tokenFor(gh: GitHubGround, login: string, scopes: string[]): Promise<string> {
   await control(gh, 'POST', 'users', {login})
   return (await control<{token: string}>(gh, 'POST', 'tokens', {login, scopes})).token
+}
+
+/**
+ * The file a pod's container logs to: ${dir}/logs/pods/<namespace>/<pod>/<container>.log,
+ * in the CRI log format. The ground's runtime creates it once the pod is scheduled.
+ */
+export function podLogFile(g: TestGround, namespace: string, pod: string, container: string): string {
+  return podLogPath(g.dir, namespace, pod, container)
+}
+
+/** Appends a line to what a container logged, at a time after its last line unless `at` is given. */
+export function appendPodLog(g: TestGround, namespace: string, pod: string, container: string, text: string, at?: Date): void {
+  appendCriLine(podLogFile(g, namespace, pod, container), text, at)
+}
+
+export interface Crash {
+  reason: 'OOMKilled' | 'Error'
+  exitCode: number
+  /** The container's restartCount (at least 1: it crashed). */
+  restarts: number
+}
+
+/**
+ * Writes into a pod's status what a kubelet reports for a container in CrashLoopBackOff:
+ * waiting, its last run terminated, not ready, and the pod not Ready. The pod stays Running,
+ * as with a kubelet, so kwok's stages leave the status alone (see kwok/stages.yaml).
+ */
+export async function crashContainer(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, crash: Crash): Promise<k8s.V1Pod> {
+  const core = kc.makeApiClient(k8s.CoreV1Api)
+  // kwok first: a status it is still to write, computed from an older pod, would overwrite this one.
+  for (let i = 0; (await core.readNamespacedPod({namespace, name: pod})).status?.phase !== 'Running'; i++) {
+    if (i >= 200) throw new Error(`pod ${namespace}/${pod} is not Running`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+
+  for (;;) {
+    const current = await core.readNamespacedPod({namespace, name: pod})
+    const now = new Date()
+    const status = current.status!
+    if (!status.containerStatuses?.some((c) => c.name === container)) throw new Error(`pod ${namespace}/${pod} has no container ${container}`)
+    // The kubelet's back-off doubles from 10 s up to 5 minutes.
+    const backOff = Math.min(10 * 2 ** (crash.restarts - 1), 300)
+    status.containerStatuses = status.containerStatuses.map((c) => c.name !== container ? c : {
+      ...c, ready: false, started: false, restartCount: crash.restarts,
+      state: {waiting: {reason: 'CrashLoopBackOff',
+        message: `back-off ${backOff >= 60 ? `${Math.floor(backOff / 60)}m${backOff % 60}s` : `${backOff}s`} restarting failed container=${container} pod=${pod}_${namespace}(${current.metadata!.uid})`}},
+      lastState: {terminated: {reason: crash.reason, exitCode: crash.exitCode, startedAt: c.state?.running?.startedAt ?? now, finishedAt: now, containerID: c.containerID}},
+    })
+    const unready = `containers with unready status: [${status.containerStatuses.filter((c) => !c.ready).map((c) => c.name).join(' ')}]`
+    const notReady = {status: 'False', reason: 'ContainersNotReady', message: unready, lastTransitionTime: now}
+    status.conditions = status.conditions?.map((c) => ['ContainersReady', 'Ready'].includes(c.type) ? {...c, ...notReady} : c)
+
+    try {
+      return await core.replaceNamespacedPodStatus({namespace, name: pod, body: current})
+    } catch (error) {
+      // kwok or a controller wrote the pod in between: read it again.
+      if ((error as {code?: number}).code !== 409) throw error
+    }
+  }
 }
 
 /** A name no other test uses. */
