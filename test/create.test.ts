@@ -137,12 +137,12 @@ describe('kplat create, on the proving ground', () => {
     cpSync(path.join(ROOT, 'skeletons', 'node'), skel, {recursive: true})
     const deployment = path.join(skel, 'skeleton', 'chart', 'templates', 'deployment.yaml')
     writeFileSync(deployment, readFileSync(deployment, 'utf8')
-      .replace('  replicas: {{ .Values.replicas }}\n', '  replicas: {{ .Values.replicas }}\n  progressDeadlineSeconds: 2\n')
+      .replace('  replicas: {{ $replicas }}\n', '  replicas: {{ $replicas }}\n  progressDeadlineSeconds: 2\n')
       .replace('    spec:\n      containers:', '    spec:\n      nodeSelector: {pool: none}\n      containers:'))
     const name = uniqueName('stuck')
     const r = await create([name, '--template', skel, '--no-clone'], workdir())
     assert.equal(r.code, 1, r.stderr)
-    assert.match(r.stderr, new RegExp(`Error: the app is Degraded: Deployment ${name} exceeded its progress deadline; pod ${name}-[a-z0-9-]+: Unschedulable: 0/\\d+ nodes are available`))
+    assert.match(r.stderr, new RegExp(`Error: the app is Degraded: Deployment ${name}-web exceeded its progress deadline; pod ${name}-web-[a-z0-9-]+: Unschedulable: 0/\\d+ nodes are available`))
   })
 
   it('finishes an interrupted create when run again, without creating anything twice', async () => {
