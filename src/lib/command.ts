@@ -22,6 +22,12 @@ export abstract class KplatCommand extends Command {
     return this.context
   }
 
+  /** The app a command acts on, its cluster and settings: the wiring every app command shares. */
+  protected async target(flags: {app?: string; context?: string}): Promise<import('./platform/target.js').AppTarget> {
+    const {resolveTarget} = await import('./platform/target.js')
+    return resolveTarget(this.ctx, flags)
+  }
+
   /** Renders data: one JSON document with --json, else the human form. */
   protected render<T>(json: boolean | undefined, data: T, human: (data: T) => void): void {
     if (json) this.ctx.out.json(data)

@@ -12,6 +12,8 @@ export interface Kube {
   /** A typed API client that logs its requests under KPLAT_DEBUG. */
   api<T extends k8s.ApiType>(apiClass: new (config: k8s.Configuration) => T): T
   objects: k8s.KubernetesObjectApi
+  /** For requests kplat sends itself (streams), so that KPLAT_DEBUG shows them too. */
+  debug?: Debug
 }
 
 export interface KubeOptions {
@@ -73,5 +75,6 @@ export function createKube(opts: KubeOptions): Kube {
     config,
     api: (apiClass) => new apiClass(configuration),
     objects: new k8s.KubernetesObjectApi(configuration),
+    debug: opts.debug,
   }
 }

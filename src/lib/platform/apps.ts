@@ -50,6 +50,11 @@ export async function listApplications(kube: Kube, settings: PlatformSettings): 
 }
 
 export async function getApp(kube: Kube, settings: PlatformSettings, name: string): Promise<App> {
+  return toApp(await getApplication(kube, settings, name))
+}
+
+/** The Argo CD Application of a kplat app, or a failure that says what to type instead. */
+export async function getApplication(kube: Kube, settings: PlatformSettings, name: string): Promise<Application> {
   const namespace = settings.argocdNamespace
   let application: Application
   try {
@@ -66,5 +71,5 @@ export async function getApp(kube: Kube, settings: PlatformSettings, name: strin
     throw new KplatError(`"${name}" is an Argo CD Application that kplat did not create`, {hint: 'kplat only manages apps it created; use argocd for this one'})
   }
 
-  return toApp(application)
+  return application
 }

@@ -1,6 +1,7 @@
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
+import {KplatError} from '../ui/errors.js'
 
 /**
  * Platform defaults that the platform team sets once, in the cluster (ConfigMap
@@ -13,12 +14,14 @@ export interface PlatformSettings {
   appsDomain?: string
   argocdNamespace: string
   argocdProject: string
+  /** The most processes of one type `kplat ps:scale` asks for. */
+  maxProcesses: number
 }
 
 export const SETTINGS_NAMESPACE = 'kplat-system'
 export const SETTINGS_CONFIGMAP = 'kplat'
 
-const DEFAULTS: PlatformSettings = {registry: 'ghcr.io', argocdNamespace: 'argocd', argocdProject: 'default'}
+const DEFAULTS: PlatformSettings = {registry: 'ghcr.io', argocdNamespace: 'argocd', argocdProject: 'default', maxProcesses: 100}
 
 const ENV: Record<keyof PlatformSettings, string> = {
   githubOwner: 'KPLAT_GITHUB_OWNER',
@@ -26,6 +29,7 @@ const ENV: Record<keyof PlatformSettings, string> = {
   appsDomain: 'KPLAT_APPS_DOMAIN',
   argocdNamespace: 'KPLAT_ARGOCD_NAMESPACE',
   argocdProject: 'KPLAT_ARGOCD_PROJECT',
+  maxProcesses: 'KPLAT_MAX_PROCESSES',
 }
 
 export async function loadSettings(kube: Kube, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
@@ -33,7 +37,14 @@ export async function loadSettings(kube: Kube, env: NodeJS.ProcessEnv): Promise<
   const settings: PlatformSettings = {...DEFAULTS}
   for (const key of Object.keys(ENV) as Array<keyof PlatformSettings>) {
     const value = env[ENV[key]] || fromCluster[key]
-    if (value) settings[key] = value
+    if (!value) continue
+    if (typeof DEFAULTS[key] === 'number') {
+      const n = Number(value)
+      if (!Number.isInteger(n) || n < 0) throw new KplatError(`${key} must be a whole number, not "${value}"`, {hint: `Fix ${ENV[key]} or the ${key} key of ConfigMap ${SETTINGS_NAMESPACE}/${SETTINGS_CONFIGMAP}`})
+      ;(settings as unknown as Record<string, number>)[key] = n
+    } else {
+      (settings as unknown as Record<string, string>)[key] = value
+    }
   }
 
   return settings

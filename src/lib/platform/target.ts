@@ -1,0 +1,28 @@
+import type {Application} from '../kube/argocd.js'
+import type {Kube} from '../kube/client.js'
+import type {Context} from '../context.js'
+import {getApplication} from './apps.js'
+import {resolveApp} from './resolve-app.js'
+import {loadSettings, type PlatformSettings} from './settings.js'
+
+/** Everything a command about one app needs: which app, on which cluster, under which platform settings. */
+export interface AppTarget {
+  name: string
+  kube: Kube
+  settings: PlatformSettings
+  application: Application
+  /** The namespace the app's processes run in. */
+  namespace: string
+}
+
+/**
+ * The wiring every app command shares, in one call: the app from -a/KPLAT_APP/the git
+ * clone, the cluster of --context, the platform's settings, and the app's Argo CD
+ * Application (which must be kplat's).
+ */
+export async function resolveTarget(ctx: Context, flags: {app?: string; context?: string}): Promise<AppTarget> {
+  const [{name}, kube] = await Promise.all([resolveApp(ctx, flags.app), ctx.kube(flags.context)])
+  const settings = await loadSettings(kube, ctx.env)
+  const application = await getApplication(kube, settings, name)
+  return {name, kube, settings, application, namespace: application.spec.destination.namespace ?? name}
+}
