@@ -1,0 +1,42 @@
+import {Args, Flags} from '@oclif/core'
+import {KplatCommand} from '../../lib/command.js'
+import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+
+export default class PsScale extends KplatCommand {
+  static description = 'change how many processes of each type run; the count survives Argo CD\'s self-heal and the next git push'
+  static examples = [
+    '<%= config.bin %> ps:scale web=3 --app myapp',
+    '<%= config.bin %> ps:scale web+1 worker=1',
+    '<%= config.bin %> ps:scale      # prints the formation, in a form to paste back',
+  ]
+
+  static strict = false
+  static args = {
+    formation: Args.string({description: 'TYPE=COUNT, TYPE+N or TYPE-N, for as many types as you like; none prints the formation'}),
+  }
+  static flags = {
+    'no-wait': Flags.boolean({description: 'return once the new count is asked for, without waiting for the processes'}),
+    timeout: Flags.integer({description: 'seconds to wait for the processes to be up', default: 300, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    ...appFlag,
+    ...jsonFlag,
+    ...kubeContextFlag,
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(PsScale)
+    const {listProcesses, parseScale, planScale, scale} = await import('../../lib/platform/processes.js')
+    const target = await this.target(flags)
+    const out = this.ctx.out
+    const requests = parseScale(argv as string[], target.settings.maxProcesses)
+    if (requests.length === 0) {
+      const {formation} = await listProcesses(target)
+      this.render(flags.json, {app: target.name, formation}, () => out.line(formation.map((f) => `${f.type}=${f.desired}`).join(' ')))
+      return
+    }
+
+    const plan = await planScale(target, requests, target.settings.maxProcesses)
+    const label = `Scaling ${target.name} to ${requests.map((r) => `${r.type}${r.op}${r.count}`).join(' ')}`
+    const result = await out.step(label, (update) => scale(plan, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    this.render(flags.json, result, (r) => out.line(r.formation.map((f) => `${f.type}=${f.desired}`).join(' ')))
+  }
+}
