@@ -1,0 +1,454 @@
+// `kplat logs`: every process's output and what the platform did to the app, as one stream.
+// Past lines come in time order; with --tail the stream follows pods as they come and go,
+// and a dropped log connection resumes from its last line, without gaps or repeats.
+import type * as http from 'node:http'
+import type {Application} from '../kube/argocd.js'
+import {describe, observe, type Observed} from '../kube/observe.js'
+import {openStream, StreamError} from '../kube/stream.js'
+import {kubeError} from '../kube/errors.js'
+import {KplatError} from '../ui/errors.js'
+import {listPods, notDeployed, PROCESS_LABEL} from './processes.js'
+import type {AppTarget} from './target.js'
+
+export type LogSource = 'app' | 'platform'
+
+export interface LogLine {
+  /** RFC 3339 with the precision the source gave. */
+  time: string
+  source: LogSource
+  /** The pod, or for platform lines what the platform acted on (Pod/NAME, Application/NAME). */
+  process: string
+  container?: string
+  message: string
+}
+
+export interface LogOptions {
+  tail: boolean
+  /** How many past lines, across every process; undefined for all (--since alone). */
+  num?: number
+  type?: string
+  pod?: string
+  source?: LogSource
+  sinceSeconds?: number
+  /** How long the cluster may be away during --tail before kplat gives up. */
+  giveUpMs: number
+  signal: AbortSignal
+  /** Called with lines in order; returns false when the consumer wants a pause (stdout is full). */
+  emit: (lines: LogLine[]) => boolean
+  /** Resumes paused streams once the consumer has room again. */
+  onDrain: (resume: () => void) => void
+  notice: (text: string) => void
+}
+
+interface PodLike extends Observed {
+  metadata?: Observed['metadata'] & {name?: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string}
+  spec?: {containers?: Array<{name: string}>}
+  status?: {phase?: string; containerStatuses?: Array<{name: string; restartCount?: number; state?: {running?: unknown; terminated?: unknown; waiting?: unknown}}>}
+}
+
+/** Runs `kplat logs`: the past lines, then (with tail) the live ones until the signal ends it. */
+export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<void> {
+  const wantApp = opts.source !== 'platform'
+  const wantPlatform = opts.source !== 'app'
+  const started = Date.now()
+  const [pods, events] = await Promise.all([
+    wantApp || opts.pod || opts.type ? listPods(target.kube, target.namespace) as Promise<PodLike[]> : [],
+    wantPlatform ? listEvents(target) : [],
+  ])
+  const chosen = pods.filter((p) => selected(p, opts))
+  if (opts.pod && !pods.some((p) => p.metadata?.name === opts.pod)) {
+    throw new KplatError(`${target.name} has no process "${opts.pod}" (its processes: ${pods.map((p) => p.metadata?.name).join(', ') || 'none'})`, {hint: `\`kplat ps --app ${target.name}\` lists them`})
+  }
+
+  if (!opts.tail && wantApp && pods.length === 0) throw notDeployed(target)
+  if (opts.type && !opts.tail && chosen.length === 0) {
+    const types = [...new Set(pods.map((p) => p.metadata?.labels?.[PROCESS_LABEL]).filter(Boolean))]
+    throw new KplatError(`${target.name} has no ${opts.type} processes running (types with processes: ${types.join(', ') || 'none'})`, {hint: `\`kplat ps:scale ${opts.type}=1 --app ${target.name}\` starts one`})
+  }
+
+  // Past lines: one request per container, merged by time; the last `num` of them all.
+  const cursors = new Map<string, Cursor>()
+  const past: LogLine[] = []
+  if (wantApp) {
+    await Promise.all(chosen.flatMap((pod) => containersOf(pod).map(async (container) => {
+      const cursor = new Cursor(pod.metadata!.name!, container, multi(pod))
+      cursors.set(cursor.key, cursor)
+      try {
+        const response = await openStream(target.kube, logPath(target.namespace, cursor.pod), {container, timestamps: true, tailLines: opts.num, sinceSeconds: opts.sinceSeconds}, opts.signal)
+        response.setEncoding('utf8')
+        let text = ''
+        for await (const chunk of response) text += chunk
+        past.push(...cursor.take(text, true))
+      } catch (error) {
+        if (opts.signal.aborted) return
+        // A process that has not started yet has nothing to say: not a failure of the whole command.
+        if (error instanceof StreamError && error.code === 400) return
+        throw logError(error, target.namespace)
+      }
+    })))
+  }
+
+  if (wantPlatform) past.push(...events.filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
+  const since = opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
+  const ordered = past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since).sort((a, b) => compareTime(a.time, b.time))
+  opts.emit(opts.num === undefined ? ordered : ordered.slice(-opts.num))
+  if (!opts.tail) return
+
+  if (wantApp && pods.length === 0) opts.notice(`${notDeployed(target).message}; waiting for its processes...`)
+  const follower = new Follower(target, opts, cursors, started)
+  const watches: Array<Promise<void>> = []
+  const trouble = troubleReporter(opts)
+  if (wantApp) {
+    watches.push(observe(target.kube, {
+      apiVersion: 'v1', plural: 'pods', namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
+      onList: (items) => follower.reconcile(items as PodLike[]),
+      onEvent: (type, pod) => follower.podChanged(type, pod as PodLike),
+    }))
+  }
+
+  if (wantPlatform) {
+    const seen = new Set(events.map((e) => e.time + e.process + e.message))
+    watches.push(observe(target.kube, {
+      apiVersion: 'v1', plural: 'events', namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
+      onList: (items) => emitNew(items),
+      onEvent: (type, event) => type !== 'DELETED' && emitNew([event]),
+    }))
+    const emitNew = (items: Observed[]) => {
+      const fresh = items.map(eventLine).filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
+      for (const l of fresh) seen.add(l.time + l.process + l.message)
+      if (fresh.length > 0) opts.emit(fresh.sort((a, b) => compareTime(a.time, b.time)))
+    }
+
+    let last = applicationState(target.application)
+    watches.push(observe(target.kube, {
+      apiVersion: 'argoproj.io/v1alpha1', plural: 'applications', namespace: target.application.metadata.namespace!, fieldSelector: `metadata.name=${target.application.metadata.name}`,
+      giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
+      onList: (items) => items.forEach((a) => changed(a as unknown as Application)),
+      onEvent: (type, a) => type !== 'DELETED' && changed(a as unknown as Application),
+    }))
+    const changed = (application: Application) => {
+      const now = applicationState(application)
+      if (now === last) return
+      last = now
+      opts.emit([{time: new Date().toISOString(), source: 'platform', process: `Application/${application.metadata.name}`, message: `Argo CD: ${now}`}])
+    }
+  }
+
+  try {
+    await Promise.race([Promise.all(watches), new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve(), {once: true}))])
+  } finally {
+    follower.stop()
+  }
+}
+
+function selected(pod: PodLike, opts: LogOptions): boolean {
+  if (opts.pod && pod.metadata?.name !== opts.pod) return false
+  if (opts.type && pod.metadata?.labels?.[PROCESS_LABEL] !== opts.type) return false
+  return true
+}
+
+function platformSelected(line: LogLine, target: AppTarget, opts: LogOptions): boolean {
+  if (opts.pod) return line.process.endsWith(`/${opts.pod}`)
+  if (opts.type) return line.process.includes(`/${target.name}-${opts.type}`)
+  return true
+}
+
+function containersOf(pod: PodLike): string[] {
+  return (pod.spec?.containers ?? []).map((c) => c.name)
+}
+
+function multi(pod: PodLike): boolean {
+  return (pod.spec?.containers ?? []).length > 1
+}
+
+function logPath(namespace: string, pod: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`
+}
+
+function logError(error: unknown, namespace: string): Error {
+  if (error instanceof StreamError) {
+    return kubeError(Object.assign(new Error(error.message), {code: error.code, body: JSON.stringify({message: error.message})}), {verb: 'get', resource: 'pods/log', namespace})
+  }
+
+  return kubeError(error, {verb: 'get', resource: 'pods/log', namespace})
+}
+
+/**
+ * Where one container's log stands: the time of the last line shown, and how many lines
+ * with exactly that time were shown. The API server resumes a log from a whole second
+ * (sinceTime), so on a reconnect the lines up to there come again and are skipped here.
+ */
+class Cursor {
+  readonly key: string
+  lastKey = ''
+  atLast = 0
+  private partial = ''
+  private countingKey = ''
+  private counting = 0
+
+  constructor(readonly pod: string, readonly container: string, private readonly labelled: boolean) {
+    this.key = `${pod}/${container}`
+  }
+
+  /** The new lines in a chunk of `timestamps=true` output; a line cut by the chunk waits for the next. */
+  take(chunk: string, whole = false): LogLine[] {
+    const text = this.partial + chunk
+    const parts = text.split('\n')
+    this.partial = whole ? '' : parts.pop()!
+    const out: LogLine[] = []
+    for (const raw of parts) {
+      if (raw === '') continue
+      const space = raw.indexOf(' ')
+      const time = space > 0 ? raw.slice(0, space) : ''
+      const key = timeKey(time)
+      if (!key) continue
+      // A resumed stream repeats its last second: skip what was shown already.
+      if (key === this.countingKey) this.counting++
+      else {
+        this.countingKey = key
+        this.counting = 1
+      }
+
+      if (key < this.lastKey || (key === this.lastKey && this.counting <= this.atLast)) continue
+      if (key === this.lastKey) this.atLast++
+      else {
+        this.lastKey = key
+        this.atLast = 1
+      }
+
+      out.push({time, source: 'app', process: this.pod, container: this.labelled ? this.container : undefined, message: raw.slice(space + 1).replace(/\r$/, '')})
+    }
+
+    return out
+  }
+
+  /** Forget the cut line and the repeat count: a new connection starts at a line's beginning. */
+  restart(): void {
+    this.partial = ''
+    this.countingKey = ''
+    this.counting = 0
+  }
+
+  /** The whole second to resume from. */
+  sinceTime(): string | undefined {
+    return this.lastKey ? `${this.lastKey.slice(0, 19)}Z` : undefined
+  }
+}
+
+/** A sortable key for an RFC 3339 time: UTC, nanoseconds, fixed width. */
+export function timeKey(time: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time)
+  if (!m) return ''
+  const fraction = (m[2] ?? '').padEnd(9, '0')
+  if (m[3] === 'Z') return `${m[1]}.${fraction}`
+  const utc = new Date(Date.parse(`${m[1]}${m[3]}`)).toISOString().slice(0, 19)
+  return `${utc}.${fraction}`
+}
+
+function compareTime(a: string, b: string): number {
+  const ka = timeKey(a)
+  const kb = timeKey(b)
+  return ka < kb ? -1 : ka > kb ? 1 : 0
+}
+
+interface Stream {
+  cursor: Cursor
+  response?: http.IncomingMessage
+  abort?: AbortController
+  /** A connection is open or being opened. */
+  busy: boolean
+  failures: number
+  timer?: NodeJS.Timeout
+}
+
+/** Follows every container of every selected pod, as pods come, restart and go. */
+class Follower {
+  private readonly streams = new Map<string, Stream>()
+  private readonly pods = new Map<string, PodLike>()
+  private readonly known: Set<string>
+  private paused = false
+  private stopped = false
+
+  constructor(private readonly target: AppTarget, private readonly opts: LogOptions, cursors: Map<string, Cursor>, private readonly startedAt: number) {
+    for (const cursor of cursors.values()) this.streams.set(cursor.key, {cursor, busy: false, failures: 0})
+    // Pods there at the start resume from where the past lines ended; later pods are read from their first line.
+    this.known = new Set([...cursors.values()].map((c) => c.pod))
+  }
+
+  reconcile(items: PodLike[]): void {
+    const names = new Set(items.map((p) => p.metadata?.name))
+    for (const name of this.pods.keys()) if (!names.has(name)) this.podChanged('DELETED', this.pods.get(name)!)
+    for (const pod of items) this.podChanged('MODIFIED', pod)
+  }
+
+  podChanged(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: PodLike): void {
+    const name = pod.metadata?.name
+    if (!name || !selected(pod, this.opts)) return
+    if (type === 'DELETED') {
+      this.pods.delete(name)
+      // Its last lines may still be on their way; then its streams go.
+      setTimeout(() => this.drop(name), 1000).unref()
+      return
+    }
+
+    this.pods.set(name, pod)
+    for (const container of containersOf(pod)) {
+      const key = `${name}/${container}`
+      let stream = this.streams.get(key)
+      if (!stream) {
+        const cursor = new Cursor(name, container, multi(pod))
+        stream = {cursor, busy: false, failures: 0}
+        this.streams.set(key, stream)
+      }
+
+      if (!stream.busy && running(pod, container)) this.open(stream)
+    }
+  }
+
+  private drop(pod: string): void {
+    if (this.pods.has(pod)) return
+    for (const [key, stream] of this.streams) {
+      if (stream.cursor.pod !== pod) continue
+      stream.abort?.abort()
+      clearTimeout(stream.timer)
+      this.streams.delete(key)
+    }
+  }
+
+  private open(stream: Stream): void {
+    if (this.stopped) return
+    stream.busy = true
+    clearTimeout(stream.timer)
+    const abort = new AbortController()
+    stream.abort = abort
+    const cursor = stream.cursor
+    cursor.restart()
+    // Pods there at the start: from the last line shown (or from when kplat looked); new pods: from their first line.
+    const since = cursor.sinceTime() ?? (this.known.has(cursor.pod) ? new Date(Math.floor(this.startedAt / 1000) * 1000).toISOString().replace('.000', '') : undefined)
+    const query = {container: cursor.container, follow: true, timestamps: true, sinceTime: since}
+    const signal = AbortSignal.any([abort.signal, this.opts.signal])
+    void openStream(this.target.kube, logPath(this.target.namespace, cursor.pod), query, signal).then((response) => {
+      stream.response = response
+      stream.failures = 0
+      response.setEncoding('utf8')
+      if (this.paused) response.pause()
+      response.on('data', (chunk: string) => {
+        const lines = cursor.take(chunk)
+        if (lines.length > 0 && !this.opts.emit(lines)) this.pause()
+      })
+      return new Promise<void>((resolve, reject) => {
+        response.on('end', resolve)
+        response.on('error', reject)
+        response.on('close', resolve)
+      })
+    }).catch((error: unknown) => {
+      if (!signal.aborted && !(error instanceof StreamError && error.code === 400)) this.opts.notice(`log stream of ${cursor.key} broke (${error instanceof StreamError ? error.message : describe(error)}); resuming`)
+    }).finally(() => {
+      stream.busy = false
+      stream.response = undefined
+      if (signal.aborted || this.stopped || !this.streams.has(cursor.key)) return
+      // Ended: the container stopped, the connection dropped, or it was not ready yet. Try
+      // again soon, while the pod is there and its container runs; a new pod's first try is fast.
+      stream.failures++
+      const pod = this.pods.get(cursor.pod)
+      if (!pod) return
+      const delay = Math.min(100 * 2 ** Math.min(stream.failures - 1, 6), 5000)
+      stream.timer = setTimeout(() => {
+        const now = this.pods.get(cursor.pod)
+        if (now && running(now, cursor.container) && !stream.busy) this.open(stream)
+      }, delay)
+      stream.timer.unref()
+    })
+  }
+
+  private pause(): void {
+    if (this.paused) return
+    this.paused = true
+    for (const s of this.streams.values()) s.response?.pause()
+    this.opts.onDrain(() => {
+      this.paused = false
+      for (const s of this.streams.values()) s.response?.resume()
+    })
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const s of this.streams.values()) {
+      s.abort?.abort()
+      clearTimeout(s.timer)
+    }
+  }
+}
+
+function running(pod: PodLike, container: string): boolean {
+  if (pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Running') return false
+  const status = pod.status?.containerStatuses?.find((c) => c.name === container)
+  return Boolean(status?.state?.running) || (status === undefined && pod.status?.phase === 'Running')
+}
+
+function troubleReporter(opts: LogOptions) {
+  let reported = false
+  return {
+    onTrouble: (why: string) => {
+      if (!reported) opts.notice(`lost the connection to the cluster (${why}); reconnecting...`)
+      reported = true
+    },
+    onRecovered: () => {
+      if (reported) opts.notice('reconnected to the cluster')
+      reported = false
+    },
+  }
+}
+
+// --- platform lines ----------------------------------------------------------------------
+
+interface EventLike extends Observed {
+  reason?: string
+  message?: string
+  type?: string
+  count?: number
+  lastTimestamp?: string
+  firstTimestamp?: string
+  eventTime?: string
+  metadata?: Observed['metadata'] & {creationTimestamp?: string}
+  involvedObject?: {kind?: string; name?: string}
+}
+
+async function listEvents(target: AppTarget): Promise<LogLine[]> {
+  try {
+    const response = await openStream(target.kube, `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, {})
+    let body = ''
+    response.setEncoding('utf8')
+    for await (const chunk of response) body += chunk
+    return ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map(eventLine)
+  } catch (error) {
+    throw logError(error, target.namespace)
+  }
+}
+
+/** A Kubernetes event as a log line: what happened to which object, in the kubelet's or controller's words. */
+function eventLine(object: Observed): LogLine {
+  const e = object as EventLike
+  const time = normalise(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? new Date().toISOString())
+  const count = (e.count ?? 1) > 1 ? ` (x${e.count})` : ''
+  const warning = e.type === 'Warning' ? 'Warning ' : ''
+  return {time, source: 'platform', process: `${e.involvedObject?.kind ?? 'Object'}/${e.involvedObject?.name ?? ''}`, message: `${warning}${e.reason ?? ''}: ${e.message ?? ''}${count}`.trim()}
+}
+
+function normalise(time: string): string {
+  return /Z$/.test(time) ? time : new Date(time).toISOString()
+}
+
+/** Argo CD's record of deploys, as lines: each synced revision, and the last sync's outcome. */
+function applicationLines(application: Application): LogLine[] {
+  const process = `Application/${application.metadata.name}`
+  const lines: LogLine[] = (application.status?.history ?? []).filter((h) => h.deployedAt)
+    .map((h) => ({time: normalise(h.deployedAt!), source: 'platform', process, message: `Argo CD: deployed revision ${h.revision?.slice(0, 7) ?? '?'}`}))
+  return lines
+}
+
+function applicationState(application: Application): string {
+  const s = application.status
+  const problem = s?.conditions?.find((c) => /Error$/.test(c.type))
+  return `sync ${s?.sync?.status ?? 'Unknown'} at ${s?.sync?.revision?.slice(0, 7) ?? '-'}, health ${s?.health?.status ?? 'Unknown'}${s?.health?.message ? ` (${s.health.message})` : ''}${problem ? `; ${problem.type}: ${problem.message ?? ''}` : ''}`
+}
