@@ -8,7 +8,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
-import {BIN, runBin, type RunResult} from './helpers/cli.js'
+import {ANSI, BIN, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {appendPodLog, ground, uniqueName, type TestGround} from './helpers/ground.js'
 
 interface JsonLine {time: string; source: string; process: string; container: string | null; message: string}
@@ -87,6 +87,17 @@ describe('kplat logs, on the proving ground', () => {
 
     const one = await kplat(['logs', '--app', app, '--dyno', b, '-n', '2', '--source', 'app'])
     assert.deepEqual(one.stdout.trimEnd().split('\n').map((l) => l.replace(/^\S+ /, '')), [`app[${b}]: second`, `app[${b}]: fourth`])
+  })
+
+  it('gives each process a colour of its own on a terminal, and none in a pipe', async () => {
+    const [a, b] = await webPods()
+    const r = await runInProcess(['logs', '--app', app, '-n', '4', '--source', 'app'], {tty: true, env: env()})
+    assert.equal(r.code, 0, r.stderr)
+    const colourOf = (pod: string) => new RegExp(`\u001B\\[(\\d+)mapp\\[${pod}\\]:\u001B\\[39m`).exec(r.stdout)?.[1]
+    assert.ok(colourOf(a) && colourOf(b), r.stdout)
+    assert.notEqual(colourOf(a), colourOf(b))
+    const piped = await kplat(['logs', '--app', app, '-n', '4', '--source', 'app'])
+    assert.doesNotMatch(piped.stdout, ANSI)
   })
 
   it('shows what the platform did: Kubernetes events and Argo CD deploys', async () => {

@@ -8,14 +8,8 @@ export default class AppsInfo extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsInfo)
-    const [{resolveApp}, {loadSettings}, {getApp}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
-      import('../../lib/platform/apps.js'),
-    ])
-    const {name} = await resolveApp(this.ctx, flags.app)
-    const kube = await this.ctx.kube(flags.context)
-    const app = await getApp(kube, await loadSettings(kube, this.ctx.env), name)
+    const {toApp} = await import('../../lib/platform/apps.js')
+    const app = toApp((await this.target(flags)).application)
     this.render(flags.json, app, () => {
       this.ctx.out.line(this.ctx.out.bold(`=== ${app.name}`))
       this.ctx.out.pairs([

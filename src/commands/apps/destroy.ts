@@ -1,0 +1,46 @@
+import {Flags} from '@oclif/core'
+import {KplatCommand} from '../../lib/command.js'
+import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+
+export default class AppsDestroy extends KplatCommand {
+  static description = `destroy an app: its Argo CD Application and all it deployed, its namespace, its add-ons and their data, and kplat's credentials for it
+
+The GitHub repository is kept unless --delete-repository. Only what kplat made is deleted; anything else in its place is left and reported. Run it again after an interruption to finish.`
+
+  static examples = [
+    '<%= config.bin %> apps:destroy --app myapp',
+    '<%= config.bin %> apps:destroy --app myapp --confirm myapp',
+    '<%= config.bin %> apps:destroy --app myapp --confirm myapp --delete-repository',
+  ]
+
+  static flags = {
+    confirm: Flags.string({description: 'the app\'s name, to destroy it without being asked (required without a terminal)', helpValue: 'APP'}),
+    'delete-repository': Flags.boolean({description: 'also delete the app\'s GitHub repository (needs the delete_repo scope)'}),
+    timeout: Flags.integer({description: 'seconds to wait for each part to be gone', default: 600, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    ...appFlag,
+    ...jsonFlag,
+    ...kubeContextFlag,
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(AppsDestroy)
+    const [{resolveApp}, {loadSettings}, {checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {confirmDestruction}] = await Promise.all([
+      import('../../lib/platform/resolve-app.js'),
+      import('../../lib/platform/settings.js'),
+      import('../../lib/platform/destroy.js'),
+      import('../../lib/platform/confirm.js'),
+    ])
+    // Not resolveTarget: a rerun after an interruption may find the Application gone already.
+    const {name: app} = await resolveApp(this.ctx, flags.app)
+    const kube = await this.ctx.kube(flags.context)
+    const settings = await loadSettings(kube, this.ctx.env)
+    if (flags['delete-repository']) await checkRepositoryScope(this.ctx)
+    const plan = await planDestroy(this.ctx, kube, settings, app, {deleteRepository: flags['delete-repository']})
+    await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: describeLoss(plan)})
+    const result = await destroyApp(kube, settings, this.ctx, plan, {timeoutMs: flags.timeout * 1000})
+    this.render(flags.json, result, (r) => {
+      this.ctx.out.line(`${this.ctx.out.bold(r.app)} is destroyed`)
+      if (!plan.repository) this.ctx.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')
+    })
+  }
+}

@@ -1,0 +1,182 @@
+// `kplat apps:destroy`: everything kplat made for an app, found by its labels, deleted in an
+// order that loses nothing by surprise, each step looking before it acts so that a rerun
+// after an interruption finishes the job. What kplat did not make is left and reported.
+import type {Context} from '../context.js'
+import * as k8s from '../kube/k8s.js'
+import {ARGOCD, isOurs, LABELS, type Application} from '../kube/argocd.js'
+import {findApplication, findObject} from '../kube/argocd-apps.js'
+import type {Kube} from '../kube/client.js'
+import {kubeError} from '../kube/errors.js'
+import {waitFor} from '../kube/wait.js'
+import {KplatError} from '../ui/errors.js'
+import type {Output} from '../ui/output.js'
+import type {AddonInstance} from './addons/instances.js'
+import type {PlatformSettings} from './settings.js'
+
+export interface DestroyPlan {
+  app: string
+  application?: Application
+  namespace?: {name: string; ours: boolean}
+  addons: AddonInstance[]
+  repoSecret?: string
+  repository?: {owner: string; name: string; url: string; createdByKplat: boolean}
+  /** The local git remote `kplat` that points at the app's repository, in this folder's repository. */
+  remote?: {dir: string; url: string}
+}
+
+export interface DestroyResult {
+  app: string
+  deleted: string[]
+  kept: string[]
+}
+
+/** The Argo CD repository Secret create writes for a private repository (see create.ts). */
+const repoSecretName = (app: string) => `repo-${app}`
+
+/** What there is of the app: the Application, its namespace, add-ons, repository Secret, repository and remote. */
+export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSettings, app: string, opts: {deleteRepository: boolean}): Promise<DestroyPlan> {
+  const [application, namespace, secret] = await Promise.all([
+    findApplication(kube, settings.argocdNamespace, app),
+    findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: app}),
+    findObject(kube, {apiVersion: 'v1', kind: 'Secret', namespace: settings.argocdNamespace, name: repoSecretName(app)}),
+  ])
+  if (application && application.metadata.labels?.[LABELS.managedBy] !== 'kplat') {
+    throw new KplatError(`"${app}" is an Argo CD Application that kplat did not create`, {hint: 'kplat only destroys apps it created; use argocd for this one'})
+  }
+
+  const nsName = application?.spec.destination.namespace ?? app
+  const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
+  const {listAddons} = await import('./addons/instances.js')
+  const addons = ns && isOurs(ns, app) ? (await listAddons(kube, settings, [app])).filter((a) => a.origin === 'kplat') : []
+  const plan: DestroyPlan = {
+    app, application, addons,
+    namespace: ns ? {name: nsName, ours: isOurs(ns, app)} : undefined,
+    repoSecret: secret && isOurs(secret, app) ? repoSecretName(app) : undefined,
+  }
+
+  const repoUrl = application?.spec.source?.repoURL
+  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
+  const {parseGitHubRemote, remotes, workTreeRoot} = await import('../git/repo.js')
+  const host = githubWebHost(githubApiUrl(ctx.env))
+  const parsed = repoUrl ? parseGitHubRemote(repoUrl, host) : undefined
+  if (opts.deleteRepository) {
+    const github = await ctx.github()
+    const {findRepository} = await import('../github/repo.js')
+    const owner = parsed?.owner ?? settings.githubOwner ?? (await github.rest.users.getAuthenticated()).data.login
+    const found = await findRepository(github, owner, parsed?.repo ?? app)
+    if (found) plan.repository = {owner: found.owner, name: found.name, url: found.htmlUrl, createdByKplat: found.createdByKplat}
+  }
+
+  const root = await workTreeRoot(ctx.cwd)
+  const remote = root ? (await remotes(root)).find((r) => r.name === 'kplat' && parseGitHubRemote(r.url, host)?.repo === app) : undefined
+  if (root && remote) plan.remote = {dir: root, url: remote.url}
+  if (!application && !plan.namespace?.ours && !plan.repoSecret && !plan.repository && !plan.remote) {
+    throw new KplatError(`app "${app}" not found: kplat made nothing of that name in this cluster`, {hint: 'Run `kplat apps` to list your apps'})
+  }
+
+  return plan
+}
+
+/** Before anything is deleted: the token may delete the repository. */
+export async function checkRepositoryScope(ctx: Context): Promise<void> {
+  const github = await ctx.github()
+  const response = await github.rest.users.getAuthenticated()
+  const header = response.headers['x-oauth-scopes']
+  // Fine-grained tokens send no scopes; GitHub checks their permission when asked.
+  if (header === undefined) return
+  const scopes = header.split(',').map((s) => s.trim()).filter(Boolean)
+  if (!scopes.includes('delete_repo')) {
+    throw new KplatError(`your GitHub token lacks the delete_repo scope that --delete-repository needs (it has: ${scopes.join(', ') || 'none'}); nothing was deleted`, {
+      hint: 'Run `gh auth refresh -s delete_repo`, or destroy without --delete-repository to keep the repository',
+    })
+  }
+}
+
+/** What the confirmation says will be lost. */
+export function describeLoss(plan: DestroyPlan): string {
+  const parts = [`Destroying ${plan.app} deletes its processes`]
+  if (plan.namespace?.ours) parts.push(`its namespace ${plan.namespace.name}`)
+  if (plan.addons.length > 0) parts.push(`its add-on${plan.addons.length > 1 ? 's' : ''} ${plan.addons.map((a) => a.name).join(', ')} with their data`)
+  if (plan.repository?.createdByKplat) parts.push(`and its GitHub repository ${plan.repository.owner}/${plan.repository.name}`)
+  return parts.join(', ')
+}
+
+export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Context, plan: DestroyPlan, opts: {timeoutMs: number}): Promise<DestroyResult> {
+  const out: Output = ctx.out
+  const deleted: string[] = []
+  const kept: string[] = []
+  const {app} = plan
+  if (plan.application) {
+    // The resources finalizer makes Argo CD delete everything it deployed before the Application goes.
+    await out.step(`Deleting the Argo CD Application ${app} and what it deployed`, (update) =>
+      deleteAndWait(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, opts.timeoutMs, update))
+    deleted.push(`Application ${settings.argocdNamespace}/${app}`)
+  }
+
+  if (plan.addons.length > 0) {
+    await out.step(`Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`, (update) => Promise.all(plan.addons.map((a) =>
+      deleteAndWait(kube, {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name}, opts.timeoutMs, update))))
+    deleted.push(...plan.addons.map((a) => `${a.kind} ${a.namespace}/${a.name}`))
+  }
+
+  if (plan.namespace?.ours) {
+    await out.step(`Deleting the namespace ${plan.namespace.name}`, (update) =>
+      deleteAndWait(kube, {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name}, opts.timeoutMs, update))
+    deleted.push(`Namespace ${plan.namespace.name}`)
+  } else if (plan.namespace) {
+    out.warn(`the namespace ${plan.namespace.name} was not created by kplat for ${app}, so it is left as it is`)
+    kept.push(`Namespace ${plan.namespace.name} (not kplat's)`)
+  }
+
+  if (plan.repoSecret) {
+    await deleteAndWait(kube, {apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: settings.argocdNamespace, name: plan.repoSecret}, opts.timeoutMs, () => {})
+    deleted.push(`Secret ${settings.argocdNamespace}/${plan.repoSecret} (Argo CD's credential for the repository)`)
+  }
+
+  if (plan.repository) {
+    const repo = plan.repository
+    if (repo.createdByKplat) {
+      const github = await ctx.github()
+      const {githubError} = await import('../github/errors.js')
+      await out.step(`Deleting the GitHub repository ${repo.owner}/${repo.name}`, async () => {
+        try {
+          await github.rest.repos.delete({owner: repo.owner, repo: repo.name})
+        } catch (error) {
+          if ((error as {status?: number}).status !== 404) throw githubError(error, `delete ${repo.owner}/${repo.name}`)
+        }
+      })
+      deleted.push(`repository ${repo.url}`)
+    } else {
+      out.warn(`the repository ${repo.url} was not created by kplat, so it is kept`)
+      kept.push(`repository ${repo.url} (not kplat's)`)
+    }
+  }
+
+  if (plan.remote) {
+    const {simpleGit} = await import('simple-git')
+    await simpleGit(plan.remote.dir).removeRemote('kplat')
+    deleted.push(`git remote kplat (${plan.remote.url})`)
+  }
+
+  return {app, deleted, kept}
+}
+
+async function deleteAndWait(kube: Kube, target: {apiVersion: string; kind: string; plural: string; namespace?: string; name: string}, timeoutMs: number, update: (s: string) => void): Promise<void> {
+  const [group, version] = target.apiVersion.includes('/') ? target.apiVersion.split('/') : ['', target.apiVersion]
+  try {
+    if (group === '' && target.kind === 'Namespace') await kube.api(k8s.CoreV1Api).deleteNamespace({name: target.name})
+    else if (group === '' && target.kind === 'Secret') await kube.api(k8s.CoreV1Api).deleteNamespacedSecret({name: target.name, namespace: target.namespace!})
+    else if (group === ARGOCD.group) await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({...ARGOCD, namespace: target.namespace!, name: target.name})
+    else await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({group, version, plural: target.plural, namespace: target.namespace!, name: target.name, propagationPolicy: 'Foreground'})
+  } catch (error) {
+    if ((error as {code?: number}).code === 404) return
+    throw kubeError(error, {verb: 'delete', resource: group ? `${target.plural}.${group}` : target.plural, namespace: target.namespace})
+  }
+
+  await waitFor(kube, target, (object) => {
+    if (!object) return true
+    const finalizers = (object as {metadata?: {finalizers?: string[]}}).metadata?.finalizers ?? []
+    update(finalizers.length > 0 ? `waiting for ${finalizers.join(', ')}` : 'deleting')
+    return undefined
+  }, {timeoutMs})
+}
