@@ -155,11 +155,15 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     await Promise.all(compositions.map((name) => custom.deleteClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositions', name}).catch(() => undefined)))
   })
 
+  /** A pod's add-on env sources (the config vars' Secret, always there, left out). */
+  const addonSources = (p: k8s.V1Pod) => (p.spec!.containers[0].envFrom ?? []).filter((e) => e.secretRef?.name !== `${app}-config`)
+    .map((e) => ({prefix: e.prefix, secret: e.secretRef?.name}))
+
   /** The env sources of the app's running pods, once every one of them has `want` of them. */
   async function envFromOfPods(want: number): Promise<Array<Array<{prefix?: string; secret?: string}>>> {
     for (let i = 0; ; i++) {
       const pods = (await core.listNamespacedPod({namespace: app})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
-      const sources = pods.map((p) => (p.spec!.containers[0].envFrom ?? []).map((e) => ({prefix: e.prefix, secret: e.secretRef?.name})))
+      const sources = pods.map(addonSources)
       if (pods.length > 0 && sources.every((s) => s.length === want)) return sources
       assert.ok(i < 600, `the app's pods did not get ${want} env sources: ${JSON.stringify(sources)}`)
       await new Promise((r) => setTimeout(r, 100))
@@ -213,7 +217,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     for (let i = 0; ; i++) {
       const pods = (await core.listNamespacedPod({namespace: app})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
       if (pods.length > 0 && pods.every((p) => p.spec!.containers[0].image!.endsWith(`:${sha}`))) {
-        assert.deepEqual(pods.map((p) => (p.spec!.containers[0].envFrom ?? []).map((e) => ({prefix: e.prefix, secret: e.secretRef?.name}))), [expected])
+        assert.deepEqual(pods.map(addonSources), [expected])
         break
       }
 
@@ -439,9 +443,10 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     await git(['-c', auth, 'pull', '-q', '--rebase', 'origin', 'main'])
     const file = path.join(clone, 'chart', 'templates', 'deployment.yaml')
     const chart = readFileSync(file, 'utf8')
-    const start = chart.indexOf('{{- with .Values.kplat.addons }}')
-    const without = `${chart.slice(0, chart.lastIndexOf('\n', start) + 1)}${chart.slice(chart.indexOf('readinessProbe:') - '          '.length)}`
-    assert.ok(start > 0 && !without.includes('envFrom') && without.includes('readinessProbe:'), 'the envFrom block was taken out')
+    const start = chart.indexOf('          # The add-ons\' connection Secrets')
+    const end = chart.indexOf('          {{- if eq $type "web" }}\n          readinessProbe:')
+    const without = chart.slice(0, start) + chart.slice(end)
+    assert.ok(start > 0 && end > start && !without.includes('envFrom') && without.includes('readinessProbe:'), 'the envFrom block was taken out')
     writeFileSync(file, without)
     await git(['commit', '-qam', 'Our own env handling'])
     await git(['-c', auth, 'push', '-q', 'origin', 'main'])

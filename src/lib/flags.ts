@@ -19,3 +19,10 @@ export const kubeContextFlag = {
     helpValue: 'NAME',
   }),
 }
+
+/** --timeout, the same bounds everywhere: a number of seconds from 1 to a day. */
+export function timeoutFlag(what: string, seconds = 300) {
+  return {
+    timeout: Flags.integer({description: `seconds to wait for ${what}`, default: seconds, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+  }
+}

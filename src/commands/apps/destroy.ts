@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
-import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.js'
 
 export default class AppsDestroy extends KplatCommand {
   static description = `destroy an app: its Argo CD Application and all it deployed, its namespace, its add-ons and their data, and kplat's credentials for it
@@ -16,7 +16,7 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
   static flags = {
     confirm: Flags.string({description: 'the app\'s name, to destroy it without being asked (required without a terminal)', helpValue: 'APP'}),
     'delete-repository': Flags.boolean({description: 'also delete the app\'s GitHub repository (needs the delete_repo scope)'}),
-    timeout: Flags.integer({description: 'seconds to wait for each part to be gone', default: 600, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    ...timeoutFlag('each part to be gone', 600),
     ...appFlag,
     ...jsonFlag,
     ...kubeContextFlag,

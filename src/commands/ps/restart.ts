@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
-import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.js'
 
 export default class PsRestart extends KplatCommand {
   static description = 'restart the app\'s processes, rolling: new ones start before the old ones stop'
@@ -11,7 +11,7 @@ export default class PsRestart extends KplatCommand {
 
   static flags = {
     'no-wait': Flags.boolean({description: 'return once the restart is asked for, without waiting for the new processes'}),
-    timeout: Flags.integer({description: 'seconds to wait for the new processes to be up', default: 300, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    ...timeoutFlag('the new processes to be up'),
     ...appFlag,
     ...jsonFlag,
     ...kubeContextFlag,

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
-import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
+import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.js'
 
 export default class PsScale extends KplatCommand {
   static description = 'change how many processes of each type run; the count survives Argo CD\'s self-heal and the next git push'
@@ -16,7 +16,7 @@ export default class PsScale extends KplatCommand {
   }
   static flags = {
     'no-wait': Flags.boolean({description: 'return once the new count is asked for, without waiting for the processes'}),
-    timeout: Flags.integer({description: 'seconds to wait for the processes to be up', default: 300, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    ...timeoutFlag('the processes to be up'),
     ...appFlag,
     ...jsonFlag,
     ...kubeContextFlag,

@@ -1,0 +1,41 @@
+import {Args, Flags} from '@oclif/core'
+import {KplatCommand} from '../../lib/command.js'
+import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.js'
+
+export default class ConfigSet extends KplatCommand {
+  static description = `set config vars; every process gets them as env vars, after one rolling restart
+
+A value can come from stdin (KEY=-) or a file (KEY=@path), so that a secret is never typed on a command line. Values are never printed.`
+
+  static examples = [
+    '<%= config.bin %> config:set GREETING=hi --app myapp',
+    'printf %s "$TOKEN" | <%= config.bin %> config:set API_TOKEN=-',
+    '<%= config.bin %> config:set TLS_KEY=@key.pem --no-restart',
+  ]
+
+  static strict = false
+  static args = {
+    assignments: Args.string({description: 'KEY=VALUE, KEY=- (stdin) or KEY=@FILE, as many as you like', required: true}),
+  }
+
+  static flags = {
+    'no-restart': Flags.boolean({description: 'do not restart: processes get the new values when they next start'}),
+    ...timeoutFlag('the restart'),
+    ...appFlag,
+    ...jsonFlag,
+    ...kubeContextFlag,
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(ConfigSet)
+    const {changeConfig, checkConfigChange, parseAssignments} = await import('../../lib/platform/config.js')
+    const set = await parseAssignments(argv as string[], {stdin: this.ctx.io.stdin, cwd: this.ctx.cwd})
+    for (const value of Object.values(set)) this.ctx.redactor.add(value)
+    const target = await this.target(flags)
+    await checkConfigChange(target, set, [])
+    const keys = Object.keys(set).join(', ')
+    const label = flags['no-restart'] ? `Setting ${keys} on ${target.name}` : `Setting ${keys} and restarting ${target.name}`
+    const result = await this.ctx.out.step(label, (update) => changeConfig(target, set, [], {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    this.render(flags.json, result, (r) => this.ctx.out.line(`Set ${r.set.join(', ')} on ${r.app}${r.restarted ? '; its processes restarted with them' : '; its processes get them when they next start'}`))
+  }
+}

@@ -1,0 +1,198 @@
+// Config vars: values live only in a Secret of kplat's in the app's namespace, `APP-config`,
+// which the chart reads with envFrom (the chart contract). The Argo CD Application carries a
+// revision number only (`kplat.configRevision`, a pod annotation): changing it restarts the
+// app once, and nothing secret ever reaches git, the Application, or any output.
+import {readFile} from 'node:fs/promises'
+import * as path from 'node:path'
+import type {Readable} from 'node:stream'
+import * as k8s from '../kube/k8s.js'
+import {isOurs, LABELS, type Application, type ApplicationSource} from '../kube/argocd.js'
+import {apply} from '../kube/argocd-apps.js'
+import {kubeError} from '../kube/errors.js'
+import {waitFor} from '../kube/wait.js'
+import {KplatError, UsageError} from '../ui/errors.js'
+import {bindingsOf} from './addons/bindings.js'
+import type {AppTarget} from './target.js'
+
+const CONFIG_MANAGER = 'kplat-config'
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Set by the chart for every process; a config var of that name would be overridden or override it. */
+const CHART_VARS = new Set(['PORT', 'APP_VERSION'])
+
+export const configSecretName = (app: string) => `${app}-config`
+
+export interface ConfigVar {
+  name: string
+  /** Present only when revealed. */
+  value?: string
+  /** `config` for the app's own, else the add-on that gives it. */
+  source: string
+}
+
+interface SecretLike {
+  metadata?: {name?: string; resourceVersion?: string; labels?: Record<string, string>}
+  data?: Record<string, string>
+}
+
+/** The app's config vars and its add-ons' env vars, values only when revealed. */
+export async function readConfig(target: AppTarget, reveal: boolean): Promise<ConfigVar[]> {
+  const [own, addons] = await Promise.all([readOwn(target), addonVars(target, reveal)])
+  const vars: ConfigVar[] = Object.entries(own.values).map(([name, value]) => ({name, value: reveal ? value : undefined, source: 'config'}))
+  return [...vars.sort((a, b) => a.name.localeCompare(b.name)), ...addons]
+}
+
+async function readOwn(target: AppTarget): Promise<{secret?: SecretLike; values: Record<string, string>}> {
+  const name = configSecretName(target.name)
+  let secret: SecretLike
+  try {
+    secret = await target.kube.api(k8s.CoreV1Api).readNamespacedSecret({name, namespace: target.namespace}) as SecretLike
+  } catch (error) {
+    if ((error as {code?: number}).code === 404) return {values: {}}
+    throw kubeError(error, {verb: 'get', resource: 'secrets', namespace: target.namespace})
+  }
+
+  if (!isOurs(secret, target.name)) {
+    throw new KplatError(`a Secret named ${name} exists in namespace ${target.namespace} that kplat did not create, so kplat will not read or write config vars in it`, {
+      hint: `Rename or remove that Secret (it is not kplat's), then run the command again`,
+    })
+  }
+
+  return {secret, values: Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))}
+}
+
+/** What each bound add-on's Secret gives the app, under its prefix. */
+async function addonVars(target: AppTarget, reveal: boolean): Promise<ConfigVar[]> {
+  const core = target.kube.api(k8s.CoreV1Api)
+  const lists = await Promise.all(bindingsOf(target.application).map(async (b) => {
+    try {
+      const secret = await core.readNamespacedSecret({name: b.secret, namespace: target.namespace})
+      return Object.entries(secret.data ?? {}).map(([k, v]) => ({name: `${b.prefix ?? ''}${k}`, value: reveal ? Buffer.from(v, 'base64').toString('utf8') : undefined, source: b.name}))
+    } catch (error) {
+      if ((error as {code?: number}).code === 404) return []
+      throw kubeError(error, {verb: 'get', resource: 'secrets', namespace: target.namespace})
+    }
+  }))
+  return lists.flat().sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** KEY=VALUE, KEY=- (stdin, once) or KEY=@FILE; a value never has to be typed on a command line. */
+export async function parseAssignments(args: string[], io: {stdin: Readable; cwd: string}): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  let stdinUsed = false
+  for (const arg of args) {
+    const eq = arg.indexOf('=')
+    if (eq <= 0) throw new UsageError(`"${arg}" is not KEY=VALUE`, 'For example `kplat config:set GREETING=hi`, `KEY=-` to read the value from stdin, or `KEY=@file`')
+    const key = arg.slice(0, eq)
+    checkName(key)
+    const raw = arg.slice(eq + 1)
+    if (raw === '-') {
+      if (stdinUsed) throw new UsageError('only one value can come from stdin (KEY=-)', 'Give the others as KEY=@file')
+      stdinUsed = true
+      let text = ''
+      for await (const chunk of io.stdin) text += chunk.toString()
+      // What `echo value |` adds; a value's own last newline is kept when there are two.
+      const value = text.replace(/\r?\n$/, '')
+      if (value === '') throw new UsageError(`${key}=- read an empty value from stdin`, `Pipe the value in, for example \`printf %s "$VALUE" | kplat config:set ${key}=-\`, or unset it with \`kplat config:unset ${key}\``)
+      out[key] = value
+    } else if (raw.startsWith('@')) {
+      const file = path.resolve(io.cwd, raw.slice(1))
+      try {
+        out[key] = await readFile(file, 'utf8')
+      } catch (error) {
+        throw new UsageError(`${key}=@${raw.slice(1)}: cannot read ${file} (${(error as {code?: string}).code ?? (error as Error).message})`, 'Name a readable file after @')
+      }
+    } else {
+      out[key] = raw
+    }
+  }
+
+  return out
+}
+
+export function checkName(key: string): void {
+  if (!NAME.test(key)) throw new UsageError(`"${key}" is not a valid config var name: an env var name is letters, digits and _, not starting with a digit`, 'For example GREETING or DATABASE_URL')
+  if (key.startsWith('KPLAT_')) throw new UsageError(`${key}: names starting with KPLAT_ are kplat's own`, 'Pick a name without the KPLAT_ prefix')
+  if (CHART_VARS.has(key)) throw new UsageError(`${key} is set by the platform for every process (the chart sets PORT and APP_VERSION)`, 'Pick another name')
+}
+
+/** Everything that would refuse a change, checked before anything is written (and before any progress is shown). */
+export async function checkConfigChange(target: AppTarget, set: Record<string, string>, unset: string[]): Promise<void> {
+  for (const key of [...Object.keys(set), ...unset]) checkName(key)
+  const [{values}, addons] = await Promise.all([readOwn(target), addonVars(target, false)])
+  for (const key of Object.keys(set)) {
+    const taken = addons.find((a) => a.name === key)
+    if (taken) throw new UsageError(`${key} is given by the add-on ${taken.source}`, 'Pick another name, or bind the add-on under a prefix (`kplat addons:create ... --as PREFIX`)')
+  }
+
+  const missing = unset.filter((k) => !(k in values))
+  if (missing.length > 0) throw new UsageError(`${target.name} has no config var ${missing.join(', ')}`, '`kplat config` lists them')
+}
+
+export interface ConfigChange {
+  app: string
+  set: string[]
+  unset: string[]
+  restarted: boolean
+}
+
+export interface ConfigOptions {
+  restart: boolean
+  timeoutMs: number
+  onStatus: (status: string) => void
+}
+
+/**
+ * Writes the Secret (only kplat's, with optimistic concurrency so two people's changes do
+ * not overwrite each other; checkConfigChange first), then, unless --no-restart, bumps the Application's config
+ * revision: Argo CD rolls every process once, and they start with the new values.
+ */
+export async function changeConfig(target: AppTarget, set: Record<string, string>, unset: string[], opts: ConfigOptions): Promise<ConfigChange> {
+  const {kube, namespace} = target
+  const name = configSecretName(target.name)
+  const core = kube.api(k8s.CoreV1Api)
+  let revision = ''
+  for (let attempt = 0; ; attempt++) {
+    const {secret, values} = await readOwn(target)
+    const next = {...values, ...set}
+    for (const key of unset) delete next[key]
+    const body = {metadata: {name, namespace, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: target.name}, resourceVersion: secret?.metadata?.resourceVersion},
+      type: 'Opaque', data: Object.fromEntries(Object.entries(next).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))}
+    try {
+      const written = secret
+        ? await core.replaceNamespacedSecret({name, namespace, body})
+        : await core.createNamespacedSecret({namespace, body})
+      revision = written.metadata?.resourceVersion ?? ''
+      break
+    } catch (error) {
+      // Someone else changed the config meanwhile: read theirs and apply ours on top.
+      const code = (error as {code?: number}).code
+      if ((code === 409) && attempt < 5) continue
+      throw kubeError(error, {verb: secret ? 'update' : 'create', resource: 'secrets', namespace})
+    }
+  }
+
+  if (opts.restart) {
+    await apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name: target.application.metadata.name, namespace: target.application.metadata.namespace},
+      spec: {source: {helm: {valuesObject: {kplat: {configRevision: revision}}}}}} as never, CONFIG_MANAGER)
+    await waitForRevision(target, revision, opts)
+  }
+
+  return {app: target.name, set: Object.keys(set).sort(), unset: [...unset].sort(), restarted: opts.restart}
+}
+
+function revisionIn(source: ApplicationSource | undefined): string | undefined {
+  return (source?.helm?.valuesObject as {kplat?: {configRevision?: string}} | undefined)?.kplat?.configRevision
+}
+
+/** Waits until Argo CD has deployed the new revision and the app is Healthy again: the one restart. */
+async function waitForRevision(target: AppTarget, revision: string, opts: ConfigOptions): Promise<void> {
+  let last = ''
+  await waitFor(target.kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: target.application.metadata.namespace, name: target.application.metadata.name}, (object) => {
+    const app = object as Application | undefined
+    if (!app) return undefined
+    const status = `sync ${app.status?.sync?.status ?? 'Unknown'}, health ${app.status?.health?.status ?? 'Unknown'}`
+    if (status !== last) opts.onStatus(status)
+    last = status
+    return revisionIn(app.status?.sync?.comparedTo?.source) === revision && app.status?.sync?.status === 'Synced' && app.status.health?.status === 'Healthy' ? true : undefined
+  }, {timeoutMs: opts.timeoutMs})
+}
