@@ -140,6 +140,7 @@ describe('kplat logs, on the proving ground', () => {
   it('streams platform events live, and --json as one object per line', async () => {
     const t = tail(['--source', 'platform', '-n', '0', '--json'])
     await new Promise((r) => setTimeout(r, 1000))
+    assert.equal(t.out(), '', '-n 0: no past lines')
     const scaled = await kplat(['ps:scale', 'worker=1', '--app', app])
     assert.equal(scaled.code, 0, scaled.stderr)
     await t.waitFor(new RegExp(`"process":"Deployment/${app}-worker".*ScalingReplicaSet`))

@@ -91,7 +91,8 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   if (wantPlatform) past.push(...events.filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
   const since = opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
   const ordered = past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since).sort((a, b) => compareTime(a.time, b.time))
-  opts.emit(opts.num === undefined ? ordered : ordered.slice(-opts.num))
+  // (slice(-0) would be everything.)
+  opts.emit(opts.num === undefined ? ordered : opts.num === 0 ? [] : ordered.slice(-opts.num))
   if (!opts.tail) return
 
   if (wantApp && pods.length === 0) opts.notice(`${notDeployed(target).message}; waiting for its processes...`)
