@@ -75,8 +75,35 @@ describe('kplat create, on the proving ground', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
 
-    const after = await application(name) as {status: {history?: Array<{revision: string}>}}
+    const after = await application(name) as unknown as {spec: {source: Record<string, unknown>}; status: {history?: Array<{revision: string}>}}
     assert.ok((after.status.history ?? []).length >= 2, 'the push is a second release in Argo CD\'s history')
+    // Argo CD tracks the deploy branch that CI moves once the image exists, and takes the tag
+    // from the commit it deploys; CI never writes to main.
+    assert.equal(after.spec.source.targetRevision, 'deploy')
+    assert.deepEqual((after.spec.source.helm as {parameters: unknown}).parameters, [{name: 'image.tag', value: '$ARGOCD_APP_REVISION', forceString: true}])
+    const heads = async () => Object.fromEntries((await git(['ls-remote', '--heads', 'origin'])).stdout.trim().split('\n').map((l) => l.split('\trefs/heads/').reverse()))
+    assert.deepEqual(await heads(), {main: sha.trim(), deploy: sha.trim()})
+
+    // Two pushes in a row from the same clone, no pull between: both are accepted, as on Heroku.
+    const push = async (text: string) => {
+      writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + `\n// ${text}\n`)
+      await git(['-c', 'user.name=dev', '-c', 'user.email=dev@example.com', 'commit', '-qam', text])
+      await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', 'origin', 'main'])
+      return (await git(['rev-parse', 'HEAD'])).stdout.trim()
+    }
+
+    await push('v3')
+    const v4 = await push('v4')
+    for (let i = 0; ; i++) {
+      const images = await podImages(name)
+      if (images.length === 1 && images[0].endsWith(`:${v4}`)) break
+      // Argo CD may fold the second push's refresh into the first's; its poll (30 s at most in
+      // the ground) then finds it.
+      assert.ok(i < 600, `the second push was not deployed: ${images.join(', ')}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    assert.deepEqual(await heads(), {main: v4, deploy: v4})
   })
 
   it('--private: a private repository that Argo CD reads with a repository Secret, the token kept out of everything else', async () => {

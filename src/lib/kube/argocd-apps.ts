@@ -82,6 +82,7 @@ export interface DeployWaitOptions {
  */
 export async function waitForDeploy(kube: Kube, namespace: string, name: string, revision: string, opts: DeployWaitOptions): Promise<Application> {
   let last = ''
+  const started = Date.now()
   const outcome = await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace, name}, (object) => {
     const app = object as Application | undefined
     if (!app) return undefined
@@ -89,7 +90,9 @@ export async function waitForDeploy(kube: Kube, namespace: string, name: string,
     const status = `sync ${s?.sync?.status ?? 'Unknown'} at ${s?.sync?.revision?.slice(0, 7) ?? '-'}, health ${s?.health?.status ?? 'Unknown'}`
     if (status !== last) opts.onStatus(status)
     last = status
-    const error = s?.conditions?.find((c) => /Error$/.test(c.type))
+    // Until CI first moves the deploy branch, Argo CD cannot resolve it; the run that does so has
+    // just ended when this wait starts, and Argo CD's refresh follows within seconds.
+    const error = s?.conditions?.find((c) => /Error$/.test(c.type) && !(unresolved(c.message) && Date.now() - started < 30_000))
     if (error) throw new KplatError(`Argo CD reports ${error.type}: ${error.message ?? ''}`, {hint: `Fix the chart and push, then run \`kplat apps:info --app ${name}\``})
     if (s?.sync?.revision !== revision) return undefined
     if (s.health?.status === 'Degraded') return {app, degraded: true}
@@ -99,4 +102,9 @@ export async function waitForDeploy(kube: Kube, namespace: string, name: string,
   const {whyDegraded} = await import('./workload-health.js')
   const why = await whyDegraded(kube, outcome.app)
   throw new KplatError(`the app is Degraded${why ? `: ${why}` : ''}`, {hint: `Fix it and push; \`kplat apps:info --app ${name}\` shows the app's state`})
+}
+
+/** Argo CD's words for a branch that does not exist (yet). */
+function unresolved(message: string | undefined): boolean {
+  return /unable to resolve '[^']+' to a commit SHA/i.test(message ?? '')
 }

@@ -126,7 +126,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
         stringData: {type: 'git', url: repository.cloneUrl, username: 'x-access-token', password: await ctx.githubToken()}} as never)
     }
 
-    await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, branch: repository.defaultBranch, commit, labels}))
+    await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, commit, labels}))
   })
 
   const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
@@ -135,8 +135,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
       runs.waitForRun(github, repository, commit, {timeoutMs: opts.timeoutMs, onStatus: update}))
     result.run = run.url
-    // CI's write-back commit is what Argo CD deploys, and what the clone must hold.
-    result.revision = await repo.headSha(github, repository)
+    // The run moved the deploy branch to the commit: that is what Argo CD deploys.
+    result.revision = commit
   }
 
   // 5. The code on the developer's machine: a clone, or a remote on the current repository.
@@ -158,6 +158,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 }
 
 export const SOURCE_COMMIT = 'kplat.dev/source-commit'
+
+/** The branch an app's Application tracks: CI moves it, fast-forward only, once an image exists. */
+export const DEPLOY_BRANCH = 'deploy'
 
 /** The Argo CD repository Secret that lets Argo CD read a private app's repository. */
 const repoSecretName = (app: string) => `repo-${app}`
@@ -192,13 +195,17 @@ function settle<T>(promise: Promise<T>): Promise<T> {
   return promise
 }
 
-function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; branch: string; commit: string; labels: Record<string, string>}) {
+function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; commit: string; labels: Record<string, string>}) {
   return {
     apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
     metadata: {name: a.name, namespace: a.namespace, labels: a.labels, annotations: {[SOURCE_COMMIT]: a.commit}, finalizers: [RESOURCES_FINALIZER]},
     spec: {
       project: a.project,
-      source: {repoURL: a.repoUrl, path: 'chart', targetRevision: a.branch, helm: {releaseName: a.name}},
+      // CI moves the branch `deploy` to a commit once its image exists (the skeleton's
+      // workflow), and the chart takes the image tag from the commit Argo CD deploys: main is
+      // never written to by CI, so a push is never rejected for kplat's sake.
+      source: {repoURL: a.repoUrl, path: 'chart', targetRevision: DEPLOY_BRANCH, helm: {releaseName: a.name,
+        parameters: [{name: 'image.tag', value: '$ARGOCD_APP_REVISION', forceString: true}]}},
       destination: {server: 'https://kubernetes.default.svc', namespace: a.name},
       // The labels mark the namespace Argo CD creates as this app's, for a rerun to know it.
       syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true'], managedNamespaceMetadata: {labels: a.labels}},

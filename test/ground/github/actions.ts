@@ -86,7 +86,7 @@ export interface RunContext {
 /**
  * Plays a workflow run as a GitHub-hosted runner would, as far as kplat can see: each job
  * goes queued → in_progress → completed, `run:` steps execute for real with bash in a
- * checkout of the commit (so a CI's write-back commit really happens), and `uses:` steps
+ * checkout of the commit (so a CI's own pushes really happen), and `uses:` steps
  * (checkout, image build and push) are recorded as done without running.
  */
 export async function playRun(run: Run, workflow: Workflow, ctx: RunContext): Promise<void> {

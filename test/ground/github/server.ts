@@ -473,8 +473,15 @@ export class GitHubServer {
   }
 
   private async touchedWorkflow(repo: Repo, old: string | undefined, sha: string): Promise<string | undefined> {
-    const out = old ? await git(repo.dir, ['diff', '--name-only', old, sha]) : await git(repo.dir, ['ls-tree', '-r', '--name-only', sha])
-    return out.split('\n').find((f) => f.startsWith('.github/workflows/'))
+    if (old) return (await git(repo.dir, ['diff', '--name-only', old, sha])).split('\n').find((f) => f.startsWith('.github/workflows/'))
+    // A new ref brings only the commits no ref has yet (as the pre-receive hook below).
+    const fresh = (await git(repo.dir, ['rev-list', sha, '--not', '--all'])).split('\n').filter(Boolean)
+    for (const commit of fresh) {
+      const found = (await git(repo.dir, ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', commit])).split('\n').find((f) => f.startsWith('.github/workflows/'))
+      if (found) return found
+    }
+
+    return undefined
   }
 
   /** After refs moved: a push event for each branch, and the workflow runs it starts. */
@@ -614,7 +621,9 @@ export class GitHubServer {
 [ "$GROUND_WORKFLOW_SCOPE" = 1 ] && exit 0
 while read -r old new ref; do
   [ "$new" = ${ZERO} ] && continue
-  if [ "$old" = ${ZERO} ]; then files=$(git ls-tree -r --name-only "$new"); else files=$(git diff --name-only "$old" "$new"); fi
+  # A new branch brings only the commits no branch has yet: one made at an existing commit
+  # changes no workflow (CI's push of a deploy branch, say).
+  if [ "$old" = ${ZERO} ]; then files=$(git rev-list "$new" --not --all | xargs -r -n1 git diff-tree --no-commit-id --name-only -r --root); else files=$(git diff --name-only "$old" "$new"); fi
   wf=$(printf '%s\\n' "$files" | grep -m1 '^\\.github/workflows/' || true)
   if [ -n "$wf" ]; then
     echo "refusing to allow a Personal Access Token to create or update workflow \\\`$wf\\\` without \\\`workflow\\\` scope" >&2
