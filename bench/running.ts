@@ -5,7 +5,8 @@
 //     idle and under each load;
 //  2. `kplat logs -n 100` on those 20 processes: the API requests it makes and its time (all
 //     of it is kplat's own: there is no wait), median of 5;
-//  3. `kplat ps` on 5 and on 50 processes, side by side: the API requests and the time.
+//  3. `kplat ps` on 5 and on 50 processes, side by side: the API requests and the time;
+//  4. `kplat config:set`, without and with its restart: the API requests and the time.
 import {execFile, spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync} from 'node:fs'
 import * as os from 'node:os'
@@ -158,6 +159,22 @@ try {
     }
 
     console.log(`ps on ${listed} processes: ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`)
+  }
+
+  // 4. config:set: with --no-restart it is all kplat's own time (no rollout to wait for);
+  // with the restart, the step's time is mostly Argo CD's sync and the rollout.
+  await kplat(['ps:scale', 'web=2', '--app', app])
+  for (const restart of [false, true]) {
+    const times: number[] = []
+    let count = 0
+    for (let i = 0; i < 3; i++) {
+      const t = Date.now()
+      const {stderr} = await kplat(['config:set', `BENCH_${i}=${restart ? 'r' : 'n'}${i}`, '--app', app, ...(restart ? [] : ['--no-restart'])], {KPLAT_DEBUG: '1'})
+      times.push(Date.now() - t)
+      count = requests(stderr)
+    }
+
+    console.log(`config:set${restart ? ' (with the restart)' : ' --no-restart'}: ${count} API requests, median ${median(times)} ms of 3 (${times.join(', ')})`)
   }
 } finally {
   await ground.stop()
