@@ -106,7 +106,7 @@ describe('kplat create, on the proving ground', () => {
     assert.deepEqual(await heads(), {main: v4, deploy: v4})
   })
 
-  it('--private: a private repository that Argo CD reads with a repository Secret, the token kept out of everything else', async () => {
+  it('--private: a private repository that Argo CD reads with the platform\'s credential template, never the developer\'s token', async () => {
     const cwd = workdir()
     const name = uniqueName('priv')
     const r = await create([name, '--private', '--json'], cwd)
@@ -114,17 +114,27 @@ describe('kplat create, on the proving ground', () => {
     const result = JSON.parse(r.stdout) as {commit: string; dir: string}
     assert.ok(!(r.stdout + r.stderr).includes(g.env.GITHUB_TOKEN), 'the token is never printed')
 
-    // Private for real: anonymous readers get GitHub's 404.
+    // Private for real: anonymous readers get GitHub's 404; Argo CD read it all the same.
     assert.equal((await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`)).status, 404)
-    const secret = await core.readNamespacedSecret({namespace: 'argocd', name: `repo-${name}`})
-    assert.equal(secret.metadata?.labels?.['argocd.argoproj.io/secret-type'], 'repository')
-    assert.equal(secret.metadata?.labels?.['kplat.dev/app'], name)
-    assert.equal(Buffer.from(secret.data!.password, 'base64').toString(), g.env.GITHUB_TOKEN)
     const app = await application(name)
-    assert.ok(!JSON.stringify(app).includes(g.env.GITHUB_TOKEN), 'the token is not in the Application')
     assert.equal(app?.status?.health?.status, 'Healthy')
     assert.deepEqual(await podImages(name), [`ghcr.io/${ORG}/${name}:${result.commit}`])
+    // With the platform's credential (the ground's argocd-reader bot), not the developer's.
+    const secrets = (await core.listNamespacedSecret({namespace: 'argocd'})).items
+    assert.ok(!secrets.some((s) => s.metadata?.name === `repo-${name}`), 'no repository Secret of kplat\'s')
+    assert.ok(!secrets.some((s) => Object.values(s.data ?? {}).some((v) => Buffer.from(v, 'base64').toString() === g.env.GITHUB_TOKEN)), 'the token is in no Secret of Argo CD\'s')
+    assert.ok(!JSON.stringify(app).includes(g.env.GITHUB_TOKEN), 'the token is not in the Application')
     assert.doesNotMatch(readFileSync(path.join(result.dir, '.git', 'config'), 'utf8'), new RegExp(g.env.GITHUB_TOKEN))
+  })
+
+  it('--private refuses, before anything exists, a repository no credential template of Argo CD covers', async () => {
+    const name = uniqueName('mine')
+    // The developer's own account: the platform's template covers the organisation only.
+    const r = await create([name, '--private', '--owner', 'developer', '--no-clone'], workdir())
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`^Error: Argo CD has no credentials to read the private repository http://127\\.0\\.0\\.1:\\d+/developer/${name}\\.git \\(its credential templates cover http://127\\.0\\.0\\.1:\\d+/${ORG}/\\); nothing was created\\. Ask your platform team for an Argo CD credential template`, 'm'))
+    assert.equal(await repoExists(name, 'developer'), false)
+    assert.equal(await application(name), undefined)
   })
 
   it('waits on a CI run at a fixed cost in rate limit, however long it runs', async () => {
@@ -311,7 +321,7 @@ spec:
     }
   })
 
-  it('will not deploy into a namespace, nor write a repository Secret, that is not the app\'s own', async () => {
+  it('will not deploy into a namespace that is not the app\'s own', async () => {
     for (const name of ['kube-public', 'argocd']) {
       const r = await create([name, '--no-clone'], workdir())
       assert.equal(r.code, 2, r.stderr)
@@ -319,15 +329,6 @@ spec:
       assert.equal(await repoExists(name), false)
       assert.equal(await application(name), undefined)
     }
-
-    const name = uniqueName('secret')
-    await core.createNamespacedSecret({namespace: 'argocd', body: {metadata: {name: `repo-${name}`}, stringData: {url: 'https://git.example.com/x.git', password: 'theirs'}}})
-    const r = await create([name, '--private', '--no-clone'], workdir())
-    assert.equal(r.code, 2, r.stderr)
-    assert.match(r.stderr, new RegExp(`the name "${name}" is taken: the Secret argocd/repo-${name} exists and kplat did not create it`))
-    assert.equal(await repoExists(name), false)
-    const kept = await core.readNamespacedSecret({namespace: 'argocd', name: `repo-${name}`})
-    assert.equal(Buffer.from(kept.data!.password, 'base64').toString(), 'theirs', 'the other Secret is untouched')
   })
 
   it('calls a taken name taken, and leaves the other repository alone', async () => {

@@ -29,13 +29,26 @@ export interface Ground {
 export const DEVELOPER = 'developer'
 export const ORG = 'acme'
 
+/** The bot whose token Argo CD reads the organisation's private repositories with. */
+export const READER = 'argocd-reader'
+
 /** The platform defaults a platform team would set once: ConfigMap kplat-system/kplat. */
-function platformSettings() {
+function platformSettings(github: GitHubGround) {
   return [
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kplat-system'}},
     {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'kplat', namespace: 'kplat-system'},
-      data: {githubOwner: ORG, registry: 'ghcr.io', appsDomain: 'apps.ground.test', argocdNamespace: 'argocd', argocdProject: 'default'}},
+      data: {githubOwner: ORG, registry: 'ghcr.io', appsDomain: 'apps.ground.test', argocdNamespace: 'argocd', argocdProject: 'default', repoCredentials: `${github.web}/${ORG}/`}},
   ]
+}
+
+/**
+ * Argo CD's credential template for the organisation's repositories, as a platform team sets
+ * it up: a bot's token (the ground's GitHub has no read-only tokens; on github.com a
+ * fine-grained token with contents:read, or a GitHub App).
+ */
+function credentialTemplate(github: GitHubGround, token: string) {
+  return {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'repo-creds-acme', namespace: 'argocd', labels: {'argocd.argoproj.io/secret-type': 'repo-creds'}},
+    stringData: {type: 'git', url: `${github.web}/${ORG}/`, username: READER, password: token}}
 }
 
 /**
@@ -82,10 +95,13 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     const users = githubStarting.then(async (gh) => {
       // A developer who belongs to the organisation the platform puts apps in.
       await control(gh, 'POST', 'users', {login: DEVELOPER})
-      await control(gh, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER]})
+      await control(gh, 'POST', 'users', {login: READER})
+      await control(gh, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER, READER]})
       return (await control<{token: string}>(gh, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
     })
     users.catch(() => {})
+    const reader = users.then(async () => (await control<{token: string}>(await githubStarting, 'POST', 'tokens', {login: READER, scopes: ['repo']})).token)
+    reader.catch(() => {})
     let webhook = ''
     ;[cluster, github] = await Promise.all([startCluster({dir, binDir, processes, alongside: async ({port, componentsConfig, admin}) => {
       // The real controllers live in a network namespace of the ground's own (see netns.ts):
@@ -97,8 +113,9 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
         startArgoCd({...controllers, serverPort: argocdServerPort}),
         // With the sample platform kit, installed as a platform team would.
         startCrossplane({...controllers, kit: platformKit()}),
-        applyDocuments(admin, platformSettings()),
+        applyDocuments(admin, platformSettings(gh)),
       ])
+      await applyDocuments(admin, [credentialTemplate(gh, await reader)])
       webhook = argocd.webhook
     }}), githubStarting])
     token = await users

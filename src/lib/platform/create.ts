@@ -75,21 +75,24 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const needs = [
     {verb: 'create', group: 'argoproj.io', resource: 'applications'},
     {verb: 'patch', group: 'argoproj.io', resource: 'applications'},
-    ...(opts.private ? [{verb: 'create', group: '', resource: 'secrets'}, {verb: 'patch', group: '', resource: 'secrets'}] : []),
   ]
   // Independent look-ups go out together; "Argo CD is missing" or "forbidden" is told
   // before anything the Application and namespace look-ups would say.
   const found = settle(Promise.all([
     argo.findApplication(kube, namespace, name),
     argo.findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name}),
-    opts.private ? argo.findObject(kube, {apiVersion: 'v1', kind: 'Secret', namespace, name: repoSecretName(name)}) : undefined,
   ]))
-  const [organization, existing, [application, destination, secret]] = await Promise.all([
+  const [organization, existing, [application, destination]] = await Promise.all([
     repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
-  checkNameIsOurs(name, {owner, argocdNamespace: namespace, repository: existing, application, destination, secret})
+  checkNameIsOurs(name, {owner, argocdNamespace: namespace, repository: existing, application, destination})
+  if (opts.private) {
+    const {checkRepoCredentials, cloneUrlFor} = await import('./repo-credentials.js')
+    const {githubApiUrl} = await import('../github/auth.js')
+    await checkRepoCredentials(kube, settings, existing?.cloneUrl ?? cloneUrlFor(githubApiUrl(ctx.env), owner, name))
+  }
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
@@ -98,7 +101,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const description = String(parameters.description ?? `${name}, created with kplat`)
 
   if (opts.dryRun) {
-    const plan = dryRunPlan(files, {owner, name, namespace, organization, private: opts.private, existing: Boolean(existing)})
+    const plan = dryRunPlan(files, {owner, name, namespace, organization, existing: Boolean(existing)})
     return {name, owner, repository: existing?.htmlUrl ?? `(new) ${owner}/${name}`, cloneUrl: existing?.cloneUrl ?? '', namespace: name, dryRun: plan}
   }
 
@@ -118,14 +121,10 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   })
 
   // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
-  // self-heal, the resources finalizer; and credentials to read a private repository.
+  // self-heal, the resources finalizer. A private repository is read with the platform's
+  // credential template (checked above), never with the developer's token.
   await out.step('Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
-    if (opts.private) {
-      await argo.apply(kube, {apiVersion: 'v1', kind: 'Secret', metadata: {name: repoSecretName(name), namespace, labels: {...labels, 'argocd.argoproj.io/secret-type': 'repository'}},
-        stringData: {type: 'git', url: repository.cloneUrl, username: 'x-access-token', password: await ctx.githubToken()}} as never)
-    }
-
     await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, commit, labels}))
   })
 
@@ -162,14 +161,11 @@ export const SOURCE_COMMIT = 'kplat.dev/source-commit'
 /** The branch an app's Application tracks: CI moves it, fast-forward only, once an image exists. */
 export const DEPLOY_BRANCH = 'deploy'
 
-/** The Argo CD repository Secret that lets Argo CD read a private app's repository. */
-const repoSecretName = (app: string) => `repo-${app}`
-
 /**
  * A name is free, or everything of that name is kplat's for this app (a rerun): otherwise
  * it is taken, and kplat touches none of it.
  */
-function checkNameIsOurs(name: string, found: {owner: string; argocdNamespace: string; repository?: {createdByKplat: boolean}; application?: object; destination?: object; secret?: object}): void {
+function checkNameIsOurs(name: string, found: {owner: string; argocdNamespace: string; repository?: {createdByKplat: boolean}; application?: object; destination?: object}): void {
   const taken = (what: string) => new UsageError(`the name "${name}" is taken: ${what}`, 'Pick another app name')
   if (found.repository && !found.repository.createdByKplat) throw taken(`the repository ${found.owner}/${name} exists and kplat did not create it`)
   if (found.application && !isOurs(found.application, name)) throw taken(`an Argo CD Application ${found.argocdNamespace}/${name} exists that kplat did not create`)
@@ -177,7 +173,6 @@ function checkNameIsOurs(name: string, found: {owner: string; argocdNamespace: s
   // Application exists, the run that made it checked the namespace, and Argo CD may have
   // created it without the labels yet.
   if (found.destination && !found.application && !isOurs(found.destination, name)) throw taken(`the namespace ${name} exists and kplat did not create it for this app`)
-  if (found.secret && !isOurs(found.secret, name)) throw taken(`the Secret ${found.argocdNamespace}/${repoSecretName(name)} exists and kplat did not create it`)
 }
 
 /** The app's code on the developer's machine: a clone, a `kplat` remote, or last run's clone. */
@@ -213,13 +208,12 @@ function applicationFor(a: {name: string; namespace: string; project: string; re
   }
 }
 
-function dryRunPlan(files: RenderedFile[], a: {owner: string; name: string; namespace: string; organization: boolean; private: boolean; existing: boolean}): Plan {
+function dryRunPlan(files: RenderedFile[], a: {owner: string; name: string; namespace: string; organization: boolean; existing: boolean}): Plan {
   const repoPath = `/repos/${a.owner}/${a.name}`
   const binaries = files.filter((f) => f.binary).length
   return {
     files: files.map((f) => f.path),
     kubernetes: [
-      ...(a.private ? [{kind: 'Secret', namespace: a.namespace, name: repoSecretName(a.name)}] : []),
       {kind: 'Application', namespace: a.namespace, name: a.name},
       {kind: 'Namespace', namespace: '', name: a.name},
     ],

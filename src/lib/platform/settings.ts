@@ -16,6 +16,8 @@ export interface PlatformSettings {
   argocdProject: string
   /** The most processes of one type `kplat ps:scale` asks for. */
   maxProcesses: number
+  /** URL prefixes that Argo CD credential templates cover, for private repositories. */
+  repoCredentials?: string
 }
 
 export const SETTINGS_NAMESPACE = 'kplat-system'
@@ -30,6 +32,7 @@ const ENV: Record<keyof PlatformSettings, string> = {
   argocdNamespace: 'KPLAT_ARGOCD_NAMESPACE',
   argocdProject: 'KPLAT_ARGOCD_PROJECT',
   maxProcesses: 'KPLAT_MAX_PROCESSES',
+  repoCredentials: 'KPLAT_REPO_CREDENTIALS',
 }
 
 export async function loadSettings(kube: Kube, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
