@@ -101,7 +101,15 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
   it('leaves a namespace kplat did not make for the app, and says so', async () => {
     const app = uniqueName('theirs').slice(0, 24)
     assert.equal((await kplat(['create', app, '--no-clone'])).code, 0)
-    // Someone took the namespace over: it no longer carries kplat's labels.
+    // Someone took the namespace over: it no longer carries kplat's labels. (They turned the
+    // app's automated sync off first: Argo CD's sync would put the labels back.)
+    await custom.patchNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app,
+      body: {spec: {syncPolicy: {automated: null}}}}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+    for (let i = 0; (await application(app) as {status?: {operationState?: {phase?: string}}}).status?.operationState?.phase === 'Running'; i++) {
+      assert.ok(i < 300, 'a sync is still running')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
     await core.patchNamespace({name: app, body: [{op: 'remove', path: '/metadata/labels/app.kubernetes.io~1managed-by'}]}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch))
     const r = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--json'])
     assert.equal(r.code, 0, r.stderr)
