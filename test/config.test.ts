@@ -1,14 +1,13 @@
 // kplat config, config:get, config:set and config:unset on an app made by `kplat create`, on
 // the real Argo CD: values only in the app's Secret, never in output, the Application or git.
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT} from './ground/cluster.js'
-import {BIN, runBin, type RunResult} from './helpers/cli.js'
+import {runBin, type RunResult} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
 
 describe('kplat config, on the real Argo CD', () => {
@@ -20,16 +19,8 @@ describe('kplat config, on the real Argo CD', () => {
   const secretValue = `s3cr3t-${Date.now().toString(36)}-value`
   const env = (extra: NodeJS.ProcessEnv = {}) => ({PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra})
   const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(args, {env: env(extra), cwd: work})
-  /** kplat with its stdin fed. */
-  const withStdin = (args: string[], input: string, extra: NodeJS.ProcessEnv = {}) => new Promise<RunResult>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {env: env(extra), cwd: work, stdio: ['pipe', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('close', (code) => resolve({code: code ?? -1, stdout, stderr}))
-    child.stdin.end(input)
-  })
+  /** kplat with its stdin fed, as `printf ... | kplat ...` does. */
+  const withStdin = (args: string[], input: string, extra: NodeJS.ProcessEnv = {}) => runBin(args, {env: env(extra), cwd: work, input})
   const webPods = async () => (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
     .filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!).sort()
   const application = async () => JSON.stringify(await custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app}))

@@ -18,6 +18,8 @@ export interface RunOptions {
   tty?: boolean
   /** Keys typed at the terminal, one write each, after a short pause (in-process only). */
   keys?: string[]
+  /** What a pipe feeds the command's stdin (child process only); without it, stdin is closed. */
+  input?: string
 }
 
 /** A clean environment: nothing from the developer's shell leaks into a test. */
@@ -28,11 +30,12 @@ export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 /** Runs bin/run.js as a user would, as a child process. */
 export function runBin(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...argv], {cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, ...argv], {cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
+    if (opts.input !== undefined) child.stdin!.end(opts.input)
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
+    child.stdout!.on('data', (d) => (stdout += d))
+    child.stderr!.on('data', (d) => (stderr += d))
     child.on('error', reject)
     child.on('close', (code) => resolve({code: code ?? -1, stdout, stderr}))
   })

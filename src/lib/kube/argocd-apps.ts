@@ -1,5 +1,5 @@
 import * as k8s from './k8s.js'
-import {ARGOCD, type Application} from './argocd.js'
+import {ARGOCD, kplatValues, type Application, type KplatValues} from './argocd.js'
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
 import {waitFor} from './wait.js'
@@ -68,6 +68,34 @@ export async function apply(kube: Kube, object: k8s.KubernetesObject, manager = 
   } catch (error) {
     throw kubeError(error, {verb: 'apply', resource: object.kind!.toLowerCase(), namespace: object.metadata?.namespace})
   }
+}
+
+/**
+ * Sets a part of kplat's Helm values in an app's Application under that part's own field
+ * manager, so that create's apply of the whole Application, and the other parts, leave it be.
+ * The Application is the desired state: self-heal keeps it and a git push cannot drop it.
+ */
+export async function applyKplatValues(kube: Kube, application: {name: string; namespace: string}, values: KplatValues, manager: string): Promise<void> {
+  await apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: application,
+    spec: {source: {helm: {valuesObject: {kplat: values}}}}} as never, manager)
+}
+
+/**
+ * Waits until Argo CD has synced Helm values that `deployed` accepts (it reads what Argo CD
+ * compared with, not the spec), and, unless told otherwise, the app is Healthy again.
+ */
+export async function waitForKplatValues(kube: Kube, application: {name: string; namespace: string}, deployed: (values: KplatValues) => boolean,
+  opts: {timeoutMs: number; healthy?: boolean; onStatus?: (status: string) => void; signal?: AbortSignal}): Promise<void> {
+  let last = ''
+  await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', ...application}, (object) => {
+    const app = object as Application | undefined
+    if (!app) return undefined
+    const status = `sync ${app.status?.sync?.status ?? 'Unknown'}, health ${app.status?.health?.status ?? 'Unknown'}`
+    if (status !== last) opts.onStatus?.(status)
+    last = status
+    const done = deployed(kplatValues(app.status?.sync?.comparedTo?.source)) && app.status?.sync?.status === 'Synced' && (opts.healthy === false || app.status.health?.status === 'Healthy')
+    return done ? true : undefined
+  }, {timeoutMs: opts.timeoutMs, signal: opts.signal})
 }
 
 export interface DeployWaitOptions {

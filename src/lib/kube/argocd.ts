@@ -5,6 +5,21 @@ export interface ApplicationSource {
   helm?: {releaseName?: string; valuesObject?: Record<string, unknown>}
 }
 
+/**
+ * What kplat keeps in an app's Helm values (`.Values.kplat`, the README's chart contract):
+ * the bound add-ons, the formation, the config vars' revision; each part under a field
+ * manager of its own.
+ */
+export interface KplatValues {
+  addons?: Array<{name: string; secret: string; prefix?: string}>
+  formation?: Record<string, number>
+  configRevision?: string
+}
+
+export function kplatValues(source: ApplicationSource | undefined): KplatValues {
+  return (source?.helm?.valuesObject as {kplat?: KplatValues} | undefined)?.kplat ?? {}
+}
+
 /** The parts of an Argo CD Application (argoproj.io/v1alpha1) that kplat reads. */
 export interface Application {
   apiVersion: 'argoproj.io/v1alpha1'

@@ -1,6 +1,6 @@
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
-import {lines, openStream, StreamError} from './stream.js'
+import {lines, openStream, readAll, StreamError} from './stream.js'
 import {KplatError} from '../ui/errors.js'
 
 export interface Observed {
@@ -49,11 +49,7 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
   while (!aborted()) {
     try {
       if (resourceVersion === undefined) {
-        const response = await openStream(kube, path, {fieldSelector: opts.fieldSelector}, opts.signal)
-        let body = ''
-        response.setEncoding('utf8')
-        for await (const chunk of response) body += chunk
-        const list = JSON.parse(body) as {metadata?: {resourceVersion?: string}; items?: Observed[]}
+        const list = JSON.parse(await readAll(kube, path, {fieldSelector: opts.fieldSelector}, opts.signal)) as {metadata?: {resourceVersion?: string}; items?: Observed[]}
         recovered()
         resourceVersion = list.metadata?.resourceVersion
         opts.onList(list.items ?? [])
@@ -80,7 +76,7 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
       }
 
       if (error instanceof StreamError && (error.code === 401 || error.code === 403 || error.code === 404)) {
-        throw kubeError(Object.assign(error, {body: JSON.stringify({message: error.message})}), {verb: 'watch', resource: opts.plural, namespace: opts.namespace})
+        throw kubeError(error, {verb: 'watch', resource: opts.plural, namespace: opts.namespace})
       }
 
       const now = Date.now()

@@ -2,12 +2,26 @@ import * as http from 'node:http'
 import * as https from 'node:https'
 import type {Kube} from './client.js'
 
-/** What the API server answered instead of a stream: its HTTP status and its own words. */
+/**
+ * What the API server answered instead of a stream: its HTTP status and its own words, shaped
+ * as the client's errors are (code, body), so kubeError reads it the same way.
+ */
 export class StreamError extends Error {
+  readonly body: {message: string}
   constructor(readonly code: number, message: string, readonly reason?: string) {
     super(message)
     this.name = 'StreamError'
+    this.body = {message}
   }
+}
+
+/** A GET answered whole, as text (a list, a log without follow). */
+export async function readAll(kube: Kube, path: string, query: Record<string, string | number | boolean | undefined>, signal?: AbortSignal): Promise<string> {
+  const response = await openStream(kube, path, query, signal)
+  response.setEncoding('utf8')
+  let text = ''
+  for await (const chunk of response) text += chunk
+  return text
 }
 
 // One agent for every stream of a command: `logs --tail` on 20 pods holds 20 at once, and

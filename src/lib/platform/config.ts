@@ -6,10 +6,9 @@ import {readFile} from 'node:fs/promises'
 import * as path from 'node:path'
 import type {Readable} from 'node:stream'
 import * as k8s from '../kube/k8s.js'
-import {isOurs, LABELS, type Application, type ApplicationSource} from '../kube/argocd.js'
-import {apply} from '../kube/argocd-apps.js'
+import {isOurs, LABELS} from '../kube/argocd.js'
+import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import {kubeError} from '../kube/errors.js'
-import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {bindingsOf} from './addons/bindings.js'
 import type {AppTarget} from './target.js'
@@ -172,27 +171,11 @@ export async function changeConfig(target: AppTarget, set: Record<string, string
   }
 
   if (opts.restart) {
-    await apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name: target.application.metadata.name, namespace: target.application.metadata.namespace},
-      spec: {source: {helm: {valuesObject: {kplat: {configRevision: revision}}}}}} as never, CONFIG_MANAGER)
-    await waitForRevision(target, revision, opts)
+    // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
+    const application = {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
+    await applyKplatValues(kube, application, {configRevision: revision}, CONFIG_MANAGER)
+    await waitForKplatValues(kube, application, (values) => values.configRevision === revision, opts)
   }
 
   return {app: target.name, set: Object.keys(set).sort(), unset: [...unset].sort(), restarted: opts.restart}
-}
-
-function revisionIn(source: ApplicationSource | undefined): string | undefined {
-  return (source?.helm?.valuesObject as {kplat?: {configRevision?: string}} | undefined)?.kplat?.configRevision
-}
-
-/** Waits until Argo CD has deployed the new revision and the app is Healthy again: the one restart. */
-async function waitForRevision(target: AppTarget, revision: string, opts: ConfigOptions): Promise<void> {
-  let last = ''
-  await waitFor(target.kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: target.application.metadata.namespace, name: target.application.metadata.name}, (object) => {
-    const app = object as Application | undefined
-    if (!app) return undefined
-    const status = `sync ${app.status?.sync?.status ?? 'Unknown'}, health ${app.status?.health?.status ?? 'Unknown'}`
-    if (status !== last) opts.onStatus(status)
-    last = status
-    return revisionIn(app.status?.sync?.comparedTo?.source) === revision && app.status?.sync?.status === 'Synced' && app.status.health?.status === 'Healthy' ? true : undefined
-  }, {timeoutMs: opts.timeoutMs})
 }

@@ -2,12 +2,10 @@
 // order that loses nothing by surprise, each step looking before it acts so that a rerun
 // after an interruption finishes the job. What kplat did not make is left and reported.
 import type {Context} from '../context.js'
-import * as k8s from '../kube/k8s.js'
-import {ARGOCD, isOurs, LABELS, type Application} from '../kube/argocd.js'
+import {isOurs, LABELS, type Application} from '../kube/argocd.js'
 import {findApplication, findObject} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
-import {kubeError} from '../kube/errors.js'
-import {waitFor} from '../kube/wait.js'
+import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
 import type {AddonInstance} from './addons/instances.js'
@@ -109,19 +107,19 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   if (plan.application) {
     // The resources finalizer makes Argo CD delete everything it deployed before the Application goes.
     await out.step(`Deleting the Argo CD Application ${app} and what it deployed`, (update) =>
-      deleteAndWait(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, opts.timeoutMs, update))
+      deleteAndWait(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, {timeoutMs: opts.timeoutMs, onStatus: update}))
     deleted.push(`Application ${settings.argocdNamespace}/${app}`)
   }
 
   if (plan.addons.length > 0) {
     await out.step(`Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`, (update) => Promise.all(plan.addons.map((a) =>
-      deleteAndWait(kube, {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name}, opts.timeoutMs, update))))
+      deleteAndWait(kube, {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name}, {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))))
     deleted.push(...plan.addons.map((a) => `${a.kind} ${a.namespace}/${a.name}`))
   }
 
   if (plan.namespace?.ours) {
     await out.step(`Deleting the namespace ${plan.namespace.name}`, (update) =>
-      deleteAndWait(kube, {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name}, opts.timeoutMs, update))
+      deleteAndWait(kube, {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name}, {timeoutMs: opts.timeoutMs, onStatus: update}))
     deleted.push(`Namespace ${plan.namespace.name}`)
   } else if (plan.namespace) {
     out.warn(`the namespace ${plan.namespace.name} was not created by kplat for ${app}, so it is left as it is`)
@@ -129,7 +127,7 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   }
 
   if (plan.repoSecret) {
-    await deleteAndWait(kube, {apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: settings.argocdNamespace, name: plan.repoSecret}, opts.timeoutMs, () => {})
+    await deleteAndWait(kube, {apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: settings.argocdNamespace, name: plan.repoSecret}, {timeoutMs: opts.timeoutMs, onStatus: () => {}})
     deleted.push(`Secret ${settings.argocdNamespace}/${plan.repoSecret} (Argo CD's credential for the repository)`)
   }
 
@@ -159,24 +157,4 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   }
 
   return {app, deleted, kept}
-}
-
-async function deleteAndWait(kube: Kube, target: {apiVersion: string; kind: string; plural: string; namespace?: string; name: string}, timeoutMs: number, update: (s: string) => void): Promise<void> {
-  const [group, version] = target.apiVersion.includes('/') ? target.apiVersion.split('/') : ['', target.apiVersion]
-  try {
-    if (group === '' && target.kind === 'Namespace') await kube.api(k8s.CoreV1Api).deleteNamespace({name: target.name})
-    else if (group === '' && target.kind === 'Secret') await kube.api(k8s.CoreV1Api).deleteNamespacedSecret({name: target.name, namespace: target.namespace!})
-    else if (group === ARGOCD.group) await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({...ARGOCD, namespace: target.namespace!, name: target.name})
-    else await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({group, version, plural: target.plural, namespace: target.namespace!, name: target.name, propagationPolicy: 'Foreground'})
-  } catch (error) {
-    if ((error as {code?: number}).code === 404) return
-    throw kubeError(error, {verb: 'delete', resource: group ? `${target.plural}.${group}` : target.plural, namespace: target.namespace})
-  }
-
-  await waitFor(kube, target, (object) => {
-    if (!object) return true
-    const finalizers = (object as {metadata?: {finalizers?: string[]}}).metadata?.finalizers ?? []
-    update(finalizers.length > 0 ? `waiting for ${finalizers.join(', ')}` : 'deleting')
-    return undefined
-  }, {timeoutMs})
 }

@@ -4,7 +4,7 @@
 import type * as http from 'node:http'
 import type {Application} from '../kube/argocd.js'
 import {describe, observe, type Observed} from '../kube/observe.js'
-import {openStream, StreamError} from '../kube/stream.js'
+import {openStream, readAll, StreamError} from '../kube/stream.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../ui/errors.js'
 import {listPods, notDeployed, PROCESS_LABEL} from './processes.js'
@@ -74,23 +74,20 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
       const cursor = new Cursor(pod.metadata!.name!, container, multi(pod))
       cursors.set(cursor.key, cursor)
       try {
-        const response = await openStream(target.kube, logPath(target.namespace, cursor.pod), {container, timestamps: true, tailLines: opts.num, sinceSeconds: opts.sinceSeconds}, opts.signal)
-        response.setEncoding('utf8')
-        let text = ''
-        for await (const chunk of response) text += chunk
+        const text = await readAll(target.kube, logPath(target.namespace, cursor.pod), {container, timestamps: true, tailLines: opts.num, sinceSeconds: opts.sinceSeconds}, opts.signal)
         past.push(...cursor.take(text, true))
       } catch (error) {
         if (opts.signal.aborted) return
         // A process that has not started yet has nothing to say: not a failure of the whole command.
         if (error instanceof StreamError && error.code === 400) return
-        throw logError(error, target.namespace)
+        throw kubeError(error, {verb: 'get', resource: 'pods/log', namespace: target.namespace})
       }
     })))
   }
 
   if (wantPlatform) past.push(...events.filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
   const since = opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
-  const ordered = past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since).sort((a, b) => compareTime(a.time, b.time))
+  const ordered = byTime(past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since))
   // (slice(-0) would be everything.)
   opts.emit(opts.num === undefined ? ordered : opts.num === 0 ? [] : ordered.slice(-opts.num))
   if (!opts.tail) return
@@ -117,7 +114,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
     const emitNew = (items: Observed[]) => {
       const fresh = items.map(eventLine).filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
       for (const l of fresh) seen.add(l.time + l.process + l.message)
-      if (fresh.length > 0) opts.emit(fresh.sort((a, b) => compareTime(a.time, b.time)))
+      if (fresh.length > 0) opts.emit(byTime(fresh))
     }
 
     let last = applicationState(target.application)
@@ -164,14 +161,6 @@ function multi(pod: PodLike): boolean {
 
 function logPath(namespace: string, pod: string): string {
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`
-}
-
-function logError(error: unknown, namespace: string): Error {
-  if (error instanceof StreamError) {
-    return kubeError(Object.assign(new Error(error.message), {code: error.code, body: JSON.stringify({message: error.message})}), {verb: 'get', resource: 'pods/log', namespace})
-  }
-
-  return kubeError(error, {verb: 'get', resource: 'pods/log', namespace})
 }
 
 /**
@@ -246,10 +235,9 @@ export function timeKey(time: string): string {
   return `${utc}.${fraction}`
 }
 
-function compareTime(a: string, b: string): number {
-  const ka = timeKey(a)
-  const kb = timeKey(b)
-  return ka < kb ? -1 : ka > kb ? 1 : 0
+/** Lines in time order, stable; each time parsed once, not once per comparison. */
+function byTime(lines: LogLine[]): LogLine[] {
+  return lines.map((line) => ({key: timeKey(line.time), line})).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.line)
 }
 
 interface Stream {
@@ -417,13 +405,10 @@ interface EventLike extends Observed {
 
 async function listEvents(target: AppTarget): Promise<LogLine[]> {
   try {
-    const response = await openStream(target.kube, `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, {})
-    let body = ''
-    response.setEncoding('utf8')
-    for await (const chunk of response) body += chunk
+    const body = await readAll(target.kube, `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, {})
     return ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map(eventLine)
   } catch (error) {
-    throw logError(error, target.namespace)
+    throw kubeError(error, {verb: 'list', resource: 'events', namespace: target.namespace})
   }
 }
 

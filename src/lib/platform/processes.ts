@@ -1,10 +1,11 @@
 // The app's processes, Heroku's dynos: one Deployment per process type (web, worker, ...),
 // its pods the processes. What `kplat ps`, `ps:scale` and `ps:restart` read and change.
 import * as k8s from '../kube/k8s.js'
-import type {Application} from '../kube/argocd.js'
-import {apply} from '../kube/argocd-apps.js'
+import {kplatValues} from '../kube/argocd.js'
+import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
+import {sleep} from '../kube/observe.js'
 import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {AppTarget} from './target.js'
@@ -207,7 +208,7 @@ export interface ScalePlan {
 export async function planScale(target: AppTarget, requests: ScaleRequest[], max: number): Promise<ScalePlan> {
   const types = await processTypes(target)
   if (types.length === 0) throw notDeployed(target)
-  const formation = {...formationOf(target.application)}
+  const formation = {...kplatValues(target.application.spec.source).formation}
   const changed: ScalePlan['changed'] = []
   for (const r of requests) {
     const type = pick(types, r.type, target.name)
@@ -229,15 +230,14 @@ export async function planScale(target: AppTarget, requests: ScaleRequest[], max
  */
 export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleResult> {
   const {target, formation} = plan
-  await apply(target.kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name: target.application.metadata.name, namespace: target.application.metadata.namespace},
-    spec: {source: {helm: {valuesObject: {kplat: {formation}}}}}} as never, FORMATION_MANAGER)
+  await applyKplatValues(target.kube, applicationRef(target), {formation}, FORMATION_MANAGER)
   if (opts.wait) await Promise.all(plan.changed.map((c) => waitForCount(target, c.type, c.count, opts)))
   const after = opts.wait ? await processTypes(target) : plan.types
   return {app: target.name, formation: after.map((t) => ({type: t.type, desired: formation[t.type] ?? t.deployment.spec?.replicas ?? 0, ready: t.deployment.status?.readyReplicas ?? 0}))}
 }
 
-function formationOf(application: Application): Record<string, number> {
-  return ((application.spec.source?.helm?.valuesObject as {kplat?: {formation?: Record<string, number>}} | undefined)?.kplat?.formation) ?? {}
+function applicationRef(target: AppTarget): {name: string; namespace: string} {
+  return {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
 }
 
 /** Waits until Argo CD has given the Deployment `count` replicas and that many are up; says so when the chart ignores the formation. */
@@ -255,14 +255,13 @@ async function waitForCount(target: AppTarget, type: ProcessType, count: number,
   }, {timeoutMs: opts.timeoutMs, signal: done.signal})
   // Once Argo CD has rendered the new formation, a Deployment still at another count means
   // the chart does not read it: said at once, rather than after the timeout.
-  const ignored = waitFor(target.kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: target.application.metadata.namespace, name: target.application.metadata.name}, (object) => {
-    const app = object as Application | undefined
-    const compared = (app?.status?.sync?.comparedTo?.source?.helm?.valuesObject as {kplat?: {formation?: Record<string, number>}} | undefined)?.kplat?.formation
-    return compared?.[type.type] === count && app?.status?.sync?.status === 'Synced' ? true : undefined
-  }, {timeoutMs: opts.timeoutMs, signal: done.signal}).then(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 3000))
+  const ignored = waitForKplatValues(target.kube, applicationRef(target), (values) => values.formation?.[type.type] === count,
+    {timeoutMs: opts.timeoutMs, healthy: false, signal: done.signal}).then(async () => {
+    // (Abortable, so that a scale that is done does not wait for this.)
+    await sleep(3000, done.signal)
+    if (done.signal.aborted) return new Promise<never>(() => {})
     const live = await target.kube.objects.read({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name, namespace: target.namespace}}) as Rollout
-    if (!done.signal.aborted && live.spec?.replicas !== count) {
+    if (live.spec?.replicas !== count) {
       throw new KplatError(`Argo CD deployed the new formation, but the ${type.type} Deployment still asks for ${live.spec?.replicas ?? 0}: the app's chart does not read .Values.kplat.formation`, {hint: 'See "The chart contract" in kplat\'s README'})
     }
 

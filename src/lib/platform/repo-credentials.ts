@@ -2,6 +2,7 @@
 // (an Argo CD credential template, a `repo-creds` Secret: a read-only bot or a GitHub App),
 // never with the developer's own token. kplat only checks, before it creates anything, that
 // one covers the repository.
+import {githubWebHost} from '../github/auth.js'
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {KplatError} from '../ui/errors.js'
@@ -9,9 +10,7 @@ import type {PlatformSettings} from './settings.js'
 
 /** The URL a repository will be cloned from: the web host of the GitHub API kplat talks to. */
 export function cloneUrlFor(apiUrl: string, owner: string, name: string): string {
-  const url = new URL(apiUrl)
-  const web = url.host === 'api.github.com' ? 'https://github.com' : `${url.protocol}//${url.host}`
-  return `${web}/${owner}/${name}.git`
+  return `${new URL(apiUrl).protocol}//${githubWebHost(apiUrl)}/${owner}/${name}.git`
 }
 
 /**

@@ -1,7 +1,5 @@
-import * as k8s from '../../kube/k8s.js'
 import type {Kube} from '../../kube/client.js'
-import {kubeError} from '../../kube/errors.js'
-import {waitFor} from '../../kube/wait.js'
+import {deleteAndWait} from '../../kube/delete.js'
 import type {Output} from '../../ui/output.js'
 import {KplatError} from '../../ui/errors.js'
 import type {PlatformSettings} from '../settings.js'
@@ -23,20 +21,9 @@ export async function destroyAddon(kube: Kube, settings: PlatformSettings, out: 
   const bindings = await out.step(`Unbinding ${addon.name} from ${opts.app}`, () => unbind(kube, settings, opts.app, addon.name))
   await out.step(`Restarting ${opts.app} without ${addon.name}'s env vars`, (update) =>
     waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
-  const [group, version] = addon.apiVersion.split('/')
-  await out.step(`Deleting ${addon.name} and what Crossplane made for it`, async (update) => {
-    try {
-      await kube.api(k8s.CustomObjectsApi).deleteNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name: addon.name, propagationPolicy: 'Foreground'})
-    } catch (error) {
-      if ((error as {code?: number}).code !== 404) throw kubeError(error, {verb: 'delete', resource: `${addon.plural}.${group}`, namespace: addon.namespace})
-    }
-
-    await waitFor(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name}, (object) => {
-      if (!object) return true
-      update(`still there: ${(object as {metadata?: {finalizers?: string[]}}).metadata?.finalizers?.join(', ') || 'deleting'}`)
-      return undefined
-    }, {timeoutMs: opts.timeoutMs})
-  })
+  await out.step(`Deleting ${addon.name} and what Crossplane made for it`, (update) =>
+    deleteAndWait(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name},
+      {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))
 }
 
 /** Whether an add-on may be destroyed by kplat: only what kplat made. */
