@@ -84,6 +84,10 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
     await eventually('self-heal restores 3 web processes', async () => (await apps.readNamespacedDeployment({name: `${app}-web`, namespace: app})).spec?.replicas === 3)
 
+    // A config var set now must survive the push too.
+    const configured = await kplat(['config:set', 'GREETING=hi', '--app', app])
+    assert.equal(configured.code, 0, configured.stderr)
+
     // A push deploys the new commit with 3 web processes still.
     const clone = path.join(work, app)
     writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + '\n// v2\n')
@@ -98,6 +102,14 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
     const report = await ps('web')
     assert.deepEqual(report.formation, [{type: 'web', desired: 3, ready: 3}])
     assert.deepEqual(report.processes.map((p) => p.commit), [sha.slice(0, 7), sha.slice(0, 7), sha.slice(0, 7)])
+    // ... and with the config var: its Secret, and the revision that restarted the app.
+    const after = await custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app}) as {
+      spec: {source: {helm: {valuesObject: {kplat: {formation: unknown; configRevision?: string}}}}}}
+    assert.deepEqual(after.spec.source.helm.valuesObject.kplat.formation, {web: 3})
+    const [pod] = (await livePods('web'))
+    assert.equal(pod.metadata?.annotations?.['kplat.dev/config-revision'], after.spec.source.helm.valuesObject.kplat.configRevision)
+    const config = await kplat(['config:get', 'GREETING', '--app', app])
+    assert.equal(config.stdout, 'hi\n')
     commit = sha
   })
 
