@@ -75,8 +75,15 @@ describe('kplat create, on the proving ground', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
 
-    const after = await application(name) as unknown as {spec: {source: Record<string, unknown>}; status: {history?: Array<{revision: string}>}}
-    assert.ok((after.status.history ?? []).length >= 2, 'the push is a second release in Argo CD\'s history')
+    // The pods can run the new image before Argo CD ends the sync operation and appends it to
+    // the history, so the history is awaited, not read once.
+    type App = {spec: {source: Record<string, unknown>}; status: {history?: Array<{revision: string}>}}
+    let after = await application(name) as unknown as App
+    for (let i = 0; (after.status.history ?? []).length < 2; i++) {
+      assert.ok(i < 300, 'the push is a second release in Argo CD\'s history')
+      await new Promise((r) => setTimeout(r, 100))
+      after = await application(name) as unknown as App
+    }
     // Argo CD tracks the deploy branch that CI moves once the image exists, and takes the tag
     // from the commit it deploys; CI never writes to main.
     assert.equal(after.spec.source.targetRevision, 'deploy')
