@@ -393,6 +393,15 @@ export class GitHubServer {
         return {status: 200, body: models.workflowRun(run, this.repoModel(repo), this.urls)}
       }
 
+      case 'actions/delete-workflow-run': {
+        // What retention does to old runs, with their artifacts and logs.
+        const {run, repo} = this.findRun(p, me)
+        if (!this.mayPush(repo, needMe())) throw new HttpError(403, 'Must have admin rights to Repository.')
+        if (run.status !== 'completed') throw new HttpError(409, 'Cannot delete a workflow run that is not completed')
+        this.runs.splice(this.runs.indexOf(run), 1)
+        return {status: 204}
+      }
+
       case 'actions/list-jobs-for-workflow-run': {
         const {run} = this.findRun(p, me)
         return {status: 200, list: {key: 'jobs', items: run.jobs.map((j) => models.job(j, run, this.urls)), extra: {total_count: run.jobs.length}}}
