@@ -39,7 +39,7 @@ describe('kplat config, on the real Argo CD', () => {
     writeFileSync(file, '-----BEGIN KEY-----\nabc\n-----END KEY-----\n')
     const r = await withStdin(['config:set', 'GREETING=hi', 'API_TOKEN=-', `TLS_KEY=@${file}`, '--app', app, '--json'], `${secretValue}\n`, {KPLAT_DEBUG: '1'})
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(JSON.parse(r.stdout), {app, set: ['API_TOKEN', 'GREETING', 'TLS_KEY'], unset: [], restarted: true})
+    assert.deepEqual(JSON.parse(r.stdout), {app, set: ['API_TOKEN', 'GREETING', 'TLS_KEY'], unset: [], restarted: true, release: 2})
     assert.ok(!(r.stdout + r.stderr).includes(secretValue), 'the value is in no output, debug log included')
     assert.match(r.stderr, /\[debug\] PUT|\[debug\] POST/, 'the debug log was on')
 

@@ -69,7 +69,8 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
   it('scales web to 3 and waits for them; self-heal and the next git push keep the count', async () => {
     const r = await kplat(['ps:scale', 'web=3', '--app', app, '--json'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(JSON.parse(r.stdout), {app, formation: [{type: 'web', desired: 3, ready: 3}, {type: 'worker', desired: 0, ready: 0}]})
+    // v1 is create's deploy; the scale is the next release.
+    assert.deepEqual(JSON.parse(r.stdout), {app, formation: [{type: 'web', desired: 3, ready: 3}, {type: 'worker', desired: 0, ready: 0}], release: 2})
     assert.match(r.stderr, /Scaling .* to web=3\.\.\. done/)
     assert.equal((await livePods('web')).filter((p) => p.status?.phase === 'Running').length, 3)
 

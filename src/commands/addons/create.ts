@@ -27,15 +27,10 @@ export default class AddonsCreate extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsCreate)
-    const [{resolveApp}, {loadSettings}, {createAddon}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons/create.js'),
-    ])
-    const {name: app} = await resolveApp(this.ctx, flags.app)
-    const kube = await this.ctx.kube(flags.context)
-    const addon = await createAddon(kube, await loadSettings(kube, this.ctx.env), this.ctx.out, {
-      app, service: args.service, name: flags.name, as: flags.as, params: flags.param ?? [], wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000,
+    const {createAddon} = await import('../../lib/platform/addons/create.js')
+    const target = await this.target(flags)
+    const addon = await createAddon(target, this.ctx.out, {
+      service: args.service, name: flags.name, as: flags.as, params: flags.param ?? [], wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000,
     })
     this.render(flags.json, addon, (a) => {
       this.ctx.out.line(`${this.ctx.out.bold(a.name)} (${a.service}${a.plan ? `:${a.plan}` : ''}) is ${a.state === 'ready' ? `ready and bound to ${a.app}` : 'provisioning'}`)

@@ -19,20 +19,17 @@ export default class AddonsDestroy extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsDestroy)
-    const [{resolveApp}, {loadSettings}, {findAddon}, {checkDestroyable, destroyAddon}, {confirmDestruction}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
+    const [{findAddon}, {checkDestroyable, destroyAddon}, {confirmDestruction}] = await Promise.all([
       import('../../lib/platform/addons/instances.js'),
       import('../../lib/platform/addons/destroy.js'),
       import('../../lib/platform/confirm.js'),
     ])
-    const {name: app} = await resolveApp(this.ctx, flags.app)
-    const kube = await this.ctx.kube(flags.context)
-    const settings = await loadSettings(kube, this.ctx.env)
-    const addon = await findAddon(kube, settings, app, args.name)
+    const target = await this.target(flags)
+    const app = target.name
+    const addon = await findAddon(target.kube, target.settings, app, args.name)
     checkDestroyable(addon)
     await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: `Destroying ${addon.name} (${addon.service}) deletes its data`})
-    await destroyAddon(kube, settings, this.ctx.out, addon, {app, name: addon.name, timeoutMs: flags.timeout * 1000})
+    await destroyAddon(target, this.ctx.out, addon, {timeoutMs: flags.timeout * 1000})
     this.render(flags.json, {name: addon.name, app, destroyed: true}, () => this.ctx.out.line(`${this.ctx.out.bold(addon.name)} is destroyed`))
   }
 }

@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
 import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 import type {Process} from '../../lib/platform/processes.js'
+import {age} from '../../lib/ui/time.js'
 
 export default class Ps extends KplatCommand {
   static description = 'list the app\'s processes: their type, state, age, restarts and release, and the formation'
@@ -41,14 +42,4 @@ export default class Ps extends KplatCommand {
 
 function state(p: Process): string {
   return p.reason ? `${p.state} (${p.reason})` : p.state
-}
-
-/** kubectl's compact age: 45s, 12m, 3h, 2d. */
-function age(since: string | undefined, now: number): string {
-  if (!since) return ''
-  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000))
-  if (s < 120) return `${s}s`
-  if (s < 7200) return `${Math.floor(s / 60)}m`
-  if (s < 172_800) return `${Math.floor(s / 3600)}h`
-  return `${Math.floor(s / 86_400)}d`
 }

@@ -82,10 +82,11 @@ export async function applyKplatValues(kube: Kube, application: {name: string; n
 
 /**
  * Waits until Argo CD has synced Helm values that `deployed` accepts (it reads what Argo CD
- * compared with, not the spec), and, unless told otherwise, the app is Healthy again.
+ * compared with, not the spec), at `revision` when given, and, unless told otherwise, the app
+ * is Healthy again.
  */
 export async function waitForKplatValues(kube: Kube, application: {name: string; namespace: string}, deployed: (values: KplatValues) => boolean,
-  opts: {timeoutMs: number; healthy?: boolean; onStatus?: (status: string) => void; signal?: AbortSignal}): Promise<void> {
+  opts: {timeoutMs: number; healthy?: boolean; revision?: string; onStatus?: (status: string) => void; signal?: AbortSignal}): Promise<void> {
   let last = ''
   await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', ...application}, (object) => {
     const app = object as Application | undefined
@@ -93,7 +94,7 @@ export async function waitForKplatValues(kube: Kube, application: {name: string;
     const status = `sync ${app.status?.sync?.status ?? 'Unknown'}, health ${app.status?.health?.status ?? 'Unknown'}`
     if (status !== last) opts.onStatus?.(status)
     last = status
-    const done = deployed(kplatValues(app.status?.sync?.comparedTo?.source)) && app.status?.sync?.status === 'Synced' && (opts.healthy === false || app.status.health?.status === 'Healthy')
+    const done = deployed(kplatValues(app.status?.sync?.comparedTo?.source)) && (opts.revision === undefined || app.status?.sync?.revision === opts.revision) && app.status?.sync?.status === 'Synced' && (opts.healthy === false || app.status.health?.status === 'Healthy')
     return done ? true : undefined
   }, {timeoutMs: opts.timeoutMs, signal: opts.signal})
 }

@@ -35,7 +35,8 @@ export interface Application {
     sync?: {status?: string; revision?: string; comparedTo?: {source?: ApplicationSource}}
     health?: {status?: string; message?: string}
     summary?: {externalURLs?: string[]; images?: string[]}
-    history?: Array<{id: number; revision?: string; deployedAt?: string}>
+    history?: Array<{id: number; revision?: string; deployedAt?: string; initiatedBy?: {username?: string; automated?: boolean}}>
+    operationState?: {phase?: string; message?: string; syncResult?: {revision?: string}}
     conditions?: Array<{type: string; message?: string}>
     resources?: Array<{group?: string; kind: string; namespace?: string; name: string; health?: {status?: string; message?: string}}>
   }

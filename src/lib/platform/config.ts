@@ -11,6 +11,7 @@ import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {bindingsOf} from './addons/bindings.js'
+import {track, withReleases} from './releases.js'
 import type {AppTarget} from './target.js'
 
 const CONFIG_MANAGER = 'kplat-config'
@@ -132,6 +133,8 @@ export interface ConfigChange {
   set: string[]
   unset: string[]
   restarted: boolean
+  /** The release the change made. */
+  release: number
 }
 
 export interface ConfigOptions {
@@ -141,41 +144,57 @@ export interface ConfigOptions {
 }
 
 /**
- * Writes the Secret (only kplat's, with optimistic concurrency so two people's changes do
- * not overwrite each other; checkConfigChange first), then, unless --no-restart, bumps the Application's config
- * revision: Argo CD rolls every process once, and they start with the new values.
+ * Writes the Secret and records the release, under the app's release lock (so two people's
+ * changes neither overwrite each other nor get each other's snapshot; checkConfigChange
+ * first), then, unless --no-restart, bumps the Application's config revision: Argo CD rolls
+ * every process once, and they start with the new values.
  */
 export async function changeConfig(target: AppTarget, set: Record<string, string>, unset: string[], opts: ConfigOptions): Promise<ConfigChange> {
-  const {kube, namespace} = target
+  const words = [...(Object.keys(set).length > 0 ? [`Set ${Object.keys(set).sort().join(', ')}`] : []), ...(unset.length > 0 ? [`Unset ${[...unset].sort().join(', ')}`] : [])]
+  const {release, revision} = await withReleases(target.ledger, async ({append}) => {
+    const written = await writeConfig(target, (values) => {
+      const next = {...values, ...set}
+      for (const key of unset) delete next[key]
+      return next
+    })
+    const release = await append({kind: 'config', description: `${words.join('; ')} config vars`, snapshot: written.values, outcome: opts.restart ? 'deploying' : 'succeeded'})
+    if (opts.restart) await deployConfigRevision(target, written.revision)
+    return {release, revision: written.revision}
+  })
+  // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
+  if (opts.restart) await track(target.ledger, release, waitForKplatValues(target.kube, applicationRef(target), (values) => values.configRevision === revision, opts))
+  return {app: target.name, set: Object.keys(set).sort(), unset: [...unset].sort(), restarted: opts.restart, release: release.version}
+}
+
+/** Replaces the app's config vars with what `next` makes of them (optimistic concurrency); returns the Secret's new revision. */
+export async function writeConfig(target: AppTarget, next: (values: Record<string, string>) => Record<string, string>): Promise<{revision: string; values: Record<string, string>}> {
+  const {namespace} = target
   const name = configSecretName(target.name)
-  const core = kube.api(k8s.CoreV1Api)
-  let revision = ''
+  const core = target.kube.api(k8s.CoreV1Api)
   for (let attempt = 0; ; attempt++) {
     const {secret, values} = await readOwn(target)
-    const next = {...values, ...set}
-    for (const key of unset) delete next[key]
+    const after = next(values)
     const body = {metadata: {name, namespace, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: target.name}, resourceVersion: secret?.metadata?.resourceVersion},
-      type: 'Opaque', data: Object.fromEntries(Object.entries(next).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))}
+      type: 'Opaque', data: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))}
     try {
       const written = secret
         ? await core.replaceNamespacedSecret({name, namespace, body})
         : await core.createNamespacedSecret({namespace, body})
-      revision = written.metadata?.resourceVersion ?? ''
-      break
+      return {revision: written.metadata?.resourceVersion ?? '', values: after}
     } catch (error) {
-      // Someone else changed the config meanwhile: read theirs and apply ours on top.
+      // Someone changed the Secret meanwhile without kplat (kplat's writers hold the release lock): read theirs and apply ours on top.
       const code = (error as {code?: number}).code
       if ((code === 409) && attempt < 5) continue
       throw kubeError(error, {verb: secret ? 'update' : 'create', resource: 'secrets', namespace})
     }
   }
+}
 
-  if (opts.restart) {
-    // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
-    const application = {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
-    await applyKplatValues(kube, application, {configRevision: revision}, CONFIG_MANAGER)
-    await waitForKplatValues(kube, application, (values) => values.configRevision === revision, opts)
-  }
+/** Restarts the app with the config Secret at `revision`: the Application carries the revision, never the values. */
+export async function deployConfigRevision(target: AppTarget, revision: string): Promise<void> {
+  await applyKplatValues(target.kube, applicationRef(target), {configRevision: revision}, CONFIG_MANAGER)
+}
 
-  return {app: target.name, set: Object.keys(set).sort(), unset: [...unset].sort(), restarted: opts.restart}
+function applicationRef(target: AppTarget): {name: string; namespace: string} {
+  return {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
 }

@@ -10,6 +10,7 @@ import {generateAppName} from './names.js'
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
+const RELEASE_HISTORY_LIMIT = 100
 
 export interface CreateOptions {
   name?: string
@@ -204,6 +205,9 @@ function applicationFor(a: {name: string; namespace: string; project: string; re
       destination: {server: 'https://kubernetes.default.svc', namespace: a.name},
       // The labels mark the namespace Argo CD creates as this app's, for a rerun to know it.
       syncPolicy: {automated: {prune: true, selfHeal: true}, syncOptions: ['CreateNamespace=true'], managedNamespaceMetadata: {labels: a.labels}},
+      // kplat copies deploys from this history into the app's releases when a command next
+      // runs (releases.ts): 100 entries is how many syncs may pass between two commands.
+      revisionHistoryLimit: RELEASE_HISTORY_LIMIT,
     },
   }
 }

@@ -8,6 +8,7 @@ import {kubeError} from '../kube/errors.js'
 import {sleep} from '../kube/observe.js'
 import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../ui/errors.js'
+import {track, withReleases} from './releases.js'
 import type {AppTarget} from './target.js'
 
 /** The pod label (set by the chart) that names a process's type. */
@@ -188,6 +189,8 @@ export function parseScale(args: string[], max: number): ScaleRequest[] {
 export interface ScaleResult {
   app: string
   formation: FormationEntry[]
+  /** The release the scale made. */
+  release: number
 }
 
 export interface ScaleOptions {
@@ -230,10 +233,14 @@ export async function planScale(target: AppTarget, requests: ScaleRequest[], max
  */
 export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleResult> {
   const {target, formation} = plan
-  await applyKplatValues(target.kube, applicationRef(target), {formation}, FORMATION_MANAGER)
-  if (opts.wait) await Promise.all(plan.changed.map((c) => waitForCount(target, c.type, c.count, opts)))
+  const release = await withReleases(target.ledger, async ({append}) => {
+    await applyKplatValues(target.kube, applicationRef(target), {formation}, FORMATION_MANAGER)
+    const whole = {...Object.fromEntries(plan.types.map((t) => [t.type, t.deployment.spec?.replicas ?? 0])), ...formation}
+    return append({kind: 'scale', description: `Scale ${plan.changed.map((c) => `${c.type.type}=${c.count}`).join(', ')}`, formation: whole, outcome: opts.wait ? 'deploying' : 'succeeded'})
+  })
+  if (opts.wait) await track(target.ledger, release, Promise.all(plan.changed.map((c) => waitForCount(target, c.type, c.count, opts))))
   const after = opts.wait ? await processTypes(target) : plan.types
-  return {app: target.name, formation: after.map((t) => ({type: t.type, desired: formation[t.type] ?? t.deployment.spec?.replicas ?? 0, ready: t.deployment.status?.readyReplicas ?? 0}))}
+  return {app: target.name, formation: after.map((t) => ({type: t.type, desired: formation[t.type] ?? t.deployment.spec?.replicas ?? 0, ready: t.deployment.status?.readyReplicas ?? 0})), release: release.version}
 }
 
 function applicationRef(target: AppTarget): {name: string; namespace: string} {

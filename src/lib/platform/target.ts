@@ -2,6 +2,7 @@ import type {Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import type {Context} from '../context.js'
 import {getApplication} from './apps.js'
+import {ledgerFor, type Ledger} from './releases.js'
 import {resolveApp} from './resolve-app.js'
 import {loadSettings, type PlatformSettings} from './settings.js'
 
@@ -13,6 +14,8 @@ export interface AppTarget {
   application: Application
   /** The namespace the app's processes run in. */
   namespace: string
+  /** Where its releases are recorded. */
+  ledger: Ledger
 }
 
 /**
@@ -24,5 +27,5 @@ export async function resolveTarget(ctx: Context, flags: {app?: string; context?
   const [{name}, kube] = await Promise.all([resolveApp(ctx, flags.app), ctx.kube(flags.context)])
   const settings = await loadSettings(kube, ctx.env)
   const application = await getApplication(kube, settings, name)
-  return {name, kube, settings, application, namespace: application.spec.destination.namespace ?? name}
+  return {name, kube, settings, application, namespace: application.spec.destination.namespace ?? name, ledger: ledgerFor(ctx, name, kube, application)}
 }

@@ -10,14 +10,13 @@ import {coerce, parseParams, schemaProblem} from '../../skeleton/parameters.js'
 import type {ParameterSchema} from '../../skeleton/template.js'
 import type {Output} from '../../ui/output.js'
 import {KplatError, UsageError} from '../../ui/errors.js'
-import {getApp} from '../apps.js'
-import type {PlatformSettings} from '../settings.js'
-import {bind, chartReads, waitForBindings} from './bindings.js'
+import {track, withReleases} from '../releases.js'
+import type {AppTarget} from '../target.js'
+import {bind, bindingsOf, chartReads, waitForBindings} from './bindings.js'
 import {firstFailing, type ComposedBy} from './instances.js'
 import {findService, plansOf, schemasOf, type AddonPlan, type AddonService} from './services.js'
 
 export interface CreateAddonOptions {
-  app: string
   /** SERVICE or SERVICE:PLAN, as typed. */
   service: string
   name?: string
@@ -52,10 +51,11 @@ const PREFIX = /^[A-Z][A-Z0-9_]*$/
  * says it is Ready, and binds its connection Secret to the app. Running it again finishes
  * the job.
  */
-export async function createAddon(kube: Kube, settings: PlatformSettings, out: Output, opts: CreateAddonOptions): Promise<AddonResult> {
+export async function createAddon(target: AppTarget, out: Output, opts: CreateAddonOptions): Promise<AddonResult> {
+  const {kube, settings, name: app} = target
   const [serviceName, planName] = opts.service.split(':', 2)
   if (opts.as !== undefined && !PREFIX.test(opts.as)) throw new UsageError(`--as "${opts.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
-  const [{service, xrd}, app] = await Promise.all([findService(kube, serviceName), getApp(kube, settings, opts.app)])
+  const {service, xrd} = await findService(kube, serviceName)
   if (service.shape === 'cluster') {
     throw new UsageError(`${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`, 'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim')
   }
@@ -63,39 +63,47 @@ export async function createAddon(kube: Kube, settings: PlatformSettings, out: O
   const schemas = schemasOf(xrd)
   const parameters = validateParameters(service, schemas.parameters, parseParams(opts.params))
   const plan = planName === undefined ? undefined : await findPlan(kube, service, xrd, planName)
-  const name = opts.name ?? `${opts.app}-${service.name}`
+  const name = opts.name ?? `${app}-${service.name}`
   if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
-  const namespace = app.namespace ?? opts.app
+  const namespace = target.namespace
   const secret = `${name}-connection`
   const ref = {apiVersion: service.apiVersion, kind: service.kind, metadata: {name, namespace}}
 
-  const [existing] = await Promise.all([findObject(kube, {apiVersion: service.apiVersion, kind: service.kind, name, namespace}), checkNamespace(kube, namespace, opts.app)])
-  if (existing && !(isOurs(existing, opts.app) && existing.metadata?.labels?.[ADDON_LABEL] === service.name)) {
-    throw new KplatError(`the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${opts.app}`, {hint: 'Pick another name with --name NAME'})
+  const [existing] = await Promise.all([findObject(kube, {apiVersion: service.apiVersion, kind: service.kind, name, namespace}), checkNamespace(kube, namespace, app)])
+  if (existing && !(isOurs(existing, app) && existing.metadata?.labels?.[ADDON_LABEL] === service.name)) {
+    throw new KplatError(`the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${app}`, {hint: 'Pick another name with --name NAME'})
   }
 
   if (!existing) {
-    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: opts.app, [ADDON_LABEL]: service.name}
+    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: app, [ADDON_LABEL]: service.name}
     const instanceSpec: Record<string, unknown> = service.parametersAt === 'spec.parameters' ? {parameters} : {...parameters}
     // A v1 claim always names its Secret; a v2 XR does when its XRD lets it (function-patch-
     // and-transform names it <name>-connection otherwise, the same name).
     if (service.shape === 'claim' || schemas.spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
     if (plan) Object.assign(instanceSpec, service.shape === 'claim' ? {compositionRef: {name: plan.composition}} : {crossplane: {compositionRef: {name: plan.composition}}})
-    await out.step(`Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${opts.app}`, () =>
+    await out.step(`Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${app}`, () =>
       apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never))
   }
 
-  const result: AddonResult = {name, app: opts.app, service: service.name, plan: plan?.name, kind: service.kind, namespace, secret,
+  const result: AddonResult = {name, app: app, service: service.name, plan: plan?.name, kind: service.kind, namespace, secret,
     envVars: service.envVars.map((k) => `${opts.as ? `${opts.as}_` : ''}${k}`), state: 'provisioning'}
   if (!opts.wait) return result
 
   await out.step(`Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
   result.state = 'ready'
-  const bindings = await out.step(`Binding ${name} to ${opts.app}`, () => bind(kube, settings, opts.app, {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}))
-  await out.step(`Restarting ${opts.app} with ${name}'s env vars`, (update) =>
-    waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  const binding = {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}
+  // A rerun that finds the add-on bound as asked makes no release.
+  const bound = bindingsOf(target.application).some((b) => b.name === name && b.secret === secret && b.prefix === binding.prefix)
+  const {bindings, release} = await out.step(`Binding ${name} to ${app}`, () => withReleases(target.ledger, async ({append}) => {
+    const bindings = await bind(kube, settings, app, binding)
+    return {bindings, release: bound ? undefined : await append({kind: 'addons', description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`, addons: bindings.map((b) => b.name)})}
+  }))
+  await out.step(`Restarting ${app} with ${name}'s env vars`, (update) => {
+    const restarted = waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
+    return release ? track(target.ledger, release, restarted) : restarted
+  })
   if (!(await chartReads(kube, namespace, secret))) {
-    out.warn(`${opts.app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
+    out.warn(`${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
   }
 
   return result

@@ -1,14 +1,12 @@
-import type {Kube} from '../../kube/client.js'
 import {deleteAndWait} from '../../kube/delete.js'
 import type {Output} from '../../ui/output.js'
 import {KplatError} from '../../ui/errors.js'
-import type {PlatformSettings} from '../settings.js'
+import {track, withReleases} from '../releases.js'
+import type {AppTarget} from '../target.js'
 import {unbind, waitForBindings} from './bindings.js'
 import type {AddonInstance} from './instances.js'
 
 export interface DestroyAddonOptions {
-  app: string
-  name: string
   timeoutMs: number
 }
 
@@ -17,10 +15,14 @@ export interface DestroyAddonOptions {
  * vars, so no new process asks for a Secret about to go), then deletes it in the foreground
  * and waits until it and what Crossplane composed for it are gone.
  */
-export async function destroyAddon(kube: Kube, settings: PlatformSettings, out: Output, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
-  const bindings = await out.step(`Unbinding ${addon.name} from ${opts.app}`, () => unbind(kube, settings, opts.app, addon.name))
-  await out.step(`Restarting ${opts.app} without ${addon.name}'s env vars`, (update) =>
-    waitForBindings(kube, settings, opts.app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update}))
+export async function destroyAddon(target: AppTarget, out: Output, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
+  const {kube, settings, name: app} = target
+  const {bindings, release} = await out.step(`Unbinding ${addon.name} from ${app}`, () => withReleases(target.ledger, async ({append}) => {
+    const bindings = await unbind(kube, settings, app, addon.name)
+    return {bindings, release: await append({kind: 'addons', description: `Detach ${addon.name} (${addon.service})`, addons: bindings.map((b) => b.name)})}
+  }))
+  await out.step(`Restarting ${app} without ${addon.name}'s env vars`, (update) =>
+    track(target.ledger, release, waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})))
   await out.step(`Deleting ${addon.name} and what Crossplane made for it`, (update) =>
     deleteAndWait(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name},
       {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))

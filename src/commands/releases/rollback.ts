@@ -1,0 +1,33 @@
+import {Args} from '@oclif/core'
+import {KplatCommand} from '../../lib/command.js'
+import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.js'
+
+export default class ReleasesRollback extends KplatCommand {
+  static description = `run an earlier release's code and config again, at once and without a rebuild
+
+The app's deploy branch moves back to that release's commit and its config vars are restored; Argo CD's automated sync deploys it and self-heal keeps it. The rollback is a new release. The next git push deploys as always. Add-ons and the formation are not rolled back.`
+
+  static examples = ['<%= config.bin %> releases:rollback --app myapp', '<%= config.bin %> releases:rollback v3']
+  static args = {
+    release: Args.string({description: 'the release to go back to, vN or N (default: the one before the current one)'}),
+  }
+
+  static flags = {
+    ...timeoutFlag('the rolled-back release to be deployed'),
+    ...appFlag,
+    ...jsonFlag,
+    ...kubeContextFlag,
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(ReleasesRollback)
+    const [{parseVersion}, {planRollback, rollback}] = await Promise.all([import('../../lib/platform/releases.js'), import('../../lib/platform/rollback.js')])
+    const version = args.release === undefined ? undefined : parseVersion(args.release)
+    const target = await this.target(flags)
+    const plan = await planRollback(this.ctx, target, version)
+    for (const warning of plan.warnings) this.ctx.out.warn(warning)
+    const result = await this.ctx.out.step(`Rolling back ${target.name} to v${plan.to.version} (${plan.to.commit!.slice(0, 7)})`, (update) =>
+      rollback(this.ctx, plan, {timeoutMs: flags.timeout * 1000, onStatus: update}))
+    this.render(flags.json, result, (r) => this.ctx.out.line(`${r.app} runs v${r.rolledBackTo}'s code${r.config === 'restored' ? ' and config' : ''} again, as v${r.release}`))
+  }
+}
