@@ -11,7 +11,7 @@ import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
 import {runBin, type RunResult} from './helpers/cli.js'
-import {ground, uniqueName, type TestGround} from './helpers/ground.js'
+import {control, ground, uniqueName, type TestGround} from './helpers/ground.js'
 
 const exec = promisify(execFile)
 const ORG = 'acme'
@@ -31,6 +31,8 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
   const secretOne = `first-${Date.now().toString(36)}-secret`
   const secretTwo = `second-${Date.now().toString(36)}-secret`
   const commits: string[] = []
+  /** The last deploy before the concurrent config changes (set in the history test). */
+  let lastDeploy: Release
   const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
     runBin(args, {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra}, cwd: work})
   const git = (args: string[]) => exec('git', ['-C', clone, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
@@ -60,13 +62,14 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
   }
 
   const heads = async () => Object.fromEntries((await git(['ls-remote', '--heads', 'origin'])).stdout.trim().split('\n').map((l) => l.split('\trefs/heads/').reverse()))
-  const push = async (text: string) => {
+  /** A commit and a push, as a developer does; by default, waits until the app runs it. */
+  const push = async (text: string, wait = true) => {
     writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + `\n// ${text}\n`)
     await git(['-c', 'user.name=Dev Eloper', '-c', 'user.email=dev@example.com', 'commit', '-qam', text])
     await git(['-c', auth(), 'push', '-q', 'origin', 'main'])
     const sha = (await git(['rev-parse', 'HEAD'])).stdout.trim()
     commits.push(sha)
-    await runs(sha)
+    if (wait) await runs(sha)
     return sha
   }
 
@@ -165,37 +168,45 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(latest.length, 8, 'the rollback\'s own syncs are not taken for deploys')
   })
 
-  it('keeps its history when Argo CD keeps almost none, and hands out distinct numbers to two changes at once', async () => {
+  it('keeps every release, numbers unchanged, across 12 and more deploys while Argo CD keeps one, and hands out distinct numbers to two changes at once', async () => {
     await custom.patchNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app, body: {spec: {revisionHistoryLimit: 1}}},
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+    const stable = (list: Release[]) => list.map((r) => [r.version, r.description, r.commit, r.createdAt])
+    let previous = await releases()
     // A kplat command between two deploys is all it takes: here, `releases` after each push.
-    const fourth = await push('Fourth')
-    assert.equal((await releases())[0].commit, fourth)
-    const fifth = await push('Fifth')
-    assert.equal((await releases())[0].commit, fifth)
+    for (let n = 1; n <= 9; n++) {
+      const sha = await push(`Push ${n}`)
+      const list = await releases()
+      assert.deepEqual([list[0].version, list[0].kind, list[0].commit], [previous[0].version + 1, 'deploy', sha])
+      assert.deepEqual(stable(list.slice(1)), stable(previous), 'the releases before it are unchanged')
+      previous = list
+    }
+
+    lastDeploy = previous[0]
     const [a, b] = await Promise.all([
       kplat(['config:set', 'A=1', '--no-restart', '--app', app, '--json']),
       kplat(['config:set', 'B=2', '--no-restart', '--app', app, '--json']),
     ])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
-    const numbers = [JSON.parse(a.stdout).release, JSON.parse(b.stdout).release].sort()
-    assert.deepEqual(numbers, [11, 12])
+    const numbers = [JSON.parse(a.stdout).release, JSON.parse(b.stdout).release].sort((x, y) => x - y)
+    assert.deepEqual(numbers, [lastDeploy.version + 1, lastDeploy.version + 2])
     assert.deepEqual(await config(), {A: '1', B: '2'}, 'neither change overwrote the other')
 
     const list = await releases()
     assert.ok(((await application()).status?.history ?? []).length <= 2, 'Argo CD kept almost no history')
-    assert.deepEqual(list.map((r) => r.version), [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 'every release is still there, numbers unchanged')
-    assert.deepEqual(list.slice(2, 4).map((r) => r.commit), [fifth, fourth])
+    assert.deepEqual(list.map((r) => r.version), Array.from({length: lastDeploy.version + 2}, (_, i) => lastDeploy.version + 2 - i), 'every release is there, v1 to the last')
+    assert.ok(list.filter((r) => r.kind === 'deploy').length >= 12)
     // The later snapshot holds both changes: each release's config is the whole config after it.
     assert.deepEqual(list[0].config.keys, ['A', 'B'])
   })
 
-  it('refuses what it cannot roll back to, saying why, and changes nothing (exit 2 for bad input)', async () => {
+  it('refuses what it cannot roll back to and while a deploy is in progress, saying why, and changes nothing (exit 2 for bad input)', async () => {
     const before = await heads()
-    const missing = await kplat(['releases:rollback', 'v99', '--app', app])
+    const count = (await releases()).length
+    const missing = await kplat(['releases:rollback', 'v999', '--app', app])
     assert.equal(missing.code, 2)
-    assert.match(missing.stderr, new RegExp(`Error: ${app} has no release v99\\. .*kplat releases`))
+    assert.match(missing.stderr, new RegExp(`Error: ${app} has no release v999\\. .*kplat releases`))
     const bad = await kplat(['releases:rollback', 'latest', '--app', app])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /"latest" is not a release: expected vN, such as v3/)
@@ -212,7 +223,17 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(gone.code, 1)
     assert.match(gone.stderr, new RegExp(`Error: the image of v3 \\(commit ${commits[1].slice(0, 7)}\\) may no longer exist: no successful CI run of that commit is left on GitHub`))
     assert.deepEqual(await heads(), before, 'nothing moved')
-    assert.equal((await releases()).length, 12, 'no release was made')
+    assert.equal((await releases()).length, count, 'no release was made')
+
+    // CI is still building a push: when it is done it moves the deploy branch, which would undo a rollback now.
+    await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${app}`, conclusion: 'success', delayMs: 8000})
+    const building = await push('Slow build', false)
+    const busy = await kplat(['releases:rollback', '--app', app])
+    assert.equal(busy.code, 1)
+    assert.match(busy.stderr, new RegExp(`Error: a deploy is in progress: CI is building ${building.slice(0, 7)} \\(http://127\\.0\\.0\\.1:\\d+/${ORG}/${app}/actions/runs/\\d+\\), and when it is done it deploys that commit, which would undo the rollback\\. Wait for it`))
+    assert.equal((await heads()).deploy, before.deploy, 'nothing moved')
+    await runs(building)
+    assert.equal((await releases())[0].commit, building)
   })
 
   it('warns that add-ons are not rolled back', async () => {
@@ -222,9 +243,12 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(list[0].kind, 'addons')
     assert.match(list[0].description, new RegExp(`^Attach ${app}-gcs-bucket \\(gcs-bucket\\)$`))
     assert.deepEqual(list[0].addons, [`${app}-gcs-bucket`])
-    const back = await kplat(['releases:rollback', 'v10', '--app', app])
+    // The last deploy before the config changes: other code, no config vars, no add-on.
+    const back = await kplat(['releases:rollback', `v${lastDeploy.version}`, '--app', app])
     assert.equal(back.code, 0, back.stderr)
     assert.match(back.stderr, new RegExp(`add-ons are not rolled back: ${app}-gcs-bucket stays attached`))
+    await runs(lastDeploy.commit!)
+    assert.deepEqual(await config(), {})
   })
 
   it('records a deploy Argo CD cannot render as failed with helm\'s words; the default rollback skips it, and a fixing push deploys', async () => {

@@ -9,6 +9,7 @@ import type {Context} from '../context.js'
 import {githubError} from '../github/errors.js'
 import {waitForKplatValues} from '../kube/argocd-apps.js'
 import {KplatError, UsageError} from '../ui/errors.js'
+import type {Output} from '../ui/output.js'
 import {deployConfigRevision, writeConfig} from './config.js'
 import {head, listReleases, readSnapshot, repositoryOf, track, withReleases, type Release} from './releases.js'
 import type {AppTarget} from './target.js'
@@ -96,11 +97,11 @@ export async function planRollback(ctx: Context, target: AppTarget, version: num
   return {target, repository, from, to, warnings}
 }
 
-/** Moves the code and config back, records "Rollback to vN", and waits until Argo CD runs it. */
-export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutMs: number; onStatus: (status: string) => void}): Promise<RollbackResult> {
+/** Moves the code and config back and records "Rollback to vN" (one step), then waits until Argo CD runs it (another). */
+export async function rollback(ctx: Context, plan: RollbackPlan, out: Output, opts: {timeoutMs: number}): Promise<RollbackResult> {
   const {target, to} = plan
   const github = await ctx.github()
-  const {release, revision} = await withReleases(target.ledger, async ({releases, append}) => {
+  const {release, revision} = await out.step(`Rolling back ${target.name} to v${to.version} (${to.commit!.slice(0, 7)})`, () => withReleases(target.ledger, async ({releases, append}) => {
     const now = head(releases)!
     if (now.version !== plan.from.version) throw new KplatError(`${target.name} changed while the rollback was being checked (now at v${now.version})`, {hint: 'Run the rollback again'})
     // The snapshot is read first and the branch moved next: what may refuse (a deleted
@@ -117,9 +118,9 @@ export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutM
     if (revision) await deployConfigRevision(target, revision)
     const release = await append({kind: 'rollback', description: `Rollback to v${to.version}`, commit: to.commit, config: to.config, rollbackOf: to.version})
     return {release, revision}
-  })
+  }))
   const application = {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
-  await track(target.ledger, release, waitForKplatValues(target.kube, application, (values) => revision === undefined || values.configRevision === revision,
-    {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: opts.onStatus}))
+  await out.step(`Waiting for Argo CD to deploy v${release.version}`, (update) => track(target.ledger, release,
+    waitForKplatValues(target.kube, application, (values) => revision === undefined || values.configRevision === revision, {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update})))
   return {app: target.name, release: release.version, rolledBackTo: to.version, commit: to.commit, config: revision ? 'restored' : 'unchanged', warnings: plan.warnings}
 }
