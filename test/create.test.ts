@@ -276,7 +276,7 @@ spec:
     // Without a terminal, the missing value is a usage error that names the flag.
     const refused = await create(['--template', tpl, '--dry-run', '--json'], workdir())
     assert.equal(refused.code, 2, refused.stderr)
-    assert.match(refused.stderr, /template parameter "team" is required\. Pass --param team=VALUE/)
+    assert.match(refused.stderr, /template parameter "team" is required \(the schema: must have required property 'team'\)\. Pass --param team=VALUE/)
 
     // On a terminal kplat asks, with the parameter's title.
     const asked = await runInProcess(['create', '--template', tpl, '--dry-run', '--json'], {env, cwd: workdir(), tty: true, keys: ['payments', '\r']})

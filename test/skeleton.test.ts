@@ -4,7 +4,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {describe, it} from 'node:test'
 import {parseParams, resolveParameters} from '../src/lib/skeleton/parameters.js'
-import {renderSkeleton, stepValues} from '../src/lib/skeleton/render.js'
+import {TemplateError} from '../src/lib/skeleton/expressions.js'
+import {renderSkeleton, runTemplate, stepValues} from '../src/lib/skeleton/render.js'
 import {loadTemplate} from '../src/lib/skeleton/template.js'
 import {UsageError} from '../src/lib/ui/errors.js'
 import type {IO} from '../src/lib/ui/io.js'
@@ -70,5 +71,106 @@ describe('skeleton rendering, as Backstage\'s fetch:template does it', () => {
     await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: 'eighty'}, noPrompts, false), /template parameter "port" must be integer/)
     await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'a'}, {colour: 'red'}, noPrompts, false), /has no parameter "colour"/)
     assert.throws(() => parseParams(['novalue']), /--param "novalue" is not key=value/)
+  })
+})
+
+/** A template folder: template.yaml (from an object) and files beside it. */
+async function templateDir(doc: Record<string, unknown>, files: Record<string, string | Buffer>): Promise<string> {
+  const {stringify} = await import('yaml')
+  return skeleton({'template.yaml': stringify({apiVersion: 'scaffolder.backstage.io/v1beta3', kind: 'Template', metadata: {name: 'golden'}, ...doc}), ...files})
+}
+
+const repo = {host: 'github.example.com', owner: 'acme', name: 'shop'}
+
+describe('Backstage templates: expressions, steps and fetch options', () => {
+  it('has Backstage\'s filters: parseRepoUrl, parseEntityRef (with its defaults), pick, projectSlug, and Nunjucks\' own', async () => {
+    const dir = await templateDir({spec: {steps: [{id: 'fetch', action: 'fetch:template', input: {url: './skeleton', values: {
+      repoUrl: '${{ parameters.repoUrl }}', owner: '${{ parameters.repoUrl | parseRepoUrl | pick("owner") }}', slug: '${{ parameters.repoUrl | projectSlug }}',
+      team: '${{ parameters.team | parseEntityRef | pick("name") }}', kind: '${{ (parameters.team | parseEntityRef({defaultKind: "group"})).kind }}',
+      ns: '${{ (parameters.system | parseEntityRef).namespace }}', upper: '${{ parameters.name | upper | replace("SHOP", "Shop!") }}',
+    }}}]}}, {'skeleton/out.txt': '${{ values.owner }} ${{ values.slug }} ${{ values.team }} ${{ values.kind }} ${{ values.ns }} ${{ values.upper }} ${{ values.repoUrl | parseRepoUrl | dump }}'})
+    const template = await loadTemplate(dir)
+    const run = await runTemplate(template, {repoUrl: 'github.example.com?owner=acme&repo=shop', team: 'group:platform/web', system: 'system:payments', name: 'shop'}, repo)
+    assert.equal(run.files[0].content.toString(), 'acme acme/shop web group default Shop! {"host":"github.example.com","owner":"acme","repo":"shop"}')
+    await assert.rejects(runTemplate(template, {repoUrl: 'github.example.com?owner=acme&repo=shop', team: 'platform', system: 'x:y', name: 'shop'}, repo),
+      (e: unknown) => e instanceof TemplateError && /step fetch input\.values\.team: .*had missing or empty kind/.test(e.message))
+  })
+
+  it('keeps the type of an input that is one expression alone, leaves out one that renders empty, and skips a step whose `if` is false', async () => {
+    const dir = await templateDir({spec: {steps: [
+      {id: 'a', action: 'fetch:template', input: {url: './a', values: {port: '${{ parameters.port }}', tags: '${{ parameters.tags }}', label: 'port ${{ parameters.port }}', none: '${{ parameters.missing }}'}}},
+      {id: 'docs', if: '${{ parameters.docs }}', action: 'fetch:plain', input: {url: './docs', targetPath: './docs'}},
+      {id: 'never', if: false, action: 'fetch:plain', input: {url: './docs', targetPath: './never'}},
+    ]}}, {'a/v.json': '${{ values | dump }}', 'docs/index.md': '# ${{ not rendered }}'})
+    const template = await loadTemplate(dir)
+    const off = await runTemplate(template, {port: 8080, tags: ['a', 'b'], docs: false}, repo)
+    assert.deepEqual(JSON.parse(off.files.find((f) => f.path === 'v.json')!.content.toString()), {port: 8080, tags: ['a', 'b'], label: 'port 8080'})
+    assert.deepEqual(off.files.map((f) => f.path), ['v.json'])
+    const on = await runTemplate(template, {port: 8080, tags: [], docs: true}, repo)
+    assert.deepEqual(on.files.map((f) => f.path), ['docs/index.md', 'v.json'])
+    assert.equal(on.files[0].content.toString(), '# ${{ not rendered }}', 'fetch:plain copies as it is')
+  })
+
+  it('honours copyWithoutTemplating, copyWithoutRender, templateFileExtension, cookiecutterCompat and targetPath', async () => {
+    const files = {'s/${{ values.name }}.md': 'x ${{ values.name }}', 's/static/${{ values.name }}.txt': 'raw ${{ values.name }}', 's/page.html.njk': '<b>${{ values.name }}</b>', 's/plain.html': '<i>${{ values.name }}</i>'}
+    const dir = skeleton(files)
+    const render = (opts: Record<string, unknown>) => renderSkeleton(path.join(dir, 's'), {name: 'shop'}, opts)
+    const text = (list: Array<{path: string; content: Buffer}>) => Object.fromEntries(list.map((f) => [f.path, f.content.toString()]))
+    assert.deepEqual(text(await render({copyWithoutTemplating: ['static/**']})), {'page.html.njk': '<b>shop</b>', 'plain.html': '<i>shop</i>', 'shop.md': 'x shop', 'static/shop.txt': 'raw ${{ values.name }}'})
+    assert.deepEqual(text(await render({copyWithoutRender: ['static/**']}))['static/${{ values.name }}.txt'], 'raw ${{ values.name }}')
+    assert.deepEqual(text(await render({templateFileExtension: true, targetPath: './web'})), {'web/page.html': '<b>shop</b>', 'web/plain.html': '<i>${{ values.name }}</i>', 'web/shop.md': 'x ${{ values.name }}', 'web/static/shop.txt': 'raw ${{ values.name }}'})
+    const cookie = skeleton({'{{ cookiecutter.name }}/README.md': 'Hello {{ cookiecutter.name }} {{ cookiecutter.tags | jsonify }}'})
+    assert.deepEqual(text(await renderSkeleton(cookie, {name: 'shop', tags: ['a']}, {cookiecutterCompat: true})), {'shop/README.md': 'Hello shop ["a"]'})
+    await assert.rejects(render({targetPath: '../up'}), /targetPath \.\.\/up leaves the new repository/)
+  })
+
+  it('reports a template\'s own mistake with its file and line, as a template error', async () => {
+    const bad = skeleton({'ok.txt': 'fine', 'conf/app.yaml': 'a: 1\nb: ${{ values.name | nosuchfilter }}\n', 'broken.txt': 'x\ny\n{% if values.name %}open'})
+    await assert.rejects(renderSkeleton(bad, {name: 'shop'}), (e: unknown) => e instanceof TemplateError && /^the template does not render: (conf\/app\.yaml line 2: filter not found: nosuchfilter|broken\.txt line 3: .*)/.test(e.message))
+    const syntax = skeleton({'broken.txt': 'x\ny\n{% if values.name %}open'})
+    await assert.rejects(renderSkeleton(syntax, {name: 'shop'}), (e: unknown) => e instanceof TemplateError && /^the template does not render: broken\.txt line 3: /.test(e.message))
+  })
+
+  it('runs the fetch steps, hands publish:github\'s and catalog:register\'s inputs to kplat\'s flow, and lists the steps it does not run', async () => {
+    const dir = await templateDir({spec: {steps: [
+      {id: 'fetch', action: 'fetch:template', input: {url: './skeleton', values: {name: '${{ parameters.name }}'}}},
+      {id: 'publish', action: 'publish:github', input: {repoUrl: '${{ parameters.repoUrl }}', description: 'The ${{ parameters.name }} app', repoVisibility: 'private', topics: ['kplat']}},
+      {id: 'argocd', action: 'argocd:create-helm-application', input: {appName: '${{ parameters.name }}'}},
+      {id: 'register', action: 'catalog:register', input: {repoContentsUrl: '${{ steps.publish.output.repoContentsUrl }}', catalogInfoPath: '/catalog-info.yaml'}},
+    ]}}, {'skeleton/catalog-info.yaml': 'name: ${{ values.name }}'})
+    const run = await runTemplate(await loadTemplate(dir), {name: 'shop', repoUrl: 'github.example.com?owner=acme&repo=shop'}, repo)
+    assert.deepEqual(run.publish, {repoUrl: 'github.example.com?owner=acme&repo=shop', description: 'The shop app', repoVisibility: 'private', topics: ['kplat']})
+    assert.deepEqual(run.register, {repoContentsUrl: 'https://github.example.com/acme/shop/blob/main', catalogInfoPath: '/catalog-info.yaml'})
+    assert.deepEqual(run.skipped, [{id: 'argocd', action: 'argocd:create-helm-application'}])
+  })
+
+  it('fills Backstage\'s pickers from the app: EntityNamePicker, RepoUrlPicker (a --param for another repository refused); takes the others and `dependencies` from --param', async () => {
+    const dir = await templateDir({spec: {parameters: [{
+      required: ['name', 'repoUrl', 'owner'],
+      properties: {
+        name: {type: 'string', 'ui:field': 'EntityNamePicker'},
+        owner: {type: 'string', 'ui:field': 'OwnerPicker', 'ui:options': {catalogFilter: {kind: 'Group'}}},
+        repoUrl: {type: 'string', 'ui:field': 'RepoUrlPicker', 'ui:options': {allowedHosts: ['github.com']}},
+        token: {type: 'string', 'ui:widget': 'password'},
+        database: {type: 'boolean', default: false},
+      },
+      dependencies: {database: {oneOf: [{properties: {database: {const: true}, engine: {type: 'string', enum: ['postgres', 'mysql']}}}]}},
+    }], steps: []}}, {})
+    const template = await loadTemplate(dir)
+    const secrets: string[] = []
+    const app = {...repo, secrets: (v: string) => secrets.push(v)}
+    const values = await resolveParameters(template, {}, parseParams(['owner=group:default/web', 'token=hunter2-secret', 'database=true', 'engine=postgres']), noPrompts, false, app)
+    assert.deepEqual(values, {name: 'shop', owner: 'group:default/web', repoUrl: 'github.example.com?owner=acme&repo=shop', token: 'hunter2-secret', database: true, engine: 'postgres'})
+    assert.deepEqual(secrets, ['hunter2-secret'], 'a password is registered for redaction')
+    await assert.rejects(resolveParameters(template, {}, {owner: 'x', repoUrl: 'github.example.com?owner=other&repo=thing'}, noPrompts, false, app),
+      (e: unknown) => e instanceof UsageError && /^--param repoUrl=github\.example\.com\?owner=other&repo=thing names the repository other\/thing, but kplat creates acme\/shop/.test(e.message) && /kplat create thing --owner other/.test(e.hint ?? ''))
+    await assert.rejects(resolveParameters(template, {}, {}, noPrompts, false, app), (e: unknown) => e instanceof UsageError && e.message === 'template parameter "owner" is required (the schema: must have required property \'owner\')' && e.hint === 'Pass --param owner=VALUE')
+  })
+})
+
+describe('a template.yaml that is not valid YAML', () => {
+  it('is a template error naming the file and line, not a bug in kplat', async () => {
+    const dir = skeleton({'template.yaml': 'apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nspec:\n  steps:\n    - input: {name: ${{ parameters.name }}}\n'})
+    await assert.rejects(loadTemplate(dir), (e: unknown) => e instanceof TemplateError && new RegExp(`^${dir}/template\\.yaml line 5 is not valid YAML: `).test(e.message) && /needs quotes/.test(e.hint ?? ''))
   })
 })

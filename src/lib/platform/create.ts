@@ -60,7 +60,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
     Promise.all([import('../skeleton/template.js'), import('../skeleton/render.js')]), import('../skeleton/parameters.js'),
   ])
-  const [{loadTemplate}, {renderSkeleton, stepValues}] = skeleton
+  const [{loadTemplate}, {runTemplate}] = skeleton
   const out = ctx.out
 
   // 1. Resolve, and fail here, before anything exists, on anything missing.
@@ -89,17 +89,25 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
   checkNameIsOurs(name, {owner, argocdNamespace: namespace, repository: existing, application, destination})
-  if (opts.private) {
-    const {checkRepoCredentials, cloneUrlFor} = await import('./repo-credentials.js')
-    const {githubApiUrl} = await import('../github/auth.js')
-    await checkRepoCredentials(kube, settings, existing?.cloneUrl ?? cloneUrlFor(githubApiUrl(ctx.env), owner, name))
-  }
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
-  const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive)
-  const files = await renderSkeleton(template.skeletonDir, await stepValues(template.values, parameters))
-  const description = String(parameters.description ?? `${name}, created with kplat`)
+  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
+  const host = githubWebHost(githubApiUrl(ctx.env))
+  const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive, {name, owner, host, secrets: (v) => ctx.redactor.add(v)})
+  const rendered = await runTemplate(template, parameters, {host, owner, name})
+  const files = rendered.files
+  const description = String(rendered.publish?.description ?? parameters.description ?? `${name}, created with kplat`)
+  // The template may ask for a private repository itself (publish:github's repoVisibility).
+  const isPrivate = opts.private || ['private', 'internal'].includes(rendered.publish?.repoVisibility ?? '')
+  if (isPrivate) {
+    const {checkRepoCredentials, cloneUrlFor} = await import('./repo-credentials.js')
+    await checkRepoCredentials(kube, settings, existing?.cloneUrl ?? cloneUrlFor(githubApiUrl(ctx.env), owner, name))
+  }
+
+  // Said before anything exists: kplat's own flow does the work of these (Argo CD, waiting for CI).
+  if (rendered.register) out.warn('the template\'s catalog:register step is not run: kplat does not register apps in a Backstage catalog yet; its catalog-info.yaml is in the repository for Backstage to discover')
+  for (const step of rendered.skipped) out.warn(`the template's step "${step.id}" (${step.action}) is not run by kplat: its own flow registers the app with Argo CD and waits for CI and the first deploy`)
 
   if (opts.dryRun) {
     const plan = dryRunPlan(files, {owner, name, namespace, organization, existing: Boolean(existing)})
@@ -108,7 +116,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 
   // 2. The repository and its first commit (one commit, so one push event and one CI run).
   const repository = existing ?? await out.step(`Creating the repository ${owner}/${name}`, () =>
-    repo.createRepository(github, {owner, name, description, private: opts.private, organization}))
+    repo.createRepository(github, {owner, name, description, private: isPrivate, organization}))
   const commit = await out.step('Writing the first commit', async (update) => {
     // A repository made just now holds only its auto_init commit: nothing to look at.
     const head = existing ? await repo.branchHead(github, repository) : {hasApp: false, sha: ''}

@@ -19,7 +19,8 @@ export function parseParams(flags: string[] = []): Record<string, string> {
  * The template's parameters, from what kplat knows, then --param, then prompts for the
  * rest when a person is there; validated against the template's own schema either way.
  */
-export async function resolveParameters(template: Template, known: Record<string, unknown>, given: Record<string, string>, prompter: Prompter, interactive: boolean): Promise<Record<string, unknown>> {
+export async function resolveParameters(template: Template, known: Record<string, unknown>, given: Record<string, string>, prompter: Prompter, interactive: boolean,
+  app?: {name: string; owner: string; host: string; secrets?: (value: string) => void}): Promise<Record<string, unknown>> {
   const {properties, required} = template.parameters
   for (const key of Object.keys(given)) {
     if (!(key in properties)) throw new UsageError(`the ${template.name} template has no parameter "${key}"`, `Its parameters: ${Object.keys(properties).join(', ') || 'none'}`)
@@ -27,14 +28,17 @@ export async function resolveParameters(template: Template, known: Record<string
 
   const values: Record<string, unknown> = {}
   for (const [key, schema] of Object.entries(properties)) {
-    if (key in given) values[key] = coerce(given[key], schema.type)
+    const picked = app ? fromPicker(key, schema, app, given[key]) : undefined
+    if (picked !== undefined) values[key] = picked
+    else if (key in given) values[key] = coerce(given[key], schema.type)
     else if (key in known) values[key] = known[key]
     else if (interactive && required.includes(key)) values[key] = await ask(key, schema, prompter)
     else if (schema.default !== undefined) values[key] = schema.default
+    if (schema['ui:widget'] === 'password' && typeof values[key] === 'string') app?.secrets?.(values[key] as string)
   }
 
   for (const key of required) {
-    if (values[key] === undefined) throw new UsageError(`template parameter "${key}" is required`, `Pass --param ${key}=VALUE`)
+    if (values[key] === undefined) throw new UsageError(`template parameter "${key}" is required (the schema: must have required property '${key}')`, `Pass --param ${key}=VALUE`)
   }
 
   // Each value against its own property schema, so the message names the parameter.
@@ -47,8 +51,36 @@ export async function resolveParameters(template: Template, known: Record<string
   return values
 }
 
-async function ask(key: string, schema: {title?: string; description?: string; enum?: unknown[]; type?: string}, prompter: Prompter): Promise<unknown> {
+/**
+ * What Backstage's UI fields would fill in, from what kplat knows: the app's name for an
+ * EntityNamePicker, its repository for a RepoUrlPicker (a --param naming another repository
+ * is refused: kplat creates the one named by the app and --owner).
+ */
+function fromPicker(key: string, schema: ParameterSchema, app: {name: string; owner: string; host: string}, given: string | undefined): unknown {
+  const field = schema['ui:field']
+  if (field === 'EntityNamePicker' && given === undefined) return app.name
+  if (field !== 'RepoUrlPicker') return undefined
+  const want = `${app.host}?owner=${app.owner}&repo=${app.name}`
+  if (given === undefined) return want
+  let named: {owner?: string; repo?: string}
+  try {
+    const url = new URL(`https://${given}`)
+    named = {owner: url.searchParams.get('owner') ?? url.searchParams.get('organization') ?? undefined, repo: url.searchParams.get('repo') ?? undefined}
+  } catch {
+    named = {}
+  }
+
+  if (named.owner !== app.owner || named.repo !== app.name) {
+    throw new UsageError(`--param ${key}=${given} names the repository ${named.owner ?? '?'}/${named.repo ?? '?'}, but kplat creates ${app.owner}/${app.name} (the app's name and owner)`,
+      `Leave ${key} out, or pass the app's name and --owner to match: \`kplat create ${named.repo ?? 'NAME'} --owner ${named.owner ?? 'OWNER'}\``)
+  }
+
+  return want
+}
+
+async function ask(key: string, schema: ParameterSchema, prompter: Prompter): Promise<unknown> {
   const message = schema.title ?? key
+  if (schema['ui:widget'] === 'password') return prompter.password(message, `Pass --param ${key}=VALUE`)
   if (schema.enum) return prompter.select(message, schema.enum.map((v) => ({name: String(v), value: v})), `Pass --param ${key}=VALUE`)
   return coerce(await prompter.input(message, `Pass --param ${key}=VALUE`), schema.type)
 }

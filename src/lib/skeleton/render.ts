@@ -1,6 +1,8 @@
-import {readdir, readFile, stat} from 'node:fs/promises'
+import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import * as path from 'node:path'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {UsageError} from '../ui/errors.js'
+import {createTemplater, renderInput, TemplateError, truthy} from './expressions.js'
+import type {Template, TemplateStep} from './template.js'
 
 export interface RenderedFile {
   /** Path inside the new repository, always with forward slashes. */
@@ -10,36 +12,58 @@ export interface RenderedFile {
   binary: boolean
 }
 
+/** fetch:template's inputs besides url and values. */
+export interface FetchOptions {
+  targetPath?: string
+  /** Globs of files copied as they are; their paths are still templated. */
+  copyWithoutTemplating?: string[]
+  /** The older form: matching files are copied as they are, paths included. */
+  copyWithoutRender?: string[]
+  /** Only files with this extension are templated (true: .njk), and lose it. */
+  templateFileExtension?: string | boolean
+  /** `{{ cookiecutter.x }}` instead of `${{ values.x }}`. */
+  cookiecutterCompat?: boolean
+}
+
 /**
  * Renders a skeleton folder the way Backstage's fetch:template does: Nunjucks with
  * ${{ values.x }} (so {{ }} stays free for Helm and GitHub Actions, and {% raw %} works),
- * templated file and folder names, an entry whose rendered name is empty is skipped,
- * binary files are copied byte for byte and executable bits are kept.
+ * templated paths (an entry whose rendered path is empty, absolute or has an empty part is
+ * skipped), binary files copied byte for byte, executable bits kept.
  */
-export async function renderSkeleton(dir: string, values: Record<string, unknown>): Promise<RenderedFile[]> {
-  const nunjucks = (await import('nunjucks')).default
-  const env = new nunjucks.Environment(null, {autoescape: false, throwOnUndefined: false, tags: {variableStart: '${{', variableEnd: '}}'}})
-  const render = (text: string, where: string) => {
-    try {
-      return env.renderString(text, {values})
-    } catch (error) {
-      throw new KplatError(`the skeleton's ${where} does not render: ${(error as Error).message.split('\n').at(-1)?.trim()}`, {cause: error})
-    }
-  }
+export async function renderSkeleton(dir: string, values: Record<string, unknown>, opts: FetchOptions = {}): Promise<RenderedFile[]> {
+  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat})
+  const context = {[opts.cookiecutterCompat ? 'cookiecutter' : 'values']: values}
+  const extension = opts.templateFileExtension === true ? '.njk' : opts.templateFileExtension || undefined
+  const {default: picomatch} = await import('picomatch')
+  const globs = opts.copyWithoutTemplating ?? opts.copyWithoutRender ?? []
+  const verbatim = globs.length > 0 ? picomatch(globs, {dot: true}) : () => false
+  const renderPaths = opts.copyWithoutRender === undefined
+  const base = normalizeTarget(opts.targetPath)
 
   const files: RenderedFile[] = []
   for (const source of await walk(dir)) {
-    const relative = path.relative(dir, source).split(path.sep)
-    const rendered = relative.map((part) => render(part, `path ${relative.join('/')}`).trim())
-    if (rendered.some((part) => part === '')) continue
-    const target = path.posix.normalize(rendered.join('/'))
-    if (target.startsWith('../') || target === '..' || path.posix.isAbsolute(target)) {
-      throw new UsageError(`the skeleton path ${relative.join('/')} renders to ${target}, outside the new repository`, 'Fix the template\'s file names')
+    const relative = path.relative(dir, source).split(path.sep).join('/')
+    let output = relative
+    let templated: boolean
+    if (extension) {
+      templated = output.endsWith(extension)
+      if (templated) output = output.slice(0, -extension.length)
+      output = templater.render(output, context, `the path ${relative}`)
+    } else {
+      templated = !verbatim(relative)
+      if (renderPaths || templated) output = templater.render(output, context, `the path ${relative}`)
+    }
+
+    if (output === '' || output.startsWith('/') || output.includes('//') || output.endsWith('/')) continue
+    const target = path.posix.normalize(path.posix.join(base, output))
+    if (target.startsWith('../') || target === '..') {
+      throw new UsageError(`the skeleton path ${relative} renders to ${target}, outside the new repository`, 'Fix the template\'s file names')
     }
 
     const raw = await readFile(source)
-    const binary = isBinary(raw)
-    const content = binary ? raw : Buffer.from(render(raw.toString('utf8'), `file ${relative.join('/')}`))
+    const binary = (await lstat(source)).isSymbolicLink() || isBinary(raw)
+    const content = binary || !templated ? raw : Buffer.from(templater.render(raw.toString('utf8'), context, relative))
     const executable = ((await stat(source)).mode & 0o111) !== 0
     files.push({path: target, content, mode: executable ? '100755' : '100644', binary})
   }
@@ -47,34 +71,135 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
   return files.sort((a, b) => a.path.localeCompare(b.path))
 }
 
+/** fetch:plain: the folder as it is. */
+async function copyPlain(dir: string, targetPath: string | undefined): Promise<RenderedFile[]> {
+  const base = normalizeTarget(targetPath)
+  const files: RenderedFile[] = []
+  for (const source of await walk(dir)) {
+    const raw = await readFile(source)
+    const executable = ((await stat(source)).mode & 0o111) !== 0
+    files.push({path: path.posix.join(base, path.relative(dir, source).split(path.sep).join('/')), content: raw, mode: executable ? '100755' : '100644', binary: isBinary(raw)})
+  }
+
+  return files
+}
+
+function normalizeTarget(targetPath: string | undefined): string {
+  const base = path.posix.normalize(targetPath ?? '.')
+  if (base.startsWith('../') || base === '..' || path.posix.isAbsolute(base)) throw new TemplateError(`the template's targetPath ${targetPath} leaves the new repository`, {hint: 'Use a path inside it, such as ./app'})
+  return base === '.' ? '' : base
+}
+
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = []
-  for (const entry of await readdir(dir, {withFileTypes: true})) {
+  let entries
+  try {
+    entries = await readdir(dir, {withFileTypes: true})
+  } catch {
+    throw new TemplateError(`the template's folder ${dir} cannot be read`, {hint: 'Check the url of its fetch:template or fetch:plain step'})
+  }
+
+  for (const entry of entries) {
     const full = path.join(dir, entry.name)
     if (entry.isDirectory()) out.push(...await walk(full))
-    else if (entry.isFile()) out.push(full)
+    else if (entry.isFile() || entry.isSymbolicLink()) out.push(full)
   }
 
   return out
 }
 
-// What git and Backstage's isbinaryfile check both come down to: a NUL byte early on.
+// What git and Backstage's isbinaryfile check both come down to for text skeletons: a NUL byte early on.
 function isBinary(content: Buffer): boolean {
   return content.subarray(0, 8000).includes(0)
+}
+
+/** What publish:github was asked for, honoured by kplat's own repository creation. */
+export interface PublishInput {
+  repoUrl?: string
+  description?: string
+  repoVisibility?: 'private' | 'internal' | 'public'
+  defaultBranch?: string
+  topics?: string[]
+}
+
+export interface TemplateRun {
+  files: RenderedFile[]
+  publish?: PublishInput
+  /** catalog:register's input, for when the platform has a Backstage catalog. */
+  register?: {catalogInfoPath?: string; repoContentsUrl?: string}
+  /** Steps kplat does not run (its own flow covers Argo CD and waiting for CI), to warn about before anything is created. */
+  skipped: Array<{id: string; action: string}>
+}
+
+/**
+ * Runs a template's steps as Backstage's workflow runner would, as far as kplat runs them:
+ * each step's `if` and input are rendered against the parameters and the earlier steps'
+ * outputs; fetch:* steps render into one tree; publish:github's and catalog:register's
+ * inputs are returned for kplat's own flow; any other step is listed as skipped.
+ */
+export async function runTemplate(template: Template, parameters: Record<string, unknown>, repo: {host: string; owner: string; name: string; defaultBranch?: string}): Promise<TemplateRun> {
+  const templater = await createTemplater()
+  const steps: Record<string, {output: Record<string, unknown>}> = {}
+  const context = {parameters, steps, user: {}}
+  const files = new Map<string, RenderedFile>()
+  const run: TemplateRun = {files: [], skipped: []}
+  for (const step of template.steps) {
+    const where = `step ${step.id}`
+    if (step.if !== undefined && !truthy(renderInput(templater, step.if, context, `${where} if`))) continue
+    const input = (renderInput(templater, step.input ?? {}, context, `${where} input`) ?? {}) as Record<string, unknown>
+    switch (step.action) {
+      case 'fetch:template':
+      case 'fetch:plain': {
+        const dir = localUrl(template, step, input.url)
+        const rendered = step.action === 'fetch:plain'
+          ? await copyPlain(dir, input.targetPath as string | undefined)
+          : await renderSkeleton(dir, (input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
+        for (const file of rendered) files.set(file.path, file)
+        steps[step.id] = {output: {}}
+        break
+      }
+
+      case 'publish:github': {
+        run.publish = input as PublishInput
+        const branch = String(input.defaultBranch ?? repo.defaultBranch ?? 'main')
+        const remoteUrl = `https://${repo.host}/${repo.owner}/${repo.name}`
+        steps[step.id] = {output: {remoteUrl, repoContentsUrl: `${remoteUrl}/blob/${branch}`}}
+        break
+      }
+
+      case 'catalog:register':
+        run.register = input as TemplateRun['register']
+        steps[step.id] = {output: {}}
+        break
+      default:
+        run.skipped.push({id: step.id, action: step.action})
+        steps[step.id] = {output: {}}
+    }
+  }
+
+  run.files = [...files.values()].sort((a, b) => a.path.localeCompare(b.path))
+  return run
+}
+
+/** A fetch step's url: a folder beside template.yaml (kplat reads templates from disk, not from URLs). */
+function localUrl(template: Template, step: TemplateStep, url: unknown): string {
+  if (typeof url !== 'string' || url === '') throw new TemplateError(`the template's step ${step.id} (${step.action}) has no url`, {hint: 'Give it the folder to fetch, such as ./skeleton'})
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new TemplateError(`the template's step ${step.id} fetches ${url}; kplat fetches folders beside template.yaml only`, {hint: 'Put that folder beside template.yaml and use a relative url such as ./skeleton'})
+  }
+
+  const dir = path.resolve(template.dir, url)
+  if (dir !== path.resolve(template.dir) && !dir.startsWith(path.resolve(template.dir) + path.sep)) {
+    throw new TemplateError(`the template's step ${step.id} fetches ${url}, outside the template's folder`, {hint: 'Use a folder beside template.yaml'})
+  }
+
+  return dir
 }
 
 /**
  * The values a template's fetch:template step hands its skeleton: each `${{ parameters.x }}`
  * replaced, keeping the parameter's type when the value is that expression alone.
  */
-export async function stepValues(stepValues: Record<string, unknown>, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const nunjucks = (await import('nunjucks')).default
-  const env = new nunjucks.Environment(null, {autoescape: false, tags: {variableStart: '${{', variableEnd: '}}'}})
-  const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(stepValues)) {
-    const whole = typeof value === 'string' ? /^\$\{\{\s*parameters\.([\w-]+)\s*\}\}$/.exec(value) : null
-    out[key] = whole ? parameters[whole[1]] : typeof value === 'string' ? env.renderString(value, {parameters}) : value
-  }
-
-  return out
+export async function stepValues(values: Record<string, unknown>, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return renderInput(await createTemplater(), values, {parameters}, 'values') as Record<string, unknown>
 }

@@ -15,12 +15,34 @@ export interface ParameterSchema {
   minimum?: number
   maximum?: number
   'ui:widget'?: string
+  /** Backstage's UI fields: RepoUrlPicker, EntityNamePicker, OwnerPicker, EntityPicker, ... */
+  'ui:field'?: string
+  'ui:options'?: Record<string, unknown>
+}
+
+/** A page of spec.parameters: its properties, and those that `dependencies` may add. */
+interface ParameterPage {
+  properties?: Record<string, ParameterSchema>
+  required?: string[]
+  dependencies?: Record<string, {properties?: Record<string, ParameterSchema>; oneOf?: Array<{properties?: Record<string, ParameterSchema>; required?: string[]}>}>
+}
+
+/** One step of spec.steps, as written (its input is rendered when the template runs). */
+export interface TemplateStep {
+  id: string
+  name?: string
+  action: string
+  input?: Record<string, unknown>
+  /** Backstage's condition: a boolean or a `${{ }}` expression; a falsy result skips the step. */
+  if?: unknown
 }
 
 export interface Template {
   dir: string
   name: string
   title: string
+  description?: string
+  steps: TemplateStep[]
   /** The merged parameter schema of every page of spec.parameters. */
   parameters: {properties: Record<string, ParameterSchema>; required: string[]}
   /** The fetch:template step's folder and the values it passes to the skeleton. */
@@ -31,10 +53,10 @@ export interface Template {
 interface TemplateDoc {
   apiVersion?: string
   kind?: string
-  metadata?: {name?: string; title?: string}
+  metadata?: {name?: string; title?: string; description?: string}
   spec?: {
-    parameters?: Array<{properties?: Record<string, ParameterSchema>; required?: string[]}> | {properties?: Record<string, ParameterSchema>; required?: string[]}
-    steps?: Array<{action?: string; input?: {url?: string; values?: Record<string, unknown>}}>
+    parameters?: ParameterPage[] | ParameterPage
+    steps?: Array<{id?: string; name?: string; action?: string; input?: Record<string, unknown>; if?: unknown}>
   }
 }
 
@@ -48,7 +70,17 @@ export async function loadTemplate(dir: string): Promise<Template> {
   }
 
   const {parse} = await import('yaml')
-  const doc = parse(text) as TemplateDoc
+  let doc: TemplateDoc
+  try {
+    doc = parse(text) as TemplateDoc
+  } catch (error) {
+    const {TemplateError} = await import('./expressions.js')
+    const line = (error as {linePos?: Array<{line: number}>}).linePos?.[0]?.line
+    throw new TemplateError(`${path.join(dir, 'template.yaml')}${line ? ` line ${line}` : ''} is not valid YAML: ${(error as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, {
+      hint: 'Fix the template (a `${{ }}` value that starts a YAML value needs quotes, or block style)', cause: error,
+    })
+  }
+
   if (doc?.apiVersion !== 'scaffolder.backstage.io/v1beta3' || doc.kind !== 'Template') {
     throw new UsageError(`${dir}/template.yaml is not a Backstage Software Template (want apiVersion scaffolder.backstage.io/v1beta3, kind Template)`)
   }
@@ -59,17 +91,33 @@ export async function loadTemplate(dir: string): Promise<Template> {
   for (const page of pages) {
     Object.assign(properties, page.properties)
     required.push(...(page.required ?? []))
+    // A property that only a `dependencies` branch shows is optional here: the form would ask
+    // for it when the branch applies; kplat takes it from --param.
+    for (const dependency of Object.values(page.dependencies ?? {})) {
+      for (const branch of [dependency, ...(dependency.oneOf ?? [])]) {
+        for (const [key, schema] of Object.entries(branch.properties ?? {})) {
+          if (!(key in properties) && Object.keys(schema).some((k) => k !== 'const' && k !== 'enum')) properties[key] = schema
+        }
+      }
+    }
   }
 
-  const fetch = doc.spec?.steps?.find((s) => s.action === 'fetch:template')
-  const skeletonDir = path.resolve(dir, fetch?.input?.url ?? './skeleton')
-  if (!skeletonDir.startsWith(path.resolve(dir) + path.sep)) throw new UsageError(`the template's fetch:template url leaves its folder (${fetch?.input?.url})`)
+  const steps: TemplateStep[] = (doc.spec?.steps ?? []).map((s, i) => {
+    if (typeof s?.action !== 'string') throw new UsageError(`${dir}/template.yaml: step ${s?.id ?? i + 1} has no action`, 'Give every step an action, such as fetch:template')
+    return {id: s.id ?? `step-${i + 1}`, name: s.name, action: s.action, input: s.input, if: s.if}
+  })
+  const fetch = steps.find((s) => s.action === 'fetch:template')
+  const url = typeof fetch?.input?.url === 'string' ? fetch.input.url : './skeleton'
+  const skeletonDir = path.resolve(dir, url)
+  if (!skeletonDir.startsWith(path.resolve(dir) + path.sep)) throw new UsageError(`the template's fetch:template url leaves its folder (${url})`)
   return {
     dir,
     name: doc.metadata?.name ?? path.basename(dir),
     title: doc.metadata?.title ?? doc.metadata?.name ?? path.basename(dir),
+    description: doc.metadata?.description,
+    steps,
     parameters: {properties, required},
     skeletonDir,
-    values: fetch?.input?.values ?? {},
+    values: (fetch?.input?.values ?? {}) as Record<string, unknown>,
   }
 }

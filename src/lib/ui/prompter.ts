@@ -25,6 +25,13 @@ export class Prompter {
     return input({message, validate}, {input: this.io.stdin, output: this.io.stderr})
   }
 
+  /** Hidden input: nothing typed is echoed. */
+  async password(message: string, flagHint: string): Promise<string> {
+    this.mustAsk(message, flagHint)
+    const {password} = await import('@inquirer/prompts')
+    return password({message, mask: true}, {input: this.io.stdin, output: this.io.stderr})
+  }
+
   async confirm(message: string, flagHint: string): Promise<boolean> {
     this.mustAsk(message, flagHint)
     const {confirm} = await import('@inquirer/prompts')

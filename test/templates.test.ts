@@ -1,0 +1,113 @@
+// A template written for Backstage (UI pickers, the scaffolder's filters, `if`, fetch:plain,
+// copyWithoutTemplating, publish:github's inputs, a custom step) creates a working app through
+// `kplat create --template PATH`, with no edit, on the proving ground.
+import assert from 'node:assert/strict'
+import {cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {before, describe, it} from 'node:test'
+import * as k8s from '@kubernetes/client-node'
+import {ROOT, runBin} from './helpers/cli.js'
+import {ground, uniqueName, type TestGround} from './helpers/ground.js'
+
+const ORG = 'acme'
+
+const TEMPLATE = `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: backstage-node
+  title: Node service, as written for Backstage
+spec:
+  owner: group:default/platform
+  type: service
+  parameters:
+    - title: Component
+      required: [name, owner]
+      properties:
+        name: {title: Name, type: string, ui:field: EntityNamePicker, ui:autofocus: true}
+        owner: {title: Owner, type: string, ui:field: OwnerPicker, ui:options: {catalogFilter: {kind: Group}}}
+        docs: {title: With docs, type: boolean, default: true}
+    - title: Repository
+      required: [repoUrl]
+      properties:
+        repoUrl: {title: Repository, type: string, ui:field: RepoUrlPicker, ui:options: {allowedHosts: [github.com]}}
+  steps:
+    - id: fetch
+      name: Fetch the skeleton
+      action: fetch:template
+      input:
+        url: ./skeleton
+        copyWithoutTemplating: ['static/**']
+        values:
+          name: \${{ parameters.name }}
+          owner: \${{ parameters.repoUrl | parseRepoUrl | pick('owner') }}
+          team: \${{ parameters.owner | parseEntityRef | pick('name') }}
+          description: \${{ parameters.name }} for \${{ parameters.owner | parseEntityRef | pick('name') }}
+          port: 8080
+          registry: ghcr.io
+          appsDomain: ''
+    - id: docs
+      if: \${{ parameters.docs }}
+      action: fetch:plain
+      input: {url: ./docs, targetPath: ./docs}
+    - id: publish
+      action: publish:github
+      input:
+        repoUrl: \${{ parameters.repoUrl }}
+        description: Made from Backstage's template for \${{ parameters.repoUrl | projectSlug }}
+        repoVisibility: public
+    - id: argocd
+      name: Register with Argo CD
+      action: argocd:create-helm-application
+      input:
+        appName: \${{ parameters.name }}
+        repoUrl: \${{ steps.publish.output.remoteUrl }}
+    - id: register
+      action: catalog:register
+      input:
+        repoContentsUrl: \${{ steps.publish.output.repoContentsUrl }}
+        catalogInfoPath: /catalog-info.yaml
+`
+
+describe('a template written for Backstage, through kplat create, on the proving ground', () => {
+  let g: TestGround
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-templates-'))
+  const tpl = path.join(work, 'tpl')
+
+  before(async () => {
+    g = await ground()
+    cpSync(path.join(ROOT, 'skeletons', 'node', 'skeleton'), path.join(tpl, 'skeleton'), {recursive: true})
+    mkdirSync(path.join(tpl, 'skeleton', 'static'), {recursive: true})
+    writeFileSync(path.join(tpl, 'skeleton', 'static', 'banner.txt'), 'served as is: ${{ values.name }}\n')
+    writeFileSync(path.join(tpl, 'skeleton', 'TEAM'), '${{ values.team }}\n')
+    mkdirSync(path.join(tpl, 'docs'), {recursive: true})
+    writeFileSync(path.join(tpl, 'docs', 'index.md'), '# Docs\n\n${{ copied as they are }}\n')
+    writeFileSync(path.join(tpl, 'template.yaml'), TEMPLATE)
+  })
+
+  it('creates a working app with no edit: pickers filled from the app, filters, `if`, fetch:plain, publish:github\'s inputs, and a warning for the steps kplat does not run', async () => {
+    const name = uniqueName('bks')
+    const r = await runBin(['create', name, '--template', tpl, '--param', 'owner=group:default/payments', '--json'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work})
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /Warning: the template's step "argocd" \(argocd:create-helm-application\) is not run by kplat: its own flow registers the app with Argo CD/)
+    assert.match(r.stderr, /catalog:register step is not run/)
+    const warned = r.stderr.indexOf('argocd:create-helm-application')
+    assert.ok(warned >= 0 && warned < r.stderr.indexOf('Creating the repository'), 'the warning comes before anything is created')
+
+    const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`}
+    const repo = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers})).json() as {description: string; private: boolean}
+    assert.equal(repo.description, `Made from Backstage's template for ${ORG}/${name} (created by kplat)`, 'the template\'s description, with the mark kplat knows its repositories by')
+    assert.equal(repo.private, false)
+    // The clone create made holds what was pushed.
+    const result = JSON.parse(r.stdout) as {commit: string; dir: string}
+    const file = async (p: string) => readFileSync(path.join(result.dir, p), 'utf8')
+
+    assert.equal(await file('TEAM'), 'payments\n')
+    assert.equal(await file('static/banner.txt'), 'served as is: ${{ values.name }}\n')
+    assert.equal(await file('docs/index.md'), '# Docs\n\n${{ copied as they are }}\n')
+
+    // It deployed: Healthy, running the pushed commit's image.
+    const pods = await g.admin().makeApiClient(k8s.CoreV1Api).listNamespacedPod({namespace: name})
+    assert.ok(pods.items.some((p) => p.status?.phase === 'Running' && p.spec!.containers[0].image === `ghcr.io/${ORG}/${name}:${result.commit}`))
+  })
+})
