@@ -429,7 +429,8 @@ export class GitHubServer {
     const now = new Date().toISOString()
     const repo: Repo = {
       id: this.nextId++, owner, name, private: Boolean(body.private), description: (body.description as string | undefined) ?? null,
-      defaultBranch: 'main', createdAt: now, updatedAt: now, pushedAt: null, dir: path.join(this.dir, 'repos', owner, `${name}.git`),
+      // GitHub sets pushed_at when it creates a repository, empty or not (its schema says string).
+      defaultBranch: 'main', createdAt: now, updatedAt: now, pushedAt: now, dir: path.join(this.dir, 'repos', owner, `${name}.git`),
     }
     await initBare(repo.dir, repo.defaultBranch)
     this.installHooks(repo)
