@@ -291,7 +291,7 @@ spec:
     const cwd = workdir()
     const cases: Array<{args: string[]; env?: NodeJS.ProcessEnv; code: number; message: RegExp}> = [
       {args: ['Bad_Name'], code: 2, message: /invalid app name "Bad_Name".*Try "bad-name"/},
-      {args: ['nonexistent-skeleton', '--template', 'nope'], code: 2, message: /no skeleton named "nope" \(shipped: node\)/},
+      {args: ['nonexistent-skeleton', '--template', 'nope'], code: 2, message: /no template named "nope" \(on offer: node\)/},
       {args: ['param-bad', '--param', 'port=notanumber'], code: 2, message: /template parameter "port" must be integer\. Pass --param port=VALUE/},
       // Every duration is checked before anything exists (a negative one was accepted, and
       // "timed out after -5s" came after the repository and the Application were made).

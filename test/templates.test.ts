@@ -5,12 +5,15 @@ import assert from 'node:assert/strict'
 import {cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {execFile} from 'node:child_process'
 import {before, describe, it} from 'node:test'
+import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
 import {ROOT, runBin} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
 
 const ORG = 'acme'
+const exec = promisify(execFile)
 
 const TEMPLATE = `apiVersion: scaffolder.backstage.io/v1beta3
 kind: Template
@@ -109,5 +112,38 @@ describe('a template written for Backstage, through kplat create, on the proving
     // It deployed: Healthy, running the pushed commit's image.
     const pods = await g.admin().makeApiClient(k8s.CoreV1Api).listNamespacedPod({namespace: name})
     assert.ok(pods.items.some((p) => p.status?.phase === 'Running' && p.spec!.containers[0].image === `ghcr.io/${ORG}/${name}:${result.commit}`))
+  })
+
+  it('lists the shipped templates and those the platform publishes in a git repository, and creates from one by name', async () => {
+    const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}
+    const shipped = await runBin(['templates', '--json'], {env, cwd: work})
+    assert.equal(shipped.code, 0, shipped.stderr)
+    const list = JSON.parse(shipped.stdout) as Array<{name: string; source: string; title: string; parameters: Array<{name: string; required: boolean; type?: string; field?: string}>}>
+    assert.deepEqual(list.map((t) => [t.name, t.source]), [['node', 'shipped']])
+    assert.deepEqual(list[0].parameters.filter((p) => p.required).map((p) => p.name), ['name', 'owner'])
+
+    // The platform team's repository of golden paths, on the ground's GitHub.
+    const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, 'content-type': 'application/json'}
+    const made = await (await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {method: 'POST', headers, body: JSON.stringify({name: uniqueName('golden-paths')})})).json() as {clone_url: string}
+    const source = path.join(work, 'golden')
+    cpSync(tpl, path.join(source, 'services', 'backstage-node'), {recursive: true})
+    const git = (args: string[]) => exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    await git(['init', '-q', '-b', 'main'])
+    await git(['add', '-A'])
+    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Golden paths'])
+    await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', made.clone_url, 'main'])
+
+    const withPlatform = {...env, KPLAT_TEMPLATES: made.clone_url, KPLAT_CACHE: path.join(work, 'cache')}
+    const both = await runBin(['templates'], {env: withPlatform, cwd: work})
+    assert.equal(both.code, 0, both.stderr)
+    assert.match(both.stdout, /^NAME\s+TITLE\s+SOURCE\s+PARAMETERS$/m)
+    assert.match(both.stdout, /^node\s+Node\.js HTTP service\s+shipped\s+name owner description\? port\? registry\? appsDomain\?$/m)
+    assert.match(both.stdout, new RegExp(`^backstage-node\\s+Node service, as written for Backstage\\s+${made.clone_url.replace(/[.?]/g, '\\$&')}\\s+name owner docs\\? repoUrl$`, 'm'))
+    const planned = await runBin(['create', uniqueName('gp'), '--template', 'backstage-node', '--param', 'owner=group:default/payments', '--dry-run', '--json'], {env: withPlatform, cwd: work})
+    assert.equal(planned.code, 0, planned.stderr)
+    assert.ok((JSON.parse(planned.stdout) as {dryRun: {files: string[]}}).dryRun.files.includes('TEAM'))
+    const unknown = await runBin(['create', 'x-app', '--template', 'nosuch', '--dry-run'], {env: withPlatform, cwd: work})
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /no template named "nosuch" \(on offer: node, backstage-node\)\. Run `kplat templates` to list them/)
   })
 })

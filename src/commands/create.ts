@@ -24,7 +24,7 @@ export default class Create extends KplatCommand {
     owner: Flags.string({description: 'GitHub user or organisation that owns the repository (default: the platform\'s, else you)', helpValue: 'OWNER'}),
     param: Flags.string({description: 'a template parameter, key=value', helpValue: 'KEY=VALUE', multiple: true}),
     private: Flags.boolean({description: 'make the repository private'}),
-    template: Flags.string({description: 'skeleton to start from: a shipped name or a folder with a template.yaml', default: 'node', helpValue: 'NAME|PATH'}),
+    template: Flags.string({description: 'the template to start from: a name `kplat templates` lists, or a folder with a template.yaml', default: 'node', helpValue: 'NAME|PATH'}),
     timeout: Flags.integer({description: 'seconds to wait for CI and for the deploy, each', default: 600, min: 1, max: 86_400, helpValue: 'SECONDS'}),
     ...jsonFlag,
     ...kubeContextFlag,

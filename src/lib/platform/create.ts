@@ -1,14 +1,13 @@
 import {existsSync, readdirSync} from 'node:fs'
 import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
+import type {PlatformSettings} from './settings.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {validateAppName} from './app-name.js'
 import {generateAppName} from './names.js'
 
-const PACKAGE_ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
 const RELEASE_HISTORY_LIMIT = 100
 
@@ -56,20 +55,22 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const github = await ctx.github()
   const asked = whoami(github)
   asked.catch(() => {})
-  const [{loadSettings}, repo, runs, argo, skeleton, params] = await Promise.all([
+  const [{loadSettings}, repo, runs, argo, {findTemplate}, {runTemplate}, params] = await Promise.all([
     import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
-    Promise.all([import('../skeleton/template.js'), import('../skeleton/render.js')]), import('../skeleton/parameters.js'),
+    import('./templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
   ])
-  const [{loadTemplate}, {runTemplate}] = skeleton
   const out = ctx.out
 
   // 1. Resolve, and fail here, before anything exists, on anything missing.
   const given = params.parseParams(opts.params)
   // Local and independent of the look-ups below; its verdict is told after theirs.
   const local = opts.clone ? settle(cloneTarget(ctx.cwd, name)) : undefined
-  const template = await loadTemplate(templateDir(opts.template))
+  // The settings are read once: for the template when it is the platform's, and for the rest.
+  let settingsRead: Promise<PlatformSettings> | undefined
+  const readSettings = () => settingsRead ??= ctx.kube(opts.context).then((kube) => loadSettings(kube, ctx.env))
+  const template = await findTemplate(ctx, opts.template, readSettings)
   const kube = await ctx.kube(opts.context)
-  const [me, settings] = await Promise.all([asked, loadSettings(kube, ctx.env)])
+  const [me, settings] = await Promise.all([asked, readSettings()])
   checkScopes(me.scopes)
   const owner = opts.owner ?? settings.githubOwner ?? me.login
   const namespace = settings.argocdNamespace
@@ -235,17 +236,6 @@ function dryRunPlan(files: RenderedFile[], a: {owner: string; name: string; name
       `POST ${repoPath}/git/trees`, `POST ${repoPath}/git/commits`, `PATCH ${repoPath}/git/refs/heads/main`,
     ],
   }
-}
-
-function templateDir(template: string): string {
-  if (template.includes('/') || template.startsWith('.')) return path.resolve(template)
-  const shipped = path.join(PACKAGE_ROOT, 'skeletons', template)
-  if (!existsSync(shipped)) {
-    const names = readdirSync(path.join(PACKAGE_ROOT, 'skeletons')).join(', ')
-    throw new UsageError(`no skeleton named "${template}" (shipped: ${names})`, 'Pass --template with one of those, or a folder that holds a template.yaml')
-  }
-
-  return shipped
 }
 
 interface CloneTarget {

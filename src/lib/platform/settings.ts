@@ -18,6 +18,8 @@ export interface PlatformSettings {
   maxProcesses: number
   /** URL prefixes that Argo CD credential templates cover, for private repositories. */
   repoCredentials?: string
+  /** Where the platform team publishes its templates: a folder, or a git repository (URL#ref). */
+  templates?: string
 }
 
 export const SETTINGS_NAMESPACE = 'kplat-system'
@@ -33,10 +35,12 @@ const ENV: Record<keyof PlatformSettings, string> = {
   argocdProject: 'KPLAT_ARGOCD_PROJECT',
   maxProcesses: 'KPLAT_MAX_PROCESSES',
   repoCredentials: 'KPLAT_REPO_CREDENTIALS',
+  templates: 'KPLAT_TEMPLATES',
 }
 
-export async function loadSettings(kube: Kube, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
-  const fromCluster = await readConfigMap(kube)
+/** The settings; without a cluster (kube undefined), the defaults and the environment alone. */
+export async function loadSettings(kube: Kube | undefined, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
+  const fromCluster = kube ? await readConfigMap(kube) : {}
   const settings: PlatformSettings = {...DEFAULTS}
   for (const key of Object.keys(ENV) as Array<keyof PlatformSettings>) {
     const value = env[ENV[key]] || fromCluster[key]

@@ -1,0 +1,124 @@
+// The golden paths on offer: the templates kplat ships, and those the platform team publishes
+// (the `templates` setting: a folder, or a git repository, of Backstage templates). A name
+// given to `create --template` is looked up in that order, after a path.
+import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {mkdir, readdir, rename, rm} from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import type {Context} from '../context.js'
+import {loadTemplate, type Template} from '../skeleton/template.js'
+import {KplatError, UsageError} from '../ui/errors.js'
+import type {PlatformSettings} from './settings.js'
+
+const SHIPPED = fileURLToPath(new URL('../../../skeletons', import.meta.url))
+
+export interface TemplateParameter {
+  name: string
+  type?: string
+  title?: string
+  description?: string
+  required: boolean
+  default?: unknown
+  /** Backstage's UI field, when the template names one (kplat fills some from the app). */
+  field?: string
+}
+
+export interface TemplateSummary {
+  name: string
+  title: string
+  description?: string
+  /** `shipped`, or where the platform publishes it. */
+  source: string
+  parameters: TemplateParameter[]
+}
+
+/** Every template on offer, shipped first. */
+export async function listTemplates(ctx: Context, settings: PlatformSettings): Promise<TemplateSummary[]> {
+  const [shipped, platform] = await Promise.all([templatesIn(SHIPPED), platformTemplates(ctx, settings)])
+  return [...shipped.map((t) => summary(t, 'shipped')), ...platform.map((t) => summary(t, settings.templates!))]
+}
+
+/**
+ * The template `--template` names: a folder (a value with a slash or a leading dot), a shipped
+ * one, or one the platform publishes; the settings are read only when it is none of the first.
+ */
+export async function findTemplate(ctx: Context, name: string, settings: () => Promise<PlatformSettings>): Promise<Template> {
+  if (name.includes('/') || name.startsWith('.')) return loadTemplate(path.resolve(ctx.cwd, name))
+  if (existsSync(path.join(SHIPPED, name, 'template.yaml'))) return loadTemplate(path.join(SHIPPED, name))
+  const resolved = await settings()
+  const platform = await platformTemplates(ctx, resolved)
+  const found = platform.find((t) => t.name === name)
+  if (found) return found
+  const names = [...(await templatesIn(SHIPPED)), ...platform].map((t) => t.name)
+  throw new UsageError(`no template named "${name}" (on offer: ${names.join(', ')})`, 'Run `kplat templates` to list them, or pass --template a folder that holds a template.yaml')
+}
+
+function summary(t: Template, source: string): TemplateSummary {
+  return {
+    name: t.name, title: t.title, ...(t.description ? {description: t.description} : {}), source,
+    parameters: Object.entries(t.parameters.properties).map(([name, s]) => ({
+      name, required: t.parameters.required.includes(name),
+      ...(s.type ? {type: s.type} : {}), ...(s.title ? {title: s.title} : {}), ...(s.description ? {description: s.description} : {}),
+      ...(s.default === undefined ? {} : {default: s.default}), ...(s['ui:field'] ? {field: s['ui:field']} : {}),
+    })),
+  }
+}
+
+async function platformTemplates(ctx: Context, settings: PlatformSettings): Promise<Template[]> {
+  if (!settings.templates) return []
+  const dir = isGitUrl(settings.templates) ? await fetchRepository(ctx, settings.templates) : path.resolve(ctx.cwd, settings.templates)
+  if (!existsSync(dir)) throw new KplatError(`the platform's templates folder ${dir} does not exist`, {hint: 'Fix the templates setting (KPLAT_TEMPLATES, or the templates key of ConfigMap kplat-system/kplat)'})
+  return templatesIn(dir)
+}
+
+/** A folder that is a template, or holds templates one or two levels down. */
+async function templatesIn(dir: string, depth = 2): Promise<Template[]> {
+  if (existsSync(path.join(dir, 'template.yaml'))) return [await loadTemplate(dir)]
+  if (depth === 0) return []
+  const entries = await readdir(dir, {withFileTypes: true}).catch(() => [])
+  const found = await Promise.all(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => templatesIn(path.join(dir, e.name), depth - 1)))
+  return found.flat().sort((a, b) => a.name.localeCompare(b.name))
+}
+
+function isGitUrl(value: string): boolean {
+  return /^(https?|ssh|git):\/\//.test(value) || /^[\w.-]+@[\w.-]+:/.test(value)
+}
+
+/**
+ * A shallow copy of the templates repository (URL#ref picks a branch or tag), kept in kplat's
+ * cache and brought up to date on each use. On the GitHub kplat talks to, the token is sent
+ * as a header for the one command, as create's clone does.
+ */
+async function fetchRepository(ctx: Context, value: string): Promise<string> {
+  const [url, ref] = value.split('#', 2)
+  const cache = path.join(ctx.env.KPLAT_CACHE ?? path.join(os.homedir(), '.cache', 'kplat'), 'templates', createHash('sha256').update(value).digest('hex').slice(0, 16))
+  const env: NodeJS.ProcessEnv = {...process.env, GIT_TERMINAL_PROMPT: '0'}
+  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
+  if (/^https?:\/\//.test(url) && new URL(url).host === githubWebHost(githubApiUrl(ctx.env))) {
+    const token = await ctx.githubToken()
+    Object.assign(env, {GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${new URL(url).origin}/.extraheader`,
+      GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`})
+  }
+
+  const git = (args: string[], cwd?: string) => new Promise<void>((resolve, reject) => {
+    execFile('git', args, {env, cwd}, (error, _stdout, stderr) => error
+      ? reject(new KplatError(`could not fetch the platform's templates from ${url}: ${String(stderr).trim().split('\n').at(-1)}`, {hint: 'Check the templates setting and that your GitHub token can read that repository', cause: error}))
+      : resolve())
+  })
+  if (existsSync(path.join(cache, '.git'))) {
+    await git(['fetch', '--quiet', '--depth', '1', 'origin', ref ?? 'HEAD'], cache)
+    await git(['reset', '--quiet', '--hard', 'FETCH_HEAD'], cache)
+  } else {
+    // Cloned aside and moved into place, so an interrupted clone leaves no half a cache.
+    await mkdir(path.dirname(cache), {recursive: true})
+    const partial = `${cache}.${process.pid}`
+    await rm(partial, {recursive: true, force: true})
+    await git(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), url, partial])
+    await rename(partial, cache)
+  }
+
+  return cache
+}
