@@ -16,7 +16,7 @@ describe('the kplat binary', () => {
   it('shows the topics and commands when run alone', async () => {
     const r = await runBin([])
     assert.equal(r.code, 0)
-    assert.match(r.stdout, /^TOPICS\n {2}addons +the cloud resources an app uses \(Crossplane add-ons\)\n {2}apps +create, list, inspect and destroy apps\n {2}auth +.*\n {2}config +the app's config vars.*\n {2}ps +the app's processes: list, scale and restart them\n\n/m)
+    assert.match(r.stdout, /^TOPICS\n {2}addons +the cloud resources an app uses \(Crossplane add-ons\)\n {2}apps +create, list, inspect and destroy apps\n {2}auth +.*\n {2}config +the app's config vars.*\n {2}ps +the app's processes: list, scale and restart them\n {2}releases +the app's history: every deploy and change, numbered; inspect one, roll back to one\n\n/m)
     assert.match(r.stdout, /^COMMANDS\n/m)
     assert.doesNotMatch(r.stdout, ANSI)
   })
