@@ -4,6 +4,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {startArgoCd} from './argocd.js'
+import {provideBackstage, startBackstage, type BackstageGround} from './backstage.js'
 import {applyDocuments, readYamlDir, startCluster, type Cluster, type Manifest} from './cluster.js'
 import {startCrossplane} from './crossplane.js'
 import {control, startGitHub, type GitHubGround} from './github.js'
@@ -81,6 +82,8 @@ export function provideBinaries(): Promise<string> {
 
 /** Starts the whole proving ground in a fresh folder; stop() ends every process it started. */
 export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
+  const installing = provideBackstage()
+  installing.catch(() => {})
   const binDir = await provideBinaries()
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'kplat-ground-'))
   const processes = new ProcessGroup(path.join(dir, 'logs'), path.join(dir, 'pids'))
@@ -89,6 +92,7 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
   let github: GitHubGround
   let token: string
   let runtime: Runtime
+  let backstage: BackstageGround
   try {
     const githubStarting = startGitHub(processes, dir, REPO)
     githubStarting.catch(() => {})
@@ -103,7 +107,10 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     const reader = users.then(async () => (await control<{token: string}>(await githubStarting, 'POST', 'tokens', {login: READER, scopes: ['repo']})).token)
     reader.catch(() => {})
     let webhook = ''
-    ;[cluster, github] = await Promise.all([startCluster({dir, binDir, processes, alongside: async ({port, componentsConfig, admin}) => {
+    // Backstage reads the organisation's repositories with the bot's token, as Argo CD does.
+    const backstageStarting = Promise.all([installing, githubStarting, reader]).then(([installed, gh, readerToken]) => startBackstage(processes, dir, installed, {...gh, token: readerToken}))
+    backstageStarting.catch(() => {})
+    ;[cluster, github, backstage] = await Promise.all([startCluster({dir, binDir, processes, alongside: async ({port, componentsConfig, admin}) => {
       // The real controllers live in a network namespace of the ground's own (see netns.ts):
       // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
       const [argocdServerPort, gh] = await Promise.all([freePort(), githubStarting])
@@ -117,7 +124,7 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
       ])
       await applyDocuments(admin, [credentialTemplate(gh, await reader)])
       webhook = argocd.webhook
-    }}), githubStarting])
+    }}), githubStarting, backstageStarting])
     token = await users
     // GitHub tells Argo CD of every push through its webhook, as a platform team sets it up
     // with GitHub Enterprise Server's global webhooks.
@@ -137,6 +144,9 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     env: {
       KUBECONFIG: cluster.kubeconfig, GITHUB_API_URL: github.api, GITHUB_TOKEN: token,
       KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github), KPLAT_GROUND_ETCD: cluster.etcd,
+      // What a developer sets to have kplat use the platform's Backstage (the ground's shared
+      // ConfigMap leaves it out, so only the tests that mean to register do).
+      KPLAT_GROUND_BACKSTAGE_URL: backstage.url, KPLAT_GROUND_BACKSTAGE_TOKEN: backstage.token,
     },
     startedInMs: performance.now() - started,
     async stop(keep = false) {

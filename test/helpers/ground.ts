@@ -26,7 +26,7 @@ let own: Promise<Ground> | undefined
 export async function ground(): Promise<TestGround> {
   let env: Record<string, string>
   if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_DIR && process.env.KPLAT_GROUND_GITHUB) {
-    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD']
+    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD', 'KPLAT_GROUND_BACKSTAGE_URL', 'KPLAT_GROUND_BACKSTAGE_TOKEN']
       .map((k) => [k, process.env[k] ?? '']))
   } else {
     // Run on its own, a test file owns its ground: the file's process may exit when its

@@ -36,6 +36,8 @@ export interface RequestRecord {
 interface Reply {
   status: number
   body?: unknown
+  /** A raw media type's answer (bytes, not JSON): sent as it is. */
+  raw?: Buffer
   headers?: Record<string, string>
   /** List endpoints: the whole list, paginated by the server with Link headers. */
   list?: {key?: string; items: unknown[]; extra?: Record<string, unknown>}
@@ -176,7 +178,7 @@ export class GitHubServer {
 
     let reply: Reply
     try {
-      reply = await this.route(match, method, body, identity, url.searchParams)
+      reply = await this.route(match, method, body, identity, url.searchParams, req.headers.accept ?? '')
     } catch (error) {
       if (!(error instanceof HttpError)) throw error
       reply = {status: error.status, body: {message: error.message, documentation_url: DOCS, status: String(error.status), ...error.extra}}
@@ -196,6 +198,12 @@ export class GitHubServer {
       }
       const links = [...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []), ...(page > 1 ? [link(1, 'first'), link(page - 1, 'prev')] : [])]
       if (links.length > 0) headers.link = links.join(', ')
+    }
+
+    if (reply.raw) {
+      record.status = reply.status
+      res.writeHead(reply.status, {...headers, ...reply.headers, 'content-length': String(reply.raw.length)})
+      return void res.end(reply.raw)
     }
 
     const responseProblems = this.contract.checkResponse(match, method, reply.status, reply.body)
@@ -243,7 +251,7 @@ export class GitHubServer {
 
   // ---- REST operations ---------------------------------------------------------------
 
-  private async route(match: Match, method: string, body: Record<string, unknown> | undefined, me: Token | undefined, query: URLSearchParams): Promise<Reply> {
+  private async route(match: Match, method: string, body: Record<string, unknown> | undefined, me: Token | undefined, query: URLSearchParams, accept: string): Promise<Reply> {
     const p = match.params
     const needMe = () => {
       if (!me) throw new HttpError(401, 'Requires authentication')
@@ -312,6 +320,29 @@ export class GitHubServer {
           throw new HttpError(404, 'Not Found')
         })
         return {status: 200, body: {sha: p.file_sha, node_id: p.file_sha, size: content.length, url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`, content: content.toString('base64'), encoding: 'base64'}}
+      }
+
+      case 'repos/get-content': {
+        // A file, as JSON or raw (what Backstage's GitHub URL reader asks for); folders are not served.
+        const repo = this.visibleRepo(p.owner, p.repo, me)
+        if (await isEmpty(repo.dir)) throw new HttpError(404, 'This repository is empty.')
+        const ref = query.get('ref') ?? repo.defaultBranch
+        const spec = `${ref}:${p.path}`
+        const type = await objectType(repo.dir, spec)
+        if (type === undefined) throw new HttpError(404, 'Not Found')
+        if (type !== 'blob') {
+          this.violations.push(`GET /repos/{owner}/{repo}/contents/{path} for a folder is in GitHub's API but not served by the ground`)
+          throw new HttpError(404, 'Not Found')
+        }
+
+        const content = await gitBytes(repo.dir, ['cat-file', 'blob', spec])
+        if (/application\/vnd\.github(\.v3)?\.raw/.test(accept)) return {status: 200, raw: content, headers: {'content-type': 'application/vnd.github.raw; charset=utf-8'}}
+        const sha = (await git(repo.dir, ['rev-parse', spec])).trim()
+        const self = `${this.urls.api}/repos/${repo.owner}/${repo.name}/contents/${p.path}?ref=${encodeURIComponent(ref)}`
+        const gitUrl = `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`
+        const html = `${this.urls.web}/${repo.owner}/${repo.name}/blob/${ref}/${p.path}`
+        return {status: 200, body: {type: 'file', encoding: 'base64', size: content.length, name: path.posix.basename(p.path), path: p.path, content: content.toString('base64'), sha,
+          url: self, git_url: gitUrl, html_url: html, download_url: null, _links: {self, git: gitUrl, html}}}
       }
 
       case 'git/create-tree':
