@@ -2,14 +2,16 @@ import {KplatCommand} from '../../lib/command.js'
 import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 
 export default class AppsInfo extends KplatCommand {
-  static description = 'show an app: its repository, deploy state and URL'
+  static description = 'show an app: its repository, deploy state, URL, and its page in the platform\'s Backstage catalog'
   static examples = ['<%= config.bin %> apps:info --app myapp', '<%= config.bin %> apps:info --json']
   static flags = {...appFlag, ...jsonFlag, ...kubeContextFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsInfo)
-    const {toApp} = await import('../../lib/platform/apps.js')
-    const app = toApp((await this.target(flags)).application)
+    const [{toApp}, {catalogLink}] = await Promise.all([import('../../lib/platform/apps.js'), import('../../lib/platform/catalog.js')])
+    const target = await this.target(flags)
+    const catalog = await catalogLink(this.ctx, target.settings, target.name)
+    const app = {...toApp(target.application), ...(catalog ? {catalog} : {})}
     this.render(flags.json, app, () => {
       this.ctx.out.line(this.ctx.out.bold(`=== ${app.name}`))
       this.ctx.out.pairs([
@@ -19,6 +21,7 @@ export default class AppsInfo extends KplatCommand {
         ['Health', app.health],
         ['Revision', app.revision ?? ''],
         ['Web URL', app.url ?? ''],
+        ...(app.catalog ? [['Catalog', app.catalog] as [string, string]] : []),
       ])
     })
   }

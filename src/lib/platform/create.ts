@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
+import {catalogOf, catalogTarget, registerLocation} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {validateAppName} from './app-name.js'
@@ -41,6 +42,8 @@ export interface CreateResult {
   url?: string
   dir?: string
   run?: string
+  /** The app's entity in the platform's Backstage catalog. */
+  catalog?: string
   dryRun?: Plan
 }
 
@@ -139,6 +142,18 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   })
 
   const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
+  // The platform's Backstage catalog. The app exists by now: a failure here is a warning
+  // that says how to retry, never a reason to undo the app.
+  const catalog = catalogOf(ctx, settings)
+  if (catalog) {
+    try {
+      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogTarget(repository.htmlUrl)))
+      result.catalog = registered.url
+    } catch (error) {
+      out.warn(`${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)
+    }
+  }
+
   if (opts.wait) {
     // 4. The first CI run, found by the commit's SHA; then the first sync of what it deployed.
     const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>

@@ -9,6 +9,7 @@ import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
 import type {AddonInstance} from './addons/instances.js'
+import {catalogOf, catalogTarget, findLocation, removeLocation} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 
 export interface DestroyPlan {
@@ -20,6 +21,8 @@ export interface DestroyPlan {
   repository?: {owner: string; name: string; url: string; createdByKplat: boolean}
   /** The local git remote `kplat` that points at the app's repository, in this folder's repository. */
   remote?: {dir: string; url: string}
+  /** The location kplat registered in the platform's Backstage catalog. */
+  catalog?: {id: string; target: string}
 }
 
 export interface DestroyResult {
@@ -65,10 +68,22 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
     if (found) plan.repository = {owner: found.owner, name: found.name, url: found.htmlUrl, createdByKplat: found.createdByKplat}
   }
 
+  // The app's catalog-info.yaml, as create registered it: only that location is removed.
+  const catalog = catalogOf(ctx, settings)
+  const owner = parsed?.owner ?? settings.githubOwner
+  if (catalog && owner) {
+    const target = catalogTarget(`${repoUrl && parsed ? repoUrl.replace(/\.git$/, '') : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`}`)
+    try {
+      plan.catalog = await findLocation(catalog, {kind: 'Component', namespace: 'default', name: app}, target)
+    } catch (error) {
+      ctx.out.warn(`cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)
+    }
+  }
+
   const root = await workTreeRoot(ctx.cwd)
   const remote = root ? (await remotes(root)).find((r) => r.name === 'kplat' && parseGitHubRemote(r.url, host)?.repo === app) : undefined
   if (root && remote) plan.remote = {dir: root, url: remote.url}
-  if (!application && !plan.namespace?.ours && !plan.repoSecret && !plan.repository && !plan.remote) {
+  if (!application && !plan.namespace?.ours && !plan.repoSecret && !plan.repository && !plan.remote && !plan.catalog) {
     throw new KplatError(`app "${app}" not found: kplat made nothing of that name in this cluster`, {hint: 'Run `kplat apps` to list your apps'})
   }
 
@@ -104,6 +119,18 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   const deleted: string[] = []
   const kept: string[] = []
   const {app} = plan
+  // First, so that an interruption later leaves no catalog entry pointing at a gone app.
+  const catalog = catalogOf(ctx, settings)
+  if (plan.catalog && catalog) {
+    try {
+      await out.step(`Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, plan.catalog!.id))
+      deleted.push(`Backstage catalog location ${plan.catalog.target}`)
+    } catch (error) {
+      out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. Run \`kplat apps:destroy --app ${app}\` again to retry`)
+      kept.push(`Backstage catalog location ${plan.catalog.target}`)
+    }
+  }
+
   if (plan.application) {
     // The resources finalizer makes Argo CD delete everything it deployed before the Application goes.
     await out.step(`Deleting the Argo CD Application ${app} and what it deployed`, (update) =>

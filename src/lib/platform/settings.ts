@@ -20,6 +20,8 @@ export interface PlatformSettings {
   repoCredentials?: string
   /** Where the platform team publishes its templates: a folder, or a git repository (URL#ref). */
   templates?: string
+  /** The platform's Backstage, whose catalog kplat registers apps in. */
+  backstageUrl?: string
 }
 
 export const SETTINGS_NAMESPACE = 'kplat-system'
@@ -36,6 +38,7 @@ const ENV: Record<keyof PlatformSettings, string> = {
   maxProcesses: 'KPLAT_MAX_PROCESSES',
   repoCredentials: 'KPLAT_REPO_CREDENTIALS',
   templates: 'KPLAT_TEMPLATES',
+  backstageUrl: 'KPLAT_BACKSTAGE_URL',
 }
 
 /** The settings; without a cluster (kube undefined), the defaults and the environment alone. */

@@ -9,7 +9,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import type {Context} from '../context.js'
-import {loadTemplate, type Template} from '../skeleton/template.js'
+import {loadTemplate, parseTemplate, type Template, type TemplateDoc} from '../skeleton/template.js'
+import type {CatalogEntity} from './catalog.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {PlatformSettings} from './settings.js'
 
@@ -35,10 +36,32 @@ export interface TemplateSummary {
   parameters: TemplateParameter[]
 }
 
-/** Every template on offer, shipped first. */
+/** Every template on offer: shipped, the platform's folder or repository, the Backstage catalog's. */
 export async function listTemplates(ctx: Context, settings: PlatformSettings): Promise<TemplateSummary[]> {
-  const [shipped, platform] = await Promise.all([templatesIn(SHIPPED), platformTemplates(ctx, settings)])
-  return [...shipped.map((t) => summary(t, 'shipped')), ...platform.map((t) => summary(t, settings.templates!))]
+  const [shipped, platform, catalog] = await Promise.all([templatesIn(SHIPPED), platformTemplates(ctx, settings), catalogTemplates(ctx, settings)])
+  return [...shipped.map((t) => summary(t, 'shipped')), ...platform.map((t) => summary(t, settings.templates!)),
+    ...catalog.map((c) => summary(parseTemplate(c.entity as TemplateDoc, '(catalog)'), 'backstage'))]
+}
+
+/** The catalog's Template entities, with where each one's folder is (Backstage's managed-by-location). */
+async function catalogTemplates(ctx: Context, settings: PlatformSettings): Promise<Array<{entity: CatalogEntity; location?: string}>> {
+  const {catalogOf, templateEntities} = await import('./catalog.js')
+  const catalog = catalogOf(ctx, settings)
+  if (!catalog) return []
+  return (await templateEntities(catalog)).map((entity) => ({entity, location: entity.metadata.annotations?.['backstage.io/managed-by-location']?.replace(/^url:/, '')}))
+}
+
+/**
+ * A catalog template's folder: Backstage knows it as the URL of its template.yaml on GitHub
+ * (`.../OWNER/REPO/blob/REF/PATH/template.yaml`); kplat fetches that repository like the
+ * platform's own and reads the template from it.
+ */
+async function fetchCatalogTemplate(ctx: Context, name: string, location: string | undefined): Promise<Template> {
+  const m = location ? /^(https?:\/\/[^/]+)\/([^/]+)\/([^/]+)\/(?:blob|tree)\/([^/]+)\/(.*?)\/?(?:template\.ya?ml)?$/.exec(location) : null
+  if (!m) throw new KplatError(`the catalog's template ${name} is at ${location ?? 'no known location'}, which kplat cannot fetch`, {hint: 'kplat fetches templates registered from a GitHub repository'})
+  const [, origin, owner, repo, ref, folder] = m
+  const dir = await fetchRepository(ctx, `${origin}/${owner}/${repo}.git#${ref}`)
+  return loadTemplate(path.join(dir, folder))
 }
 
 /**
@@ -52,7 +75,10 @@ export async function findTemplate(ctx: Context, name: string, settings: () => P
   const platform = await platformTemplates(ctx, resolved)
   const found = platform.find((t) => t.name === name)
   if (found) return found
-  const names = [...(await templatesIn(SHIPPED)), ...platform].map((t) => t.name)
+  const catalog = await catalogTemplates(ctx, resolved)
+  const entry = catalog.find((c) => c.entity.metadata.name === name)
+  if (entry) return fetchCatalogTemplate(ctx, name, entry.location)
+  const names = [...(await templatesIn(SHIPPED)), ...platform].map((t) => t.name).concat(catalog.map((c) => c.entity.metadata.name))
   throw new UsageError(`no template named "${name}" (on offer: ${names.join(', ')})`, 'Run `kplat templates` to list them, or pass --template a folder that holds a template.yaml')
 }
 

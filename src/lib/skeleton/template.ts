@@ -50,7 +50,7 @@ export interface Template {
   values: Record<string, unknown>
 }
 
-interface TemplateDoc {
+export interface TemplateDoc {
   apiVersion?: string
   kind?: string
   metadata?: {name?: string; title?: string; description?: string}
@@ -81,6 +81,11 @@ export async function loadTemplate(dir: string): Promise<Template> {
     })
   }
 
+  return parseTemplate(doc, dir)
+}
+
+/** A template from its document (template.yaml, or a catalog's Template entity); `dir` is where its fetch steps' folders are. */
+export function parseTemplate(doc: TemplateDoc, dir: string): Template {
   if (doc?.apiVersion !== 'scaffolder.backstage.io/v1beta3' || doc.kind !== 'Template') {
     throw new UsageError(`${dir}/template.yaml is not a Backstage Software Template (want apiVersion scaffolder.backstage.io/v1beta3, kind Template)`)
   }
