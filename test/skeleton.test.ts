@@ -117,11 +117,49 @@ describe('Backstage templates: expressions, steps and fetch options', () => {
     const render = (opts: Record<string, unknown>) => renderSkeleton(path.join(dir, 's'), {name: 'shop'}, opts)
     const text = (list: Array<{path: string; content: Buffer}>) => Object.fromEntries(list.map((f) => [f.path, f.content.toString()]))
     assert.deepEqual(text(await render({copyWithoutTemplating: ['static/**']})), {'page.html.njk': '<b>shop</b>', 'plain.html': '<i>shop</i>', 'shop.md': 'x shop', 'static/shop.txt': 'raw ${{ values.name }}'})
-    assert.deepEqual(text(await render({copyWithoutRender: ['static/**']}))['static/${{ values.name }}.txt'], 'raw ${{ values.name }}')
+    // Backstage 4.x accepts copyWithoutRender and ignores it; so does kplat.
+    assert.deepEqual(text(await render({copyWithoutRender: ['static/**']}))['static/shop.txt'], 'raw shop')
+    assert.deepEqual(text(await render({copyWithoutTemplating: ['static/**', '!static/*.md']}))['static/shop.txt'], 'raw ${{ values.name }}')
     assert.deepEqual(text(await render({templateFileExtension: true, targetPath: './web'})), {'web/page.html': '<b>shop</b>', 'web/plain.html': '<i>${{ values.name }}</i>', 'web/shop.md': 'x ${{ values.name }}', 'web/static/shop.txt': 'raw ${{ values.name }}'})
     const cookie = skeleton({'{{ cookiecutter.name }}/README.md': 'Hello {{ cookiecutter.name }} {{ cookiecutter.tags | jsonify }}'})
     assert.deepEqual(text(await renderSkeleton(cookie, {name: 'shop', tags: ['a']}, {cookiecutterCompat: true})), {'shop/README.md': 'Hello shop ["a"]'})
     await assert.rejects(render({targetPath: '../up'}), /targetPath \.\.\/up leaves the new repository/)
+  })
+
+  it('reads step inputs as Backstage does: one template node keeps its values\' types, text around them makes a string', async () => {
+    const dir = await templateDir({spec: {steps: [{id: 'a', action: 'fetch:template', input: {url: './a', values: {
+      block: '{% if parameters.on %}${{ parameters.port }}{% endif %}', spaced: ' ${{ parameters.port }} ', object: '${{ {"port": parameters.port} }}', text: '${{ parameters.name }}',
+      numeric: '${{ parameters.digits }}', trailing: '${{ parameters.port }}\n',
+    }}}]}}, {'a/v.json': '${{ values | dump }}'})
+    const run = await runTemplate(await loadTemplate(dir), {on: true, port: 8080, name: 'shop', digits: '007'}, repo)
+    assert.deepEqual(JSON.parse(run.files[0].content.toString()), {block: 8080, spaced: ' 8080 ', object: {port: 8080}, text: 'shop', numeric: '007', trailing: '8080\n'})
+  })
+
+  it('runs a step once per item of `each`, keeps what an earlier step wrote unless `replace`, and honours trimBlocks', async () => {
+    const dir = await templateDir({spec: {steps: [
+      {id: 'each', each: '${{ parameters.services }}', action: 'fetch:template', input: {url: './svc', targetPath: './${{ each.value }}', values: {name: '${{ each.value }}', index: '${{ each.key }}'}}},
+      {id: 'first', action: 'fetch:template', input: {url: './one', values: {}}},
+      {id: 'second', action: 'fetch:template', input: {url: './two', values: {}}},
+      {id: 'third', action: 'fetch:template', input: {url: './three', values: {}, replace: true, trimBlocks: true}},
+    ]}}, {'svc/name.txt': '${{ values.name }} ${{ values.index }}', 'one/a.txt': 'one', 'one/b.txt': 'one', 'two/a.txt': 'two', 'three/b.txt': '{% if true %}\nthree\n{% endif %}\n'})
+    const run = await runTemplate(await loadTemplate(dir), {services: ['api', 'web']}, repo)
+    const text = Object.fromEntries(run.files.map((f) => [f.path, f.content.toString()]))
+    assert.deepEqual(text, {'a.txt': 'one', 'api/name.txt': 'api 0', 'b.txt': 'three\n', 'web/name.txt': 'web 1'})
+  })
+
+  it('keeps a link inside the template as a link, drops one that leaves it or dangles, and copies bytes a text reading would change', async () => {
+    const {symlinkSync} = await import('node:fs')
+    const outside = skeleton({'secret.txt': 'TOP SECRET'})
+    const dir = skeleton({'real.txt': 'real', 'latin1.txt': Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xe0, 0xe8, 0xec, 0xf2, 0xf9, 0xff, 0xfe, 0xfd]), 'pdf.pdf': '%PDF-1.4 ${{ values.name }}'})
+    symlinkSync('real.txt', path.join(dir, 'inside.txt'))
+    symlinkSync(path.join(outside, 'secret.txt'), path.join(dir, 'leak.txt'))
+    symlinkSync('nowhere.txt', path.join(dir, 'dangling.txt'))
+    const files = await renderSkeleton(dir, {name: 'shop'})
+    assert.deepEqual(files.map((f) => [f.path, f.mode]), [['inside.txt', '120000'], ['latin1.txt', '100644'], ['pdf.pdf', '100644'], ['real.txt', '100644']])
+    assert.equal(files[0].content.toString(), 'real.txt')
+    assert.ok(!files.some((f) => f.content.includes('TOP SECRET')))
+    assert.deepEqual(files[1].content, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xe0, 0xe8, 0xec, 0xf2, 0xf9, 0xff, 0xfe, 0xfd]))
+    assert.equal(files[2].content.toString(), '%PDF-1.4 ${{ values.name }}')
   })
 
   it('reports a template\'s own mistake with its file and line, as a template error', async () => {

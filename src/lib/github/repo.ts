@@ -65,7 +65,8 @@ export async function commitTree(github: GitHub, repo: Repository, files: Render
   try {
     const tree = []
     for (const f of files) {
-      if (f.binary) {
+      // Text goes inline; anything a UTF-8 reading would change (binary, or a copied file in another encoding) as a blob.
+      if (f.binary || !Buffer.from(f.content.toString('utf8'), 'utf8').equals(f.content)) {
         const {data} = await github.rest.git.createBlob({owner, repo: name, content: f.content.toString('base64'), encoding: 'base64'})
         tree.push({path: f.path, mode: f.mode, type: 'blob' as const, sha: data.sha})
       } else {

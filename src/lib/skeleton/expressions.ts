@@ -12,6 +12,8 @@ export class TemplateError extends KplatError {}
 export interface Templater {
   /** Renders one string; `where` names it in errors ("skeleton/README.md", "step fetch input url"). */
   render(text: string, context: Record<string, unknown>, where: string): string
+  /** Whether the text is one template node that is not plain text (one expression, one if block, ...). */
+  single(text: string): boolean
 }
 
 /** What Backstage's parseRepoUrl gives for `HOST?owner=O&repo=R` (and the other hosts' keys). */
@@ -79,9 +81,11 @@ function projectSlug(url: string): string {
  * A Nunjucks environment as Backstage's scaffolder sets one up: `${{ }}` variables (or
  * cookiecutter's `{{ }}` with cookiecutterCompat), no autoescaping, its filters.
  */
-export async function createTemplater(opts: {cookiecutterCompat?: boolean} = {}): Promise<Templater> {
+export async function createTemplater(opts: {cookiecutterCompat?: boolean; trimBlocks?: boolean; lstripBlocks?: boolean} = {}): Promise<Templater> {
   const nunjucks = (await import('nunjucks')).default as typeof nunjucksType
-  const env = new nunjucks.Environment(null, {autoescape: false, ...(opts.cookiecutterCompat ? {} : {tags: {variableStart: '${{', variableEnd: '}}'}})})
+  const tags = opts.cookiecutterCompat ? {} : {tags: {variableStart: '${{', variableEnd: '}}'}}
+  const env = new nunjucks.Environment(null, {autoescape: false, trimBlocks: Boolean(opts.trimBlocks), lstripBlocks: Boolean(opts.lstripBlocks), ...tags})
+  const parser = (nunjucks as unknown as {parser: {parse(src: string, extensions: unknown[], opts: unknown): {children: Array<{typename: string; children?: Array<{typename: string}>}>}}}).parser
   env.addFilter('parseRepoUrl', (url: string) => parseRepoUrl(url))
   env.addFilter('parseEntityRef', (ref: unknown, context?: {defaultKind?: string; defaultNamespace?: string}) => parseEntityRef(ref, context))
   env.addFilter('pick', pick)
@@ -93,6 +97,14 @@ export async function createTemplater(opts: {cookiecutterCompat?: boolean} = {})
         return env.renderString(text, context)
       } catch (error) {
         throw templateError(error, where, text)
+      }
+    },
+    single(text) {
+      try {
+        const {children} = parser.parse(text, [], tags)
+        return children.length === 1 && !(children[0].typename === 'Output' && children[0].children?.[0]?.typename === 'TemplateData')
+      } catch {
+        return false
       }
     },
   }
@@ -111,20 +123,21 @@ function templateError(error: unknown, where: string, text: string): TemplateErr
 }
 
 /**
- * Renders a step input as Backstage's workflow runner does: every string in it, deeply; a
- * string that is one expression alone keeps its value's type (a number stays a number), and
- * a string that renders empty is left out.
+ * Renders a step input as Backstage's workflow runner does: every string in it, deeply. A
+ * string that is one template node (one expression, or one if or for block) keeps its values'
+ * types: what it prints is JSON-encoded and read back, so a number stays a number and an
+ * object an object, and plain text around them leaves the whole a string. A string that
+ * renders empty is left out.
  */
 export function renderInput(templater: Templater, value: unknown, context: Record<string, unknown>, where: string): unknown {
   if (typeof value === 'string') {
-    const single = /^\s*\$\{\{([^{}]*)\}\}\s*$/.exec(value)
-    if (single) {
-      const dumped = templater.render(`\${{ (${single[1]}) | dump }}`, context, where)
-      if (dumped === '') return undefined
+    if (templater.single(value)) {
+      const encoded = templater.render(value.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expression: string) => `\${{ (${expression}) | dump }}`), context, where)
+      if (encoded === '') return undefined
       try {
-        return JSON.parse(dumped)
+        return JSON.parse(encoded)
       } catch {
-        return dumped
+        // Text and values together: the plain rendering below.
       }
     }
 

@@ -1,4 +1,4 @@
-import {lstat, readdir, readFile, stat} from 'node:fs/promises'
+import {lstat, readdir, readFile, readlink, stat} from 'node:fs/promises'
 import * as path from 'node:path'
 import {UsageError} from '../ui/errors.js'
 import {createTemplater, renderInput, TemplateError, truthy} from './expressions.js'
@@ -7,8 +7,9 @@ import type {Template, TemplateStep} from './template.js'
 export interface RenderedFile {
   /** Path inside the new repository, always with forward slashes. */
   path: string
+  /** The bytes; for a symbolic link (mode 120000), the path it points to. */
   content: Buffer
-  mode: '100644' | '100755'
+  mode: '100644' | '100755' | '120000'
   binary: boolean
 }
 
@@ -17,8 +18,11 @@ export interface FetchOptions {
   targetPath?: string
   /** Globs of files copied as they are; their paths are still templated. */
   copyWithoutTemplating?: string[]
-  /** The older form: matching files are copied as they are, paths included. */
+  /** The older form, which Backstage (4.x) accepts and ignores: so does kplat. */
   copyWithoutRender?: string[]
+  /** Nunjucks' whitespace control, passed through. */
+  trimBlocks?: boolean
+  lstripBlocks?: boolean
   /** Only files with this extension are templated (true: .njk), and lose it. */
   templateFileExtension?: string | boolean
   /** `{{ cookiecutter.x }}` instead of `${{ values.x }}`. */
@@ -32,14 +36,12 @@ export interface FetchOptions {
  * skipped), binary files copied byte for byte, executable bits kept.
  */
 export async function renderSkeleton(dir: string, values: Record<string, unknown>, opts: FetchOptions = {}): Promise<RenderedFile[]> {
-  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat})
+  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat, trimBlocks: opts.trimBlocks, lstripBlocks: opts.lstripBlocks})
   const context = {[opts.cookiecutterCompat ? 'cookiecutter' : 'values']: values}
   const extension = opts.templateFileExtension === true ? '.njk' : opts.templateFileExtension || undefined
-  const {default: picomatch} = await import('picomatch')
-  const globs = opts.copyWithoutTemplating ?? opts.copyWithoutRender ?? []
-  const verbatim = globs.length > 0 ? picomatch(globs, {dot: true}) : () => false
-  const renderPaths = opts.copyWithoutRender === undefined
+  const verbatim = await globMatcher(opts.copyWithoutTemplating ?? [])
   const base = normalizeTarget(opts.targetPath)
+  const {isBinaryFile} = await import('isbinaryfile')
 
   const files: RenderedFile[] = []
   for (const source of await walk(dir)) {
@@ -49,20 +51,26 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
     if (extension) {
       templated = output.endsWith(extension)
       if (templated) output = output.slice(0, -extension.length)
-      output = templater.render(output, context, `the path ${relative}`)
     } else {
       templated = !verbatim(relative)
-      if (renderPaths || templated) output = templater.render(output, context, `the path ${relative}`)
     }
 
+    // The path is templated either way; copyWithoutTemplating keeps only the content as it is.
+    output = templater.render(output, context, `the path ${relative}`)
     if (output === '' || output.startsWith('/') || output.includes('//') || output.endsWith('/')) continue
     const target = path.posix.normalize(path.posix.join(base, output))
     if (target.startsWith('../') || target === '..') {
       throw new UsageError(`the skeleton path ${relative} renders to ${target}, outside the new repository`, 'Fix the template\'s file names')
     }
 
+    const link = await symlink(dir, source)
+    if (link !== undefined) {
+      if (link) files.push({path: target, content: Buffer.from(link), mode: '120000', binary: false})
+      continue
+    }
+
     const raw = await readFile(source)
-    const binary = (await lstat(source)).isSymbolicLink() || isBinary(raw)
+    const binary = await isBinaryFile(raw, raw.length)
     const content = binary || !templated ? raw : Buffer.from(templater.render(raw.toString('utf8'), context, relative))
     const executable = ((await stat(source)).mode & 0o111) !== 0
     files.push({path: target, content, mode: executable ? '100755' : '100644', binary})
@@ -71,14 +79,47 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
   return files.sort((a, b) => a.path.localeCompare(b.path))
 }
 
+/**
+ * A symbolic link of the template: its target when it stays inside the template and exists
+ * (kept as a link, as Backstage does), '' when it leaves or dangles (dropped: a template may
+ * not copy the machine's files into a repository), undefined when it is not a link.
+ */
+async function symlink(dir: string, source: string): Promise<string | undefined> {
+  if (!(await lstat(source)).isSymbolicLink()) return undefined
+  const target = await readlink(source)
+  const resolved = path.resolve(path.dirname(source), target)
+  const inside = resolved.startsWith(path.resolve(dir) + path.sep)
+  const exists = await stat(resolved).then(() => true, () => false)
+  return inside && exists ? target : ''
+}
+
+/** globby's reading of a glob list: any positive pattern, less the `!` ones. */
+async function globMatcher(globs: string[]): Promise<(file: string) => boolean> {
+  if (globs.length === 0) return () => false
+  const {default: picomatch} = await import('picomatch')
+  const positive = globs.filter((g) => !g.startsWith('!'))
+  const negative = globs.filter((g) => g.startsWith('!')).map((g) => g.slice(1))
+  const yes = positive.length > 0 ? picomatch(positive, {dot: true}) : () => false
+  const no = negative.length > 0 ? picomatch(negative, {dot: true}) : () => false
+  return (file) => yes(file) && !no(file)
+}
+
 /** fetch:plain: the folder as it is. */
 async function copyPlain(dir: string, targetPath: string | undefined): Promise<RenderedFile[]> {
   const base = normalizeTarget(targetPath)
+  const {isBinaryFile} = await import('isbinaryfile')
   const files: RenderedFile[] = []
   for (const source of await walk(dir)) {
+    const target = path.posix.join(base, path.relative(dir, source).split(path.sep).join('/'))
+    const link = await symlink(dir, source)
+    if (link !== undefined) {
+      if (link) files.push({path: target, content: Buffer.from(link), mode: '120000', binary: false})
+      continue
+    }
+
     const raw = await readFile(source)
     const executable = ((await stat(source)).mode & 0o111) !== 0
-    files.push({path: path.posix.join(base, path.relative(dir, source).split(path.sep).join('/')), content: raw, mode: executable ? '100755' : '100644', binary: isBinary(raw)})
+    files.push({path: target, content: raw, mode: executable ? '100755' : '100644', binary: await isBinaryFile(raw, raw.length)})
   }
 
   return files
@@ -108,10 +149,6 @@ async function walk(dir: string): Promise<string[]> {
   return out
 }
 
-// What git and Backstage's isbinaryfile check both come down to for text skeletons: a NUL byte early on.
-function isBinary(content: Buffer): boolean {
-  return content.subarray(0, 8000).includes(0)
-}
 
 /** What publish:github was asked for, honoured by kplat's own repository creation. */
 export interface PublishInput {
@@ -145,8 +182,15 @@ export async function runTemplate(template: Template, parameters: Record<string,
   const run: TemplateRun = {files: [], skipped: []}
   for (const step of template.steps) {
     const where = `step ${step.id}`
-    if (step.if !== undefined && !truthy(renderInput(templater, step.if, context, `${where} if`))) continue
-    const input = (renderInput(templater, step.input ?? {}, context, `${where} input`) ?? {}) as Record<string, unknown>
+    for (const each of iterations(step.each === undefined ? undefined : renderInput(templater, step.each, context, `${where} each`))) {
+      const scope = each ? {...context, each} : context
+      if (step.if !== undefined && !truthy(renderInput(templater, step.if, scope, `${where} if`))) continue
+      const input = (renderInput(templater, step.input ?? {}, scope, `${where} input`) ?? {}) as Record<string, unknown>
+      await runStep(step, input)
+    }
+  }
+
+  async function runStep(step: TemplateStep, input: Record<string, unknown>): Promise<void> {
     switch (step.action) {
       case 'fetch:template':
       case 'fetch:plain': {
@@ -154,7 +198,8 @@ export async function runTemplate(template: Template, parameters: Record<string,
         const rendered = step.action === 'fetch:plain'
           ? await copyPlain(dir, input.targetPath as string | undefined)
           : await renderSkeleton(dir, (input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
-        for (const file of rendered) files.set(file.path, file)
+        // As in Backstage's workspace: a file an earlier step wrote stays, unless this step says replace.
+        for (const file of rendered) if (!files.has(file.path) || input.replace === true) files.set(file.path, file)
         steps[step.id] = {output: {}}
         break
       }
@@ -172,13 +217,21 @@ export async function runTemplate(template: Template, parameters: Record<string,
         steps[step.id] = {output: {}}
         break
       default:
-        run.skipped.push({id: step.id, action: step.action})
+        if (!run.skipped.some((s) => s.id === step.id)) run.skipped.push({id: step.id, action: step.action})
         steps[step.id] = {output: {}}
     }
   }
 
   run.files = [...files.values()].sort((a, b) => a.path.localeCompare(b.path))
   return run
+}
+
+/** The items a step's `each` runs it for: a list's (key: the index) or an object's entries. */
+function iterations(each: unknown): Array<{key: string | number; value: unknown} | undefined> {
+  if (each === undefined) return [undefined]
+  if (Array.isArray(each)) return each.map((value, key) => ({key, value}))
+  if (each && typeof each === 'object') return Object.entries(each).map(([key, value]) => ({key, value}))
+  throw new TemplateError(`the template's each must be a list or an object, not ${JSON.stringify(each)}`, {hint: 'Fix the step\'s each'})
 }
 
 /** A fetch step's url: a folder beside template.yaml (kplat reads templates from disk, not from URLs). */

@@ -35,6 +35,8 @@ export interface TemplateStep {
   input?: Record<string, unknown>
   /** Backstage's condition: a boolean or a `${{ }}` expression; a falsy result skips the step. */
   if?: unknown
+  /** Runs the step once per item of this list or object, as `each.key` and `each.value`. */
+  each?: unknown
 }
 
 export interface Template {
@@ -56,7 +58,7 @@ export interface TemplateDoc {
   metadata?: {name?: string; title?: string; description?: string}
   spec?: {
     parameters?: ParameterPage[] | ParameterPage
-    steps?: Array<{id?: string; name?: string; action?: string; input?: Record<string, unknown>; if?: unknown}>
+    steps?: Array<{id?: string; name?: string; action?: string; input?: Record<string, unknown>; if?: unknown; each?: unknown}>
   }
 }
 
@@ -109,7 +111,7 @@ export function parseTemplate(doc: TemplateDoc, dir: string): Template {
 
   const steps: TemplateStep[] = (doc.spec?.steps ?? []).map((s, i) => {
     if (typeof s?.action !== 'string') throw new UsageError(`${dir}/template.yaml: step ${s?.id ?? i + 1} has no action`, 'Give every step an action, such as fetch:template')
-    return {id: s.id ?? `step-${i + 1}`, name: s.name, action: s.action, input: s.input, if: s.if}
+    return {id: s.id ?? `step-${i + 1}`, name: s.name, action: s.action, input: s.input, if: s.if, each: s.each}
   })
   const fetch = steps.find((s) => s.action === 'fetch:template')
   const url = typeof fetch?.input?.url === 'string' ? fetch.input.url : './skeleton'
