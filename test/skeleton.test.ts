@@ -163,8 +163,8 @@ describe('Backstage templates: expressions, steps and fetch options', () => {
   })
 
   it('reports a template\'s own mistake with its file and line, as a template error', async () => {
-    const bad = skeleton({'ok.txt': 'fine', 'conf/app.yaml': 'a: 1\nb: ${{ values.name | nosuchfilter }}\n', 'broken.txt': 'x\ny\n{% if values.name %}open'})
-    await assert.rejects(renderSkeleton(bad, {name: 'shop'}), (e: unknown) => e instanceof TemplateError && /^the template does not render: (conf\/app\.yaml line 2: filter not found: nosuchfilter|broken\.txt line 3: .*)/.test(e.message))
+    const bad = skeleton({'ok.txt': 'fine', 'conf/app.yaml': 'a: 1\nb: ${{ values.name | nosuchfilter }}\n'})
+    await assert.rejects(renderSkeleton(bad, {name: 'shop'}), (e: unknown) => e instanceof TemplateError && e.message === 'the template does not render: conf/app.yaml line 2: filter not found: nosuchfilter')
     const syntax = skeleton({'broken.txt': 'x\ny\n{% if values.name %}open'})
     await assert.rejects(renderSkeleton(syntax, {name: 'shop'}), (e: unknown) => e instanceof TemplateError && /^the template does not render: broken\.txt line 3: /.test(e.message))
   })

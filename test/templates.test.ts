@@ -146,4 +146,24 @@ describe('a template written for Backstage, through kplat create, on the proving
     assert.equal(unknown.code, 2)
     assert.match(unknown.stderr, /no template named "nosuch" \(on offer: node, backstage-node\)\. Run `kplat templates` to list them/)
   })
+
+  it('says what is wrong with a template, with its file and line, and creates nothing', async () => {
+    const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}
+    const broken = path.join(work, 'broken')
+    cpSync(tpl, broken, {recursive: true})
+    writeFileSync(path.join(broken, 'skeleton', 'NOTES.md'), 'fine\n${{ values.name | nosuchfilter }}\n')
+    const name = uniqueName('broken')
+    const r = await runBin(['create', name, '--template', broken, '--param', 'owner=group:default/payments'], {env, cwd: work})
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^Error: the template does not render: NOTES\.md line 2: filter not found: nosuchfilter\. Fix the template \(the file and line above\); nothing was created$/m)
+    assert.doesNotMatch(r.stderr, /bug in kplat/)
+    assert.equal((await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status, 404, 'no repository was created')
+
+    const old = path.join(work, 'old')
+    cpSync(tpl, old, {recursive: true})
+    writeFileSync(path.join(old, 'template.yaml'), TEMPLATE.replace('scaffolder.backstage.io/v1beta3', 'backstage.io/v1beta2'))
+    const refused = await runBin(['create', uniqueName('old'), '--template', old], {env, cwd: work})
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /template\.yaml is not a Backstage Software Template \(want apiVersion scaffolder\.backstage\.io\/v1beta3, kind Template\)/)
+  })
 })

@@ -114,8 +114,13 @@ export async function createTemplater(opts: {cookiecutterCompat?: boolean; trimB
 function templateError(error: unknown, where: string, text: string): TemplateError {
   const message = (error as Error).message ?? String(error)
   // An unclosed tag is found at the end of the text, where Nunjucks gives no position.
-  const line = /\[Line (\d+), Column \d+\]/.exec(message)?.[1] ?? (/end of file/.test(message) ? String(text.split('\n').length) : undefined)
   const what = message.split('\n').map((l) => l.trim()).filter(Boolean).at(-1)?.replace(/^Error: /, '') ?? message
+  // Nunjucks gives no position for an unknown filter: the line is where the text uses it.
+  const filter = /filter not found: (\S+)/.exec(what)?.[1]
+  const use = filter ? text.search(new RegExp(`\\|\\s*${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) : -1
+  const line = /\[Line (\d+), Column \d+\]/.exec(message)?.[1]
+    ?? (/end of file/.test(message) ? String(text.split('\n').length) : undefined)
+    ?? (use >= 0 ? String(text.slice(0, use).split('\n').length) : undefined)
   return new TemplateError(`the template does not render: ${where}${line ? ` line ${line}` : ''}: ${what}`, {
     hint: 'Fix the template (the file and line above); nothing was created',
     cause: error,
