@@ -59,6 +59,7 @@ spec:
         repoUrl: \${{ parameters.repoUrl }}
         description: Made from Backstage's template for \${{ parameters.repoUrl | projectSlug }}
         repoVisibility: public
+        topics: [kplat, '\${{ parameters.owner | parseEntityRef | pick("name") }}']
     - id: argocd
       name: Register with Argo CD
       action: argocd:create-helm-application
@@ -93,12 +94,13 @@ describe('a template written for Backstage, through kplat create, on the proving
     const r = await runBin(['create', name, '--template', tpl, '--param', 'owner=group:default/payments', '--json'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work})
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /Warning: the template's step "argocd" \(argocd:create-helm-application\) is not run by kplat: its own flow registers the app with Argo CD/)
-    assert.match(r.stderr, /catalog:register step is not run/)
+    assert.match(r.stderr, /catalog:register step is not run: the platform has no Backstage configured/)
     const warned = r.stderr.indexOf('argocd:create-helm-application')
     assert.ok(warned >= 0 && warned < r.stderr.indexOf('Creating the repository'), 'the warning comes before anything is created')
 
     const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`}
-    const repo = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers})).json() as {description: string; private: boolean}
+    const repo = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers})).json() as {description: string; private: boolean; topics: string[]}
+    assert.deepEqual(repo.topics, ['kplat', 'payments'], 'publish:github\'s topics')
     assert.equal(repo.description, `Made from Backstage's template for ${ORG}/${name} (created by kplat)`, 'the template\'s description, with the mark kplat knows its repositories by')
     assert.equal(repo.private, false)
     // The clone create made holds what was pushed.

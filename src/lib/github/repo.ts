@@ -84,6 +84,15 @@ export async function commitTree(github: GitHub, repo: Repository, files: Render
   }
 }
 
+/** publish:github's topics, on the repository kplat created. */
+export async function setTopics(github: GitHub, repo: Repository, names: string[]): Promise<void> {
+  try {
+    await github.rest.repos.replaceAllTopics({owner: repo.owner, repo: repo.name, names})
+  } catch (error) {
+    throw githubError(error, `set the topics of ${repo.owner}/${repo.name} (the template's publish:github topics must be lowercase letters, digits and dashes)`)
+  }
+}
+
 export async function headSha(github: GitHub, repo: Repository): Promise<string> {
   try {
     const {data} = await github.rest.git.getRef({owner: repo.owner, repo: repo.name, ref: `heads/${repo.defaultBranch}`})

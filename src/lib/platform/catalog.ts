@@ -34,8 +34,8 @@ export function catalogOf(ctx: Context, settings: PlatformSettings): Catalog | u
 }
 
 /** Where an app's catalog-info.yaml is, as Backstage names a file in a GitHub repository. */
-export function catalogTarget(repositoryHtmlUrl: string, branch = 'main'): string {
-  return `${repositoryHtmlUrl.replace(/\.git$/, '')}/blob/${branch}/catalog-info.yaml`
+export function catalogTarget(repositoryHtmlUrl: string, branch = 'main', file = 'catalog-info.yaml'): string {
+  return `${repositoryHtmlUrl.replace(/\.git$/, '')}/blob/${branch}/${file}`
 }
 
 /** The page of an entity in Backstage's UI. */

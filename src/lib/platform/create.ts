@@ -110,7 +110,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   }
 
   // Said before anything exists: kplat's own flow does the work of these (Argo CD, waiting for CI).
-  if (rendered.register) out.warn('the template\'s catalog:register step is not run: kplat does not register apps in a Backstage catalog yet; its catalog-info.yaml is in the repository for Backstage to discover')
+  // catalog:register is kplat's own step when the platform has a catalog (after the repository exists, below).
+  if (rendered.register && !catalogOf(ctx, settings)) out.warn('the template\'s catalog:register step is not run: the platform has no Backstage configured (backstageUrl); the catalog-info.yaml is in the repository for Backstage to discover')
+  if (rendered.publish?.defaultBranch && rendered.publish.defaultBranch !== 'main') out.warn(`publish:github's defaultBranch ${rendered.publish.defaultBranch} is not honoured: kplat's flow (CI on main, Argo CD on deploy) uses main`)
   for (const step of rendered.skipped) out.warn(`the template's step "${step.id}" (${step.action}) is not run by kplat: its own flow registers the app with Argo CD and waits for CI and the first deploy`)
 
   if (opts.dryRun) {
@@ -121,6 +123,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // 2. The repository and its first commit (one commit, so one push event and one CI run).
   const repository = existing ?? await out.step(`Creating the repository ${owner}/${name}`, () =>
     repo.createRepository(github, {owner, name, description, private: isPrivate, organization}))
+  const topics = rendered.publish?.topics
+  if (Array.isArray(topics) && topics.length > 0) await out.step(`Setting the repository's topics (${topics.join(', ')})`, () => repo.setTopics(github, repository, topics.map(String)))
   const commit = await out.step('Writing the first commit', async (update) => {
     // A repository made just now holds only its auto_init commit: nothing to look at.
     const head = existing ? await repo.branchHead(github, repository) : {hasApp: false, sha: ''}
@@ -147,7 +151,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const catalog = catalogOf(ctx, settings)
   if (catalog) {
     try {
-      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogTarget(repository.htmlUrl)))
+      const file = rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml'
+      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogTarget(repository.htmlUrl, 'main', file)))
       result.catalog = registered.url
     } catch (error) {
       out.warn(`${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)

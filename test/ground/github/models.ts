@@ -20,6 +20,7 @@ export interface Repo {
   updatedAt: string
   pushedAt: string | null
   dir: string
+  topics?: string[]
 }
 
 export interface Step {
@@ -134,7 +135,7 @@ export function repository(r: Repo, owner: User, urls: Urls, sizeKb = 0) {
     subscribers_url: u('subscribers'), subscription_url: u('subscription'), tags_url: u('tags'), teams_url: u('teams'),
     trees_url: u('git/trees{/sha}'), clone_url: `${web}.git`, mirror_url: null, svn_url: web, homepage: null, language: null,
     forks_count: 0, forks: 0, stargazers_count: 0, watchers_count: 0, watchers: 0, size: sizeKb, default_branch: r.defaultBranch,
-    open_issues_count: 0, open_issues: 0, is_template: false, topics: [], has_issues: true, has_projects: true, has_wiki: true,
+    open_issues_count: 0, open_issues: 0, is_template: false, topics: r.topics ?? [], has_issues: true, has_projects: true, has_wiki: true,
     has_pages: false, has_downloads: true, has_discussions: false, archived: false, disabled: false,
     visibility: r.private ? 'private' : 'public', pushed_at: r.pushedAt, created_at: r.createdAt, updated_at: r.updatedAt,
     permissions: {admin: true, maintain: true, push: true, triage: true, pull: true}, license: null,

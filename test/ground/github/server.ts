@@ -322,6 +322,15 @@ export class GitHubServer {
         return {status: 200, body: {sha: p.file_sha, node_id: p.file_sha, size: content.length, url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`, content: content.toString('base64'), encoding: 'base64'}}
       }
 
+      case 'repos/replace-all-topics': {
+        const repo = this.writableRepo(p.owner, p.repo, needMe())
+        const names = (body as {names: string[]}).names
+        const bad = names.find((n) => !/^[a-z0-9][a-z0-9-]{0,49}$/.test(n))
+        if (bad !== undefined) throw new HttpError(422, 'Validation Failed', {errors: [{resource: 'Repository', code: 'invalid', field: 'names', message: `${bad} is not a valid topic`}]})
+        repo.topics = [...new Set(names)]
+        return {status: 200, body: {names: repo.topics}}
+      }
+
       case 'repos/get-content': {
         // A file, as JSON or raw (what Backstage's GitHub URL reader asks for); folders are not served.
         const repo = this.visibleRepo(p.owner, p.repo, me)
