@@ -41,7 +41,13 @@ Each has its number, what changed (config var names, never values), who made it,
   }
 }
 
-export function status(r: Release): string {
-  const words = r.outcome === 'failed' ? `failed${r.reason ? `: ${r.reason.split('\n')[0]}` : ''}` : r.outcome
+export function status(r: Release, full = false): string {
+  const words = r.outcome === 'failed' ? `failed${r.reason ? `: ${full ? r.reason : short(r.reason)}` : ''}` : r.outcome
   return r.current ? `${words} (current)` : words
+}
+
+/** The tool's own words at the end of Argo CD's long chain (helm's "parse error at ..."); all of it is in releases:info and --json. */
+function short(reason: string): string {
+  const line = reason.split('\n')[0]
+  return /(?:^|\s)Error: (.+)$/.exec(line)?.[1] ?? line
 }

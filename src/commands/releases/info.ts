@@ -24,7 +24,7 @@ export default class ReleasesInfo extends KplatCommand {
       out.pairs([
         ['By', r.by],
         ['When', r.createdAt],
-        ['Status', status(r)],
+        ['Status', status(r, true)],
         ['Commit', r.commit ? `${r.commit}${r.message ? ` ${r.message.split('\n')[0]}` : ''}` : '(unknown)'],
         ...(r.author ? [['Author', r.author] as [string, string]] : []),
         ['Config vars', r.config.keys.join(', ') || '(none)'],
