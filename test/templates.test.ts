@@ -168,4 +168,37 @@ describe('a template written for Backstage, through kplat create, on the proving
     assert.equal(refused.code, 2)
     assert.match(refused.stderr, /template\.yaml is not a Backstage Software Template \(want apiVersion scaffolder\.backstage\.io\/v1beta3, kind Template\)/)
   })
+
+  it('fetches a step\'s folder named by its GitHub URL, as Backstage templates often do, and refuses a URL it cannot fetch', async () => {
+    const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, KPLAT_CACHE: path.join(work, 'cache-url')}
+    const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, 'content-type': 'application/json'}
+    const made = await (await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {method: 'POST', headers, body: JSON.stringify({name: uniqueName('shared')})})).json() as {clone_url: string; html_url: string}
+    const source = path.join(work, 'shared-src')
+    mkdirSync(path.join(source, 'shared', 'docs'), {recursive: true})
+    writeFileSync(path.join(source, 'shared', 'docs', 'index.md'), '# Shared docs ${{ kept }}\n')
+    mkdirSync(path.join(source, 'shared', 'extra'), {recursive: true})
+    writeFileSync(path.join(source, 'shared', 'extra', '${{ values.name }}.txt'), 'made for ${{ values.name }}\n')
+    const git = (args: string[]) => exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    await git(['init', '-q', '-b', 'main'])
+    await git(['add', '-A'])
+    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Shared'])
+    await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', made.clone_url, 'main'])
+
+    const remote = path.join(work, 'remote-tpl')
+    cpSync(tpl, remote, {recursive: true})
+    writeFileSync(path.join(remote, 'template.yaml'), TEMPLATE.replace('      input: {url: ./docs, targetPath: ./docs}', `      input: {url: '${made.html_url}/tree/main/shared/docs', targetPath: ./docs}
+    - id: extra
+      action: fetch:template
+      input: {url: '${made.html_url}/tree/main/shared/extra', targetPath: ./extra, values: {name: '\${{ parameters.name }}'}}`))
+    const name = uniqueName('remote')
+    const planned = await runBin(['create', name, '--template', remote, '--param', 'owner=group:default/payments', '--dry-run', '--json'], {env, cwd: work})
+    assert.equal(planned.code, 0, planned.stderr)
+    const files = (JSON.parse(planned.stdout) as {dryRun: {files: string[]}}).dryRun.files
+    assert.ok(files.includes('docs/index.md') && files.includes(`extra/${name}.txt`), files.join(' '))
+
+    writeFileSync(path.join(remote, 'template.yaml'), TEMPLATE.replace('      input: {url: ./docs, targetPath: ./docs}', '      input: {url: \'https://example.invalid/archive.zip\', targetPath: ./docs}'))
+    const refused = await runBin(['create', uniqueName('remote'), '--template', remote, '--param', 'owner=group:default/payments', '--dry-run'], {env, cwd: work})
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /Error: the template's step docs fetches https:\/\/example\.invalid\/archive\.zip, which kplat cannot fetch\. Use a folder beside template\.yaml, or a GitHub folder URL/)
+  })
 })

@@ -58,7 +58,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const github = await ctx.github()
   const asked = whoami(github)
   asked.catch(() => {})
-  const [{loadSettings}, repo, runs, argo, {findTemplate}, {runTemplate}, params] = await Promise.all([
+  const [{loadSettings}, repo, runs, argo, {fetchFolder, findTemplate}, {runTemplate}, params] = await Promise.all([
     import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
     import('./templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
   ])
@@ -99,7 +99,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
   const host = githubWebHost(githubApiUrl(ctx.env))
   const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive, {name, owner, host, secrets: (v) => ctx.redactor.add(v)})
-  const rendered = await runTemplate(template, parameters, {host, owner, name})
+  const rendered = await runTemplate(template, parameters, {host, owner, name}, (url) => fetchFolder(ctx, url))
   const files = rendered.files
   const description = String(rendered.publish?.description ?? parameters.description ?? `${name}, created with kplat`)
   // The template may ask for a private repository itself (publish:github's repoVisibility).

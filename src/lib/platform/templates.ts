@@ -57,11 +57,24 @@ async function catalogTemplates(ctx: Context, settings: PlatformSettings): Promi
  * platform's own and reads the template from it.
  */
 async function fetchCatalogTemplate(ctx: Context, name: string, location: string | undefined): Promise<Template> {
-  const m = location ? /^(https?:\/\/[^/]+)\/([^/]+)\/([^/]+)\/(?:blob|tree)\/([^/]+)\/(.*?)\/?(?:template\.ya?ml)?$/.exec(location) : null
-  if (!m) throw new KplatError(`the catalog's template ${name} is at ${location ?? 'no known location'}, which kplat cannot fetch`, {hint: 'kplat fetches templates registered from a GitHub repository'})
+  const folder = location ? await fetchFolder(ctx, location.replace(/\/template\.ya?ml$/, '')) : undefined
+  if (!folder) throw new KplatError(`the catalog's template ${name} is at ${location ?? 'no known location'}, which kplat cannot fetch`, {hint: 'kplat fetches templates registered from a GitHub repository'})
+  return loadTemplate(folder)
+}
+
+/**
+ * A folder named by its GitHub URL (`https://HOST/OWNER/REPO/tree/REF/PATH`, or blob), as
+ * Backstage's fetch steps and catalog name them: a shallow copy of that repository at REF,
+ * kept in kplat's cache, and the folder in it; undefined for a URL of another shape.
+ */
+export async function fetchFolder(ctx: Context, url: string): Promise<string | undefined> {
+  const m = /^(https?:\/\/[^/]+)\/([^/]+)\/([^/]+)\/(?:blob|tree)\/([^/]+)(?:\/(.*?))?\/?$/.exec(url)
+  if (!m) return undefined
   const [, origin, owner, repo, ref, folder] = m
   const dir = await fetchRepository(ctx, `${origin}/${owner}/${repo}.git#${ref}`)
-  return loadTemplate(path.join(dir, folder))
+  const resolved = path.resolve(dir, folder ?? '.')
+  if (resolved !== dir && !resolved.startsWith(dir + path.sep)) return undefined
+  return resolved
 }
 
 /**

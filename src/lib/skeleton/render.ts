@@ -174,7 +174,8 @@ export interface TemplateRun {
  * outputs; fetch:* steps render into one tree; publish:github's and catalog:register's
  * inputs are returned for kplat's own flow; any other step is listed as skipped.
  */
-export async function runTemplate(template: Template, parameters: Record<string, unknown>, repo: {host: string; owner: string; name: string; defaultBranch?: string}): Promise<TemplateRun> {
+export async function runTemplate(template: Template, parameters: Record<string, unknown>, repo: {host: string; owner: string; name: string; defaultBranch?: string},
+  fetchUrl?: (url: string) => Promise<string | undefined>): Promise<TemplateRun> {
   const templater = await createTemplater()
   const steps: Record<string, {output: Record<string, unknown>}> = {}
   const context = {parameters, steps, user: {}}
@@ -194,7 +195,7 @@ export async function runTemplate(template: Template, parameters: Record<string,
     switch (step.action) {
       case 'fetch:template':
       case 'fetch:plain': {
-        const dir = localUrl(template, step, input.url)
+        const dir = await sourceFolder(template, step, input.url, fetchUrl)
         const rendered = step.action === 'fetch:plain'
           ? await copyPlain(dir, input.targetPath as string | undefined)
           : await renderSkeleton(dir, (input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
@@ -234,11 +235,13 @@ function iterations(each: unknown): Array<{key: string | number; value: unknown}
   throw new TemplateError(`the template's each must be a list or an object, not ${JSON.stringify(each)}`, {hint: 'Fix the step\'s each'})
 }
 
-/** A fetch step's url: a folder beside template.yaml (kplat reads templates from disk, not from URLs). */
-function localUrl(template: Template, step: TemplateStep, url: unknown): string {
+/** A fetch step's url: a folder beside template.yaml, or a folder of a GitHub repository named by its URL. */
+async function sourceFolder(template: Template, step: TemplateStep, url: unknown, fetchUrl?: (url: string) => Promise<string | undefined>): Promise<string> {
   if (typeof url !== 'string' || url === '') throw new TemplateError(`the template's step ${step.id} (${step.action}) has no url`, {hint: 'Give it the folder to fetch, such as ./skeleton'})
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new TemplateError(`the template's step ${step.id} fetches ${url}; kplat fetches folders beside template.yaml only`, {hint: 'Put that folder beside template.yaml and use a relative url such as ./skeleton'})
+    const fetched = await fetchUrl?.(url)
+    if (fetched) return fetched
+    throw new TemplateError(`the template's step ${step.id} fetches ${url}, which kplat cannot fetch`, {hint: 'Use a folder beside template.yaml, or a GitHub folder URL (https://HOST/OWNER/REPO/tree/REF/PATH)'})
   }
 
   const dir = path.resolve(template.dir, url)
