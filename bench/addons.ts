@@ -3,23 +3,11 @@
 //     and the app's restart), median of 3, and the API requests it makes;
 //  2. `kplat addons --all` over 20 add-ons of 5 apps and over 200 add-ons of 50 apps, side by
 //     side: the API requests (the same number, whatever the count) and the time.
-import {execFile} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
-import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
 import {applyDocuments} from '../test/ground/cluster.js'
-import {startGround} from '../test/ground/index.js'
+import {median, requests, startBench} from './harness.js'
 
-const exec = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '..')
-const ground = await startGround()
-const env = {...process.env, ...ground.env, CI: 'true'}
-const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-bench-addons-'))
-const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}) => exec(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], {env: {...env, ...extra}, cwd: work, maxBuffer: 64 << 20})
-const requests = (stderr: string) => stderr.split('\n').filter((l) => /^\[debug\] (GET|POST|PUT|PATCH|DELETE) /.test(l)).length
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const {ground, kplat} = await startBench('addons')
 
 try {
   const admin = ground.cluster.adminConfig()

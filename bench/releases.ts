@@ -8,22 +8,14 @@
 //     the API requests and the time, median of 5. The 500 are copies of its latest release
 //     written straight to the cluster, as kplat writes them.
 import {execFile} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import * as os from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import * as path from 'node:path'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {startGround} from '../test/ground/index.js'
+import {median, requests, startBench} from './harness.js'
 
 const exec = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '..')
-const bin = path.join(root, 'bin', 'run.js')
-const ground = await startGround()
-const env = {...process.env, ...ground.env, CI: 'true'}
-const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-bench-releases-'))
-const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}) => exec(process.execPath, [bin, ...args], {env: {...env, ...extra}, cwd: work, maxBuffer: 64 << 20})
-const requests = (stderr: string) => stderr.split('\n').filter((l) => /^\[debug\] (GET|POST|PUT|PATCH|DELETE) /.test(l)).length
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const {ground, work, kplat} = await startBench('releases')
 
 try {
   const app = `bench-rel-${Date.now().toString(36)}`

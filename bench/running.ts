@@ -7,24 +7,13 @@
 //     of it is kplat's own: there is no wait), median of 5;
 //  3. `kplat ps` on 5 and on 50 processes, side by side: the API requests and the time;
 //  4. `kplat config:set`, without and with its restart: the API requests and the time.
-import {execFile, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync} from 'node:fs'
-import * as os from 'node:os'
-import * as path from 'node:path'
-import {promisify} from 'node:util'
+import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
 import * as k8s from '@kubernetes/client-node'
-import {startGround} from '../test/ground/index.js'
+import {BIN, median, requests, startBench} from './harness.js'
 import {podLogPath} from '../test/ground/runtime.js'
 
-const exec = promisify(execFile)
-const root = path.resolve(import.meta.dirname, '..')
-const bin = path.join(root, 'bin', 'run.js')
-const ground = await startGround()
-const env = {...process.env, ...ground.env, CI: 'true'}
-const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-bench-running-'))
-const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}) => exec(process.execPath, [bin, ...args], {env: {...env, ...extra}, cwd: work, maxBuffer: 256 << 20})
-const requests = (stderr: string) => stderr.split('\n').filter((l) => /^\[debug\] (GET|POST|PUT|PATCH|DELETE) /.test(l)).length
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const {ground, env, work, kplat} = await startBench('running', 256 << 20)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 // Appends CRI lines (nanosecond times, in order) to every file: in batches, at a rate or as
 // fast as it can; prints how many it wrote.
@@ -62,7 +51,7 @@ try {
   const pods = await webPods()
 
   // 1. The tail. kplat's stdout is a pipe read here; each line counted as it arrives.
-  const tail = spawn(process.execPath, [bin, 'logs', '--tail', '--source', 'app', '-n', '0', '--app', app], {env, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+  const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'app', '-n', '0', '--app', app], {env, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
   let received = 0
   let rest = ''
   const firstLines = new Map<string, number>()
