@@ -10,7 +10,7 @@ import {before, describe, it} from 'node:test'
 import {pathToFileURL} from 'node:url'
 import {runTemplate} from '../src/lib/skeleton/render.js'
 import {loadTemplate} from '../src/lib/skeleton/template.js'
-import {provideNpmFolder} from './ground/backstage.js'
+import {provideNpmFolder} from './ground/npm.js'
 import {ROOT} from './helpers/cli.js'
 
 type Tree = Record<string, {mode: string; bytes: string}>

@@ -64,7 +64,8 @@ describe('skeleton rendering, as Backstage\'s fetch:template does it', () => {
   it('passes the step\'s values with their types, and validates --param with the schema\'s own message', async () => {
     const template = await loadTemplate(path.resolve('skeletons/node'))
     const params = await resolveParameters(template, {name: 'myapp', owner: 'acme'}, parseParams(['port=9090']), noPrompts, false)
-    assert.deepEqual(await stepValues(template.values, params), {name: 'myapp', owner: 'acme', description: 'A service created with kplat', port: 9090, registry: 'ghcr.io', appsDomain: ''})
+    const fetchStep = template.steps.find((s) => s.action === 'fetch:template')!
+    assert.deepEqual(await stepValues(fetchStep.input!.values as Record<string, unknown>, params), {name: 'myapp', owner: 'acme', description: 'A service created with kplat', port: 9090, registry: 'ghcr.io', appsDomain: ''})
     await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: '70000'}, noPrompts, false), /template parameter "port" must be <= 65535\. Pass --param port=VALUE|must be <= 65535/)
     await assert.rejects(resolveParameters(template, {name: 'myapp'}, {}, noPrompts, false), /template parameter "owner" is required/)
     await assert.rejects(resolveParameters(template, {name: '9lives', owner: 'acme'}, {}, noPrompts, false), /template parameter "name" must match pattern "\^\[a-z\]/)

@@ -7,6 +7,11 @@ export function githubApiUrl(env: NodeJS.ProcessEnv): string {
   return (env.GITHUB_API_URL || DEFAULT_API_URL).replace(/\/+$/, '')
 }
 
+/** The host of the GitHub kplat talks to, as repository URLs name it. */
+export function githubHost(env: NodeJS.ProcessEnv): string {
+  return githubWebHost(githubApiUrl(env))
+}
+
 /** The host people clone from: github.com for the public API, the API's own host otherwise. */
 export function githubWebHost(apiUrl: string): string {
   const url = new URL(apiUrl)
@@ -28,7 +33,7 @@ export async function resolveGitHubToken(env: NodeJS.ProcessEnv): Promise<string
 }
 
 function ghAuthToken(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const host = githubWebHost(githubApiUrl(env))
+  const host = githubHost(env)
   return new Promise((resolve) => {
     execFile('gh', ['auth', 'token', '--hostname', host], {env, timeout: 5000}, (error, stdout) => {
       resolve(error ? undefined : stdout.trim() || undefined)

@@ -55,3 +55,8 @@ export const MANAGED_BY_KPLAT = `${LABELS.managedBy}=kplat`
 export function isOurs(object: {metadata?: {labels?: Record<string, string>}} | undefined, app: string): boolean {
   return object?.metadata?.labels?.[LABELS.managedBy] === 'kplat' && object.metadata.labels[LABELS.app] === app
 }
+
+/** Where an app's Argo CD Application is, for the calls that read or change it. */
+export function applicationRef(target: {application: Application}): {name: string; namespace: string} {
+  return {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
+}

@@ -6,7 +6,7 @@ import {readFile} from 'node:fs/promises'
 import * as path from 'node:path'
 import type {Readable} from 'node:stream'
 import * as k8s from '../kube/k8s.js'
-import {isOurs, LABELS} from '../kube/argocd.js'
+import {applicationRef, isOurs, LABELS} from '../kube/argocd.js'
 import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError, UsageError} from '../ui/errors.js'
@@ -195,6 +195,3 @@ export async function deployConfigRevision(target: AppTarget, revision: string):
   await applyKplatValues(target.kube, applicationRef(target), {configRevision: revision}, CONFIG_MANAGER)
 }
 
-function applicationRef(target: AppTarget): {name: string; namespace: string} {
-  return {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
-}

@@ -96,8 +96,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const target = await local
 
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
-  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
-  const host = githubWebHost(githubApiUrl(ctx.env))
+  const {githubApiUrl, githubHost} = await import('../github/auth.js')
+  const host = githubHost(ctx.env)
   const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive, {name, owner, host, secrets: (v) => ctx.redactor.add(v)})
   const rendered = await runTemplate(template, parameters, {host, owner, name}, (url) => fetchFolder(ctx, url))
   const files = rendered.files
@@ -111,7 +111,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 
   // Said before anything exists: kplat's own flow does the work of these (Argo CD, waiting for CI).
   // catalog:register is kplat's own step when the platform has a catalog (after the repository exists, below).
-  if (rendered.register && !catalogOf(ctx, settings)) out.warn('the template\'s catalog:register step is not run: the platform has no Backstage configured (backstageUrl); the catalog-info.yaml is in the repository for Backstage to discover')
+  const catalog = catalogOf(ctx, settings)
+  if (rendered.register && !catalog) out.warn('the template\'s catalog:register step is not run: the platform has no Backstage configured (backstageUrl); the catalog-info.yaml is in the repository for Backstage to discover')
   if (rendered.publish?.defaultBranch && rendered.publish.defaultBranch !== 'main') out.warn(`publish:github's defaultBranch ${rendered.publish.defaultBranch} is not honoured: kplat's flow (CI on main, Argo CD on deploy) uses main`)
   for (const step of rendered.skipped) out.warn(`the template's step "${step.id}" (${step.action}) is not run by kplat: its own flow registers the app with Argo CD and waits for CI and the first deploy`)
 
@@ -148,7 +149,6 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
   // The platform's Backstage catalog. The app exists by now: a failure here is a warning
   // that says how to retry, never a reason to undo the app.
-  const catalog = catalogOf(ctx, settings)
   if (catalog) {
     try {
       const file = rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml'

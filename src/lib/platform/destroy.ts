@@ -9,7 +9,7 @@ import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
 import type {AddonInstance} from './addons/instances.js'
-import {catalogOf, catalogTarget, findLocation, removeLocation} from './catalog.js'
+import {catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 
 export interface DestroyPlan {
@@ -21,8 +21,8 @@ export interface DestroyPlan {
   repository?: {owner: string; name: string; url: string; createdByKplat: boolean}
   /** The local git remote `kplat` that points at the app's repository, in this folder's repository. */
   remote?: {dir: string; url: string}
-  /** The location kplat registered in the platform's Backstage catalog. */
-  catalog?: {id: string; target: string}
+  /** The location kplat registered in the platform's Backstage catalog, and that catalog. */
+  catalog?: {id: string; target: string; in: Catalog}
 }
 
 export interface DestroyResult {
@@ -56,9 +56,9 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
   }
 
   const repoUrl = application?.spec.source?.repoURL
-  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
+  const {githubApiUrl, githubHost} = await import('../github/auth.js')
   const {parseGitHubRemote, remotes, workTreeRoot} = await import('../git/repo.js')
-  const host = githubWebHost(githubApiUrl(ctx.env))
+  const host = githubHost(ctx.env)
   const parsed = repoUrl ? parseGitHubRemote(repoUrl, host) : undefined
   if (opts.deleteRepository) {
     const github = await ctx.github()
@@ -74,7 +74,8 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
   if (catalog && owner) {
     const target = catalogTarget(`${repoUrl && parsed ? repoUrl.replace(/\.git$/, '') : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`}`)
     try {
-      plan.catalog = await findLocation(catalog, {kind: 'Component', namespace: 'default', name: app}, target)
+      const location = await findLocation(catalog, {kind: 'Component', namespace: 'default', name: app}, target)
+      if (location) plan.catalog = {...location, in: catalog}
     } catch (error) {
       ctx.out.warn(`cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)
     }
@@ -120,10 +121,10 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   const kept: string[] = []
   const {app} = plan
   // First, so that an interruption later leaves no catalog entry pointing at a gone app.
-  const catalog = catalogOf(ctx, settings)
-  if (plan.catalog && catalog) {
+  if (plan.catalog) {
+    const {id, in: catalog} = plan.catalog
     try {
-      await out.step(`Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, plan.catalog!.id))
+      await out.step(`Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, id))
       deleted.push(`Backstage catalog location ${plan.catalog.target}`)
     } catch (error) {
       out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. Run \`kplat apps:destroy --app ${app}\` again to retry`)

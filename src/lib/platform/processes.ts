@@ -1,7 +1,7 @@
 // The app's processes, Heroku's dynos: one Deployment per process type (web, worker, ...),
 // its pods the processes. What `kplat ps`, `ps:scale` and `ps:restart` read and change.
 import * as k8s from '../kube/k8s.js'
-import {kplatValues} from '../kube/argocd.js'
+import {applicationRef, kplatValues} from '../kube/argocd.js'
 import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
@@ -243,9 +243,6 @@ export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleR
   return {app: target.name, formation: after.map((t) => ({type: t.type, desired: formation[t.type] ?? t.deployment.spec?.replicas ?? 0, ready: t.deployment.status?.readyReplicas ?? 0})), release: release.version}
 }
 
-function applicationRef(target: AppTarget): {name: string; namespace: string} {
-  return {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
-}
 
 /** Waits until Argo CD has given the Deployment `count` replicas and that many are up; says so when the chart ignores the formation. */
 async function waitForCount(target: AppTarget, type: ProcessType, count: number, opts: ScaleOptions): Promise<void> {

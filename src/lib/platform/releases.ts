@@ -13,7 +13,7 @@
 import {randomUUID} from 'node:crypto'
 import type {Context} from '../context.js'
 import * as k8s from '../kube/k8s.js'
-import {kplatValues, LABELS, type Application} from '../kube/argocd.js'
+import {applicationRef, kplatValues, LABELS, type Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError, UsageError} from '../ui/errors.js'
@@ -78,11 +78,11 @@ export interface Change {
  * The ledger of an app: its namespace, its Application, and its repository on GitHub to
  * describe deploys (without a GitHub token, deploys are recorded without their message).
  */
-export function ledgerFor(ctx: Context, app: string, kube: Kube, application: Application): Ledger {
+export function ledgerFor(ctx: Context, target: {name: string; kube: Kube; namespace: string; application: Application}): Ledger {
+  const {application} = target
   return {
-    app, kube,
-    namespace: application.spec.destination.namespace ?? app,
-    application: {name: application.metadata.name, namespace: application.metadata.namespace!},
+    app: target.name, kube: target.kube, namespace: target.namespace,
+    application: applicationRef(target),
     async describeCommit(sha) {
       const repo = await repositoryOf(ctx, application)
       if (!repo) return undefined
@@ -105,8 +105,8 @@ export function ledgerFor(ctx: Context, app: string, kube: Kube, application: Ap
 export async function repositoryOf(ctx: Context, application: Application): Promise<{owner: string; repo: string} | undefined> {
   const url = application.spec.source?.repoURL
   if (!url) return undefined
-  const [{githubApiUrl, githubWebHost}, {parseGitHubRemote}] = await Promise.all([import('../github/auth.js'), import('../git/repo.js')])
-  return parseGitHubRemote(url, githubWebHost(githubApiUrl(ctx.env)))
+  const [{githubHost}, {parseGitHubRemote}] = await Promise.all([import('../github/auth.js'), import('../git/repo.js')])
+  return parseGitHubRemote(url, githubHost(ctx.env))
 }
 
 const releaseName = (app: string, version: number) => `${app}-release-v${version}`
@@ -117,11 +117,6 @@ export async function listReleases(ledger: Ledger): Promise<Release[]> {
   const [application, stored] = await Promise.all([readApplication(ledger), readLedger(ledger)])
   const releases = (await pendingDeploys(ledger, application, stored)).length > 0 ? (await withLock(ledger, async () => (await catchUp(ledger)).releases)) : stored
   return markCurrent(releases, application)
-}
-
-/** Records a change as the next release, after any deploys it follows; returns it. */
-export async function recordRelease(ledger: Ledger, change: Change): Promise<Release> {
-  return withReleases(ledger, ({append}) => append(change))
 }
 
 /** Runs fn under the app's release lock, with the ledger caught up, and lets it append. */

@@ -34,7 +34,7 @@ export async function resolveApp(ctx: Context, flag: string | undefined): Promis
 }
 
 async function appsOfRepository(ctx: Context): Promise<ResolvedApp[]> {
-  const [{workTreeRoot, remotes, parseGitHubRemote}, {githubApiUrl, githubWebHost}] = await Promise.all([
+  const [{workTreeRoot, remotes, parseGitHubRemote}, {githubHost}] = await Promise.all([
     import('../git/repo.js'),
     import('../github/auth.js'),
   ])
@@ -45,7 +45,7 @@ async function appsOfRepository(ctx: Context): Promise<ResolvedApp[]> {
   const fromCatalog = await catalogApp(root)
   if (fromCatalog) found.push({name: fromCatalog, source: 'catalog-info.yaml'})
 
-  const host = githubWebHost(githubApiUrl(ctx.env))
+  const host = githubHost(ctx.env)
   for (const remote of await remotes(root)) {
     const gh = parseGitHubRemote(remote.url, host)
     if (gh && isAppName(gh.repo)) found.push({name: gh.repo, source: `git remote ${remote.name}`})

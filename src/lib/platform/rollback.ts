@@ -7,6 +7,7 @@
 // rolled-back commit), so `git push` deploys as always.
 import type {Context} from '../context.js'
 import {githubError} from '../github/errors.js'
+import {applicationRef} from '../kube/argocd.js'
 import {waitForKplatValues} from '../kube/argocd-apps.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
@@ -119,8 +120,7 @@ export async function rollback(ctx: Context, plan: RollbackPlan, out: Output, op
     const release = await append({kind: 'rollback', description: `Rollback to v${to.version}`, commit: to.commit, config: to.config, rollbackOf: to.version})
     return {release, revision}
   }))
-  const application = {name: target.application.metadata.name, namespace: target.application.metadata.namespace!}
   await out.step(`Waiting for Argo CD to deploy v${release.version}`, (update) => track(target.ledger, release,
-    waitForKplatValues(target.kube, application, (values) => revision === undefined || values.configRevision === revision, {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update})))
+    waitForKplatValues(target.kube, applicationRef(target), (values) => revision === undefined || values.configRevision === revision, {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update})))
   return {app: target.name, release: release.version, rolledBackTo: to.version, commit: to.commit, config: revision ? 'restored' : 'unchanged', warnings: plan.warnings}
 }

@@ -27,5 +27,6 @@ export async function resolveTarget(ctx: Context, flags: {app?: string; context?
   const [{name}, kube] = await Promise.all([resolveApp(ctx, flags.app), ctx.kube(flags.context)])
   const settings = await loadSettings(kube, ctx.env)
   const application = await getApplication(kube, settings, name)
-  return {name, kube, settings, application, namespace: application.spec.destination.namespace ?? name, ledger: ledgerFor(ctx, name, kube, application)}
+  const namespace = application.spec.destination.namespace ?? name
+  return {name, kube, settings, application, namespace, ledger: ledgerFor(ctx, {name, kube, namespace, application})}
 }

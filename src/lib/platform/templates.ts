@@ -135,12 +135,8 @@ async function fetchRepository(ctx: Context, value: string): Promise<string> {
   const [url, ref] = value.split('#', 2)
   const cache = path.join(ctx.env.KPLAT_CACHE ?? path.join(os.homedir(), '.cache', 'kplat'), 'templates', createHash('sha256').update(value).digest('hex').slice(0, 16))
   const env: NodeJS.ProcessEnv = {...process.env, GIT_TERMINAL_PROMPT: '0'}
-  const {githubApiUrl, githubWebHost} = await import('../github/auth.js')
-  if (/^https?:\/\//.test(url) && new URL(url).host === githubWebHost(githubApiUrl(ctx.env))) {
-    const token = await ctx.githubToken()
-    Object.assign(env, {GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${new URL(url).origin}/.extraheader`,
-      GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`})
-  }
+  const [{githubHost}, {tokenHeaderEnv}] = await Promise.all([import('../github/auth.js'), import('../git/clone.js')])
+  if (/^https?:\/\//.test(url) && new URL(url).host === githubHost(ctx.env)) Object.assign(env, tokenHeaderEnv(url, await ctx.githubToken()))
 
   const git = (args: string[], cwd?: string) => new Promise<void>((resolve, reject) => {
     execFile('git', args, {env, cwd}, (error, _stdout, stderr) => error

@@ -47,9 +47,6 @@ export interface Template {
   steps: TemplateStep[]
   /** The merged parameter schema of every page of spec.parameters. */
   parameters: {properties: Record<string, ParameterSchema>; required: string[]}
-  /** The fetch:template step's folder and the values it passes to the skeleton. */
-  skeletonDir: string
-  values: Record<string, unknown>
 }
 
 export interface TemplateDoc {
@@ -113,10 +110,6 @@ export function parseTemplate(doc: TemplateDoc, dir: string): Template {
     if (typeof s?.action !== 'string') throw new UsageError(`${dir}/template.yaml: step ${s?.id ?? i + 1} has no action`, 'Give every step an action, such as fetch:template')
     return {id: s.id ?? `step-${i + 1}`, name: s.name, action: s.action, input: s.input, if: s.if, each: s.each}
   })
-  const fetch = steps.find((s) => s.action === 'fetch:template')
-  const url = typeof fetch?.input?.url === 'string' ? fetch.input.url : './skeleton'
-  const skeletonDir = path.resolve(dir, url)
-  if (!skeletonDir.startsWith(path.resolve(dir) + path.sep)) throw new UsageError(`the template's fetch:template url leaves its folder (${url})`)
   return {
     dir,
     name: doc.metadata?.name ?? path.basename(dir),
@@ -124,7 +117,5 @@ export function parseTemplate(doc: TemplateDoc, dir: string): Template {
     description: doc.metadata?.description,
     steps,
     parameters: {properties, required},
-    skeletonDir,
-    values: (fetch?.input?.values ?? {}) as Record<string, unknown>,
   }
 }
