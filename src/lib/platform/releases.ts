@@ -230,7 +230,11 @@ async function append(ledger: Ledger, releases: Release[], application: Applicat
   const previous = head(releases)
   if (previous?.outcome === 'deploying') {
     const live = liveOutcome(application, previous.commit)
-    const settled = live.outcome === 'deploying' ? {outcome: 'superseded' as const} : live
+    // Still settling (a self-heal of the first sync, pods starting) when the next change comes:
+    // a deploy Argo CD has a successful sync of counts as done, and the next release's outcome
+    // follows the rest; anything else is superseded.
+    const synced = previous.kind === 'deploy' && ((application.status?.history ?? []) as HistoryEntry[]).some((h) => h.revision === previous.commit)
+    const settled = live.outcome === 'deploying' ? {outcome: synced ? 'succeeded' as const : 'superseded' as const} : live
     await settleRelease(ledger, previous, settled.outcome, settled.reason)
     Object.assign(previous, settled)
   }
