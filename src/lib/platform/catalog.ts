@@ -79,7 +79,8 @@ function message(body: unknown): string {
 /**
  * Registers a catalog-info.yaml as a location: first a dry run, which reads the file at once
  * and says what is wrong with it (a plain registration accepts anything and fails later, out
- * of sight), then the registration; one already there is kept. Returns the entity it holds.
+ * of sight), then the registration; one already there is kept. Returns the entity it holds,
+ * once the catalog shows it.
  */
 export async function registerLocation(catalog: Catalog, target: string): Promise<{ref: EntityRef; url: string}> {
   const dry = await call<{entities?: CatalogEntity[]}>(catalog, 'POST', '/api/catalog/locations?dryRun=true', {type: 'url', target})
@@ -90,6 +91,10 @@ export async function registerLocation(catalog: Catalog, target: string): Promis
   const done = await call(catalog, 'POST', '/api/catalog/locations', {type: 'url', target})
   if (done.status !== 201 && done.status !== 409) throw new KplatError(`Backstage did not register ${target} (${done.status} ${message(done.body)})`)
   const ref = {kind: entity.kind, namespace: entity.metadata.namespace ?? 'default', name: entity.metadata.name}
+  // The catalog processes a new location in the background (about a second): the link kplat
+  // prints should answer when it is printed, so kplat waits for the entity, a bounded while.
+  const deadline = Date.now() + 15_000
+  while (!(await getEntity(catalog, ref)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
   return {ref, url: entityUrl(catalog, ref)}
 }
 
