@@ -82,7 +82,7 @@ describe('kplat logs, on the proving ground', () => {
 
     const json = await kplat(['logs', '--app', app, '-n', '4', '--source', 'app', '--json'])
     const parsed = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine)
-    assert.deepEqual(parsed.map((l) => [l.source, l.process, l.container, l.message]), [['app', a, null, 'first'], ['app', b, null, 'second'], ['app', a, null, 'third'], ['app', b, null, 'fourth']])
+    assert.deepEqual(parsed.map((l) => [l.source, l.process, l.container, l.message]), [['app', a, 'web', 'first'], ['app', b, 'web', 'second'], ['app', a, 'web', 'third'], ['app', b, 'web', 'fourth']])
     assert.ok(parsed.every((l) => !Number.isNaN(Date.parse(l.time))))
 
     const one = await kplat(['logs', '--app', app, '--dyno', b, '-n', '2', '--source', 'app'])
@@ -199,6 +199,33 @@ describe('kplat logs, on the proving ground', () => {
     const since = await kplat(['logs', '--app', app, '--since', 'yesterday'])
     assert.equal(since.code, 2)
     assert.match(since.stderr, /^Error: invalid --since: "yesterday" is not a duration\. Use a number with s, m, h or d/)
+  })
+
+  // Last in this file: the extra pod would change the process lists the tests above expect.
+  it('names the container of a process whose pod runs several, and always in --json', async () => {
+    const pod = `${app}-two-containers`
+    await core.createNamespacedPod({namespace: app, body: {
+      metadata: {name: pod},
+      spec: {containers: [{name: 'main', image: 'ghcr.io/acme/main:1'}, {name: 'proxy', image: 'ghcr.io/acme/proxy:1'}]},
+    }})
+    try {
+      const deadline = Date.now() + 30_000
+      while ((await core.readNamespacedPod({namespace: app, name: pod})).status?.phase !== 'Running') {
+        assert.ok(Date.now() < deadline, `${pod} never ran`)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+
+      const t0 = Date.now() + 1000
+      appendPodLog(g, app, pod, 'main', 'from main', new Date(t0 + 1))
+      appendPodLog(g, app, pod, 'proxy', 'from proxy', new Date(t0 + 2))
+      const text = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app'])
+      assert.equal(text.code, 0, text.stderr)
+      assert.deepEqual(text.stdout.trimEnd().split('\n').map((l) => l.replace(/^\S+ /, '')), [`app[${pod}/main]: from main`, `app[${pod}/proxy]: from proxy`])
+      const json = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app', '--json'])
+      assert.deepEqual(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine).map((l) => [l.process, l.container, l.message]), [[pod, 'main', 'from main'], [pod, 'proxy', 'from proxy']])
+    } finally {
+      await core.deleteNamespacedPod({namespace: app, name: pod, gracePeriodSeconds: 0})
+    }
   })
 })
 

@@ -106,7 +106,7 @@ function lineWriter(color: boolean, json: boolean, redact: (text: string) => str
         continue
       }
 
-      const who = `${l.source}[${l.container ? `${l.process}/${l.container}` : l.process}]:`
+      const who = `${l.source}[${l.sharedPod ? `${l.process}/${l.container}` : l.process}]:`
       out += `${micros(l.time)} ${paint(l.process, who)} ${l.message}\n`
     }
 

@@ -18,7 +18,10 @@ export interface LogLine {
   source: LogSource
   /** The pod, or for platform lines what the platform acted on (Pod/NAME, Application/NAME). */
   process: string
+  /** Every app line's container; undefined for platform lines. */
   container?: string
+  /** The pod has more than one container, so a human reader needs the container's name too. */
+  sharedPod?: boolean
   message: string
 }
 
@@ -176,7 +179,7 @@ class Cursor {
   private countingKey = ''
   private counting = 0
 
-  constructor(readonly pod: string, readonly container: string, private readonly labelled: boolean) {
+  constructor(readonly pod: string, readonly container: string, private readonly sharedPod: boolean) {
     this.key = `${pod}/${container}`
   }
 
@@ -206,7 +209,7 @@ class Cursor {
         this.atLast = 1
       }
 
-      out.push({time, source: 'app', process: this.pod, container: this.labelled ? this.container : undefined, message: raw.slice(space + 1).replace(/\r$/, '')})
+      out.push({time, source: 'app', process: this.pod, container: this.container, sharedPod: this.sharedPod, message: raw.slice(space + 1).replace(/\r$/, '')})
     }
 
     return out
