@@ -122,6 +122,7 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
     const r = await kplat(['ps:scale', 'web-2', 'worker+1', '--app', app])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, 'web=1 worker=1\n')
+    assert.match(r.stderr, /Scaling \S+ to web=1 worker=1\.\.\. done/)
     const report = await ps()
     assert.deepEqual(report.formation, [{type: 'web', desired: 1, ready: 1}, {type: 'worker', desired: 1, ready: 1}])
     const worker = report.processes.find((p) => p.type === 'worker')

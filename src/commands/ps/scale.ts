@@ -35,7 +35,7 @@ export default class PsScale extends KplatCommand {
     }
 
     const plan = await planScale(target, requests, target.settings.maxProcesses)
-    const label = `Scaling ${target.name} to ${requests.map((r) => `${r.type}${r.op}${r.count}`).join(' ')}`
+    const label = `Scaling ${target.name} to ${plan.changed.map((c) => `${c.type.type}=${c.count}`).join(' ')}`
     const result = await out.step(label, (update) => scale(plan, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000, onStatus: update}))
     this.render(flags.json, result, (r) => out.line(r.formation.map((f) => `${f.type}=${f.desired}`).join(' ')))
   }
