@@ -151,7 +151,7 @@ describe('kplat create, on the proving ground', () => {
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, new RegExp(`follow it at http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}/actions`))
     // The next commands it suggests are ones that exist.
-    assert.match(r.stderr, new RegExp(`Next: git clone http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}\\.git, then git push deploys a change; \`kplat apps:info --app ${name}\` shows its state`))
+    assert.match(r.stderr, new RegExp(`Next: git clone http://127\\.0\\.0\\.1:\\d+/${ORG}/${name}\\.git, then git push deploys a change; \`kplat open --app ${name}\` opens it, \`kplat logs --tail --app ${name}\` follows its logs`))
     const {requests} = await control<{requests: Array<{method: string; path: string; status: number; counted: boolean}>}>(g.github, 'GET', 'requests')
     const polls = requests.filter((q) => q.method === 'GET' && q.path === `/repos/${ORG}/${name}/actions/runs`)
     // The first look, then the completion; every poll between is a free 304.

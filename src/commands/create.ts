@@ -49,9 +49,8 @@ export default class Create extends KplatCommand {
 
       out.line(`${out.bold(r.name)} is ${r.revision ? 'deployed' : 'created'}`)
       out.pairs([['Repository', r.repository], ['Web URL', r.url ?? '(no apps domain configured)'], ['Local', r.dir ?? '(not cloned)'], ...(r.catalog ? [['Catalog', r.catalog] as [string, string]] : [])])
-      // Only commands that exist: the rest of the Heroku day (open, logs, ...) is not built yet.
       const where = r.dir ? `cd ${path.relative(this.ctx.cwd, r.dir) || '.'} && ` : `git clone ${r.cloneUrl}, then `
-      out.info(`\nNext: ${where}git push deploys a change; \`kplat apps:info --app ${r.name}\` shows its state, \`kplat apps\` lists your apps`)
+      out.info(`\nNext: ${where}git push deploys a change; \`kplat open --app ${r.name}\` opens it, \`kplat logs --tail --app ${r.name}\` follows its logs, \`kplat ps --app ${r.name}\` shows its processes`)
     })
   }
 }

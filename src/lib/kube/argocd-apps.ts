@@ -91,7 +91,7 @@ export async function waitForKplatValues(kube: Kube, application: {name: string;
   await waitFor(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', ...application}, (object) => {
     const app = object as Application | undefined
     if (!app) return undefined
-    const status = `sync ${app.status?.sync?.status ?? 'Unknown'}, health ${app.status?.health?.status ?? 'Unknown'}`
+    const status = `sync ${app.status?.sync?.status || 'Unknown'}, health ${app.status?.health?.status || 'Unknown'}`
     if (status !== last) opts.onStatus?.(status)
     last = status
     const done = deployed(kplatValues(app.status?.sync?.comparedTo?.source)) && (opts.revision === undefined || app.status?.sync?.revision === opts.revision) && app.status?.sync?.status === 'Synced' && (opts.healthy === false || app.status.health?.status === 'Healthy')
@@ -116,7 +116,7 @@ export async function waitForDeploy(kube: Kube, namespace: string, name: string,
     const app = object as Application | undefined
     if (!app) return undefined
     const s = app.status
-    const status = `sync ${s?.sync?.status ?? 'Unknown'} at ${s?.sync?.revision?.slice(0, 7) ?? '-'}, health ${s?.health?.status ?? 'Unknown'}`
+    const status = `sync ${s?.sync?.status || 'Unknown'} at ${s?.sync?.revision?.slice(0, 7) || '-'}, health ${s?.health?.status || 'Unknown'}`
     if (status !== last) opts.onStatus(status)
     last = status
     // Until CI first moves the deploy branch, Argo CD cannot resolve it; the run that does so has
