@@ -5,7 +5,7 @@
 // after the app exists, never a rollback.
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {cpSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -62,6 +62,45 @@ describe('kplat and the Backstage catalog, on the ground\'s real catalog backend
     assert.equal(destroyed.code, 0, destroyed.stderr)
     assert.ok((JSON.parse(destroyed.stdout) as {deleted: string[]}).deleted.includes(`Backstage catalog location ${result.repository}/blob/main/catalog-info.yaml`))
     for (let i = 0; (await entity(name)).status !== 404; i++) {
+      assert.ok(i < 100, 'the entity left the catalog')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })
+
+  it('removes the location of a template whose catalog:register names another file and whose entity has another name', async () => {
+    const templates = path.join(work, 'path-templates')
+    const folder = path.join(templates, 'node-elsewhere')
+    cpSync(path.join(ROOT, 'skeletons', 'node'), folder, {recursive: true})
+    const info = path.join(folder, 'skeleton', 'catalog-info.yaml')
+    mkdirSync(path.join(folder, 'skeleton', 'backstage'))
+    writeFileSync(path.join(folder, 'skeleton', 'backstage', 'entity.yaml'), readFileSync(info, 'utf8').replace('  name: ${{ values.name }}\n', '  name: ${{ values.name }}-service\n'))
+    rmSync(info)
+    const yaml = path.join(folder, 'template.yaml')
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('name: node\n', 'name: node-elsewhere\n').replace('  output:\n', [
+      '    - id: register',
+      '      name: Register',
+      '      action: catalog:register',
+      '      input:',
+      '        repoContentsUrl: ${{ steps.publish.output.repoContentsUrl }}',
+      '        catalogInfoPath: /backstage/entity.yaml',
+      '  output:\n'].join('\n')))
+
+    const name = uniqueName('cat-path')
+    const created = await kplat(['create', name, '--template', 'node-elsewhere', '--no-clone', '--no-wait', '--json'], {KPLAT_TEMPLATES: templates})
+    assert.equal(created.code, 0, created.stderr)
+    const {repository} = JSON.parse(created.stdout) as {repository: string}
+    const target = `${repository}/blob/main/backstage/entity.yaml`
+    for (let i = 0; (await entity(`${name}-service`)).status !== 200; i++) {
+      assert.ok(i < 100, 'the template\'s entity is in the catalog')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    const destroyed = await kplat(['apps:destroy', '--app', name, '--confirm', name, '--json'])
+    assert.equal(destroyed.code, 0, destroyed.stderr)
+    assert.ok((JSON.parse(destroyed.stdout) as {deleted: string[]}).deleted.includes(`Backstage catalog location ${target}`), destroyed.stdout)
+    const locations = await (await backstage('/api/catalog/locations')).json() as Array<{data: {target: string}}>
+    assert.ok(!locations.some((l) => l.data.target === target), 'the location is gone')
+    for (let i = 0; (await entity(`${name}-service`)).status !== 404; i++) {
       assert.ok(i < 100, 'the entity left the catalog')
       await new Promise((r) => setTimeout(r, 100))
     }

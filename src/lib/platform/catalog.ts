@@ -33,6 +33,9 @@ export function catalogOf(ctx: Context, settings: PlatformSettings): Catalog | u
   return {url: settings.backstageUrl.replace(/\/+$/, ''), token}
 }
 
+/** The Application's record of the location create registered, for apps:destroy to remove that one. */
+export const CATALOG_LOCATION = 'kplat.dev/catalog-location'
+
 /** Where an app's catalog-info.yaml is, as Backstage names a file in a GitHub repository. */
 export function catalogTarget(repositoryHtmlUrl: string, branch = 'main', file = 'catalog-info.yaml'): string {
   return `${repositoryHtmlUrl.replace(/\.git$/, '')}/blob/${branch}/${file}`
@@ -98,12 +101,16 @@ export async function registerLocation(catalog: Catalog, target: string): Promis
   return {ref, url: entityUrl(catalog, ref)}
 }
 
-/** The location that holds an entity, if it is `target`: only that one is kplat's to remove. */
-export async function findLocation(catalog: Catalog, ref: EntityRef, target: string): Promise<{id: string; target: string} | undefined> {
-  const found = await call<{id?: string; target?: string}>(catalog, 'GET', `/api/catalog/locations/by-entity/${ref.kind.toLowerCase()}/${ref.namespace}/${ref.name}`)
-  if (found.status === 404) return undefined
-  if (found.status !== 200) throw new KplatError(`Backstage could not say where ${ref.name} is registered (${found.status} ${message(found.body)})`)
-  return found.body.id && found.body.target === target ? {id: found.body.id, target} : undefined
+/**
+ * The location registered for `target`, the file create registered: only that one is kplat's
+ * to remove. Looked up by its target, not by entity, since a template's catalog-info.yaml
+ * may name its entity anything.
+ */
+export async function findLocation(catalog: Catalog, target: string): Promise<{id: string; target: string} | undefined> {
+  const found = await call<Array<{data?: {id?: string; target?: string}}>>(catalog, 'GET', '/api/catalog/locations')
+  if (found.status !== 200) throw new KplatError(`Backstage could not list its locations (${found.status} ${message(found.body)})`)
+  const location = (Array.isArray(found.body) ? found.body : []).map((l) => l.data).find((l) => l?.id && l.target === target)
+  return location ? {id: location.id!, target} : undefined
 }
 
 export async function removeLocation(catalog: Catalog, id: string): Promise<void> {

@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
-import {catalogOf, catalogTarget, registerLocation} from './catalog.js'
+import {CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {validateAppName} from './app-name.js'
@@ -141,18 +141,22 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
   // self-heal, the resources finalizer. A private repository is read with the platform's
   // credential template (checked above), never with the developer's token.
+  // The catalog-info.yaml kplat registers below, recorded on the Application so that
+  // apps:destroy removes that location, wherever the template put the file.
+  const catalogLocation = catalog ? rendered.register?.catalogInfoUrl
+    ?? catalogTarget(repository.htmlUrl, 'main', rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml') : undefined
   await out.step('Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
-    await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, commit, labels}))
+    const annotations = {[SOURCE_COMMIT]: commit, ...(catalogLocation ? {[CATALOG_LOCATION]: catalogLocation} : {})}
+    await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, annotations, labels}))
   })
 
   const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
   // The platform's Backstage catalog. The app exists by now: a failure here is a warning
   // that says how to retry, never a reason to undo the app.
-  if (catalog) {
+  if (catalog && catalogLocation) {
     try {
-      const file = rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml'
-      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogTarget(repository.htmlUrl, 'main', file)))
+      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogLocation))
       result.catalog = registered.url
     } catch (error) {
       out.warn(`${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)
@@ -220,10 +224,10 @@ function settle<T>(promise: Promise<T>): Promise<T> {
   return promise
 }
 
-function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; commit: string; labels: Record<string, string>}) {
+function applicationFor(a: {name: string; namespace: string; project: string; repoUrl: string; annotations: Record<string, string>; labels: Record<string, string>}) {
   return {
     apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
-    metadata: {name: a.name, namespace: a.namespace, labels: a.labels, annotations: {[SOURCE_COMMIT]: a.commit}, finalizers: [RESOURCES_FINALIZER]},
+    metadata: {name: a.name, namespace: a.namespace, labels: a.labels, annotations: a.annotations, finalizers: [RESOURCES_FINALIZER]},
     spec: {
       project: a.project,
       // CI moves the branch `deploy` to a commit once its image exists (the skeleton's

@@ -9,7 +9,7 @@ import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
 import type {AddonInstance} from './addons/instances.js'
-import {catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from './catalog.js'
+import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 
 export interface DestroyPlan {
@@ -68,13 +68,15 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
     if (found) plan.repository = {owner: found.owner, name: found.name, url: found.htmlUrl, createdByKplat: found.createdByKplat}
   }
 
-  // The app's catalog-info.yaml, as create registered it: only that location is removed.
+  // The app's catalog-info.yaml, as create registered it (an app made before create recorded
+  // it registered the default file): only that location is removed.
   const catalog = catalogOf(ctx, settings)
   const owner = parsed?.owner ?? settings.githubOwner
   if (catalog && owner) {
-    const target = catalogTarget(`${repoUrl && parsed ? repoUrl.replace(/\.git$/, '') : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`}`)
+    const target = application?.metadata.annotations?.[CATALOG_LOCATION]
+      ?? catalogTarget(`${repoUrl && parsed ? repoUrl.replace(/\.git$/, '') : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`}`)
     try {
-      const location = await findLocation(catalog, {kind: 'Component', namespace: 'default', name: app}, target)
+      const location = await findLocation(catalog, target)
       if (location) plan.catalog = {...location, in: catalog}
     } catch (error) {
       ctx.out.warn(`cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)

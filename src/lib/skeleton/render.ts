@@ -163,7 +163,7 @@ export interface TemplateRun {
   files: RenderedFile[]
   publish?: PublishInput
   /** catalog:register's input, for when the platform has a Backstage catalog. */
-  register?: {catalogInfoPath?: string; repoContentsUrl?: string}
+  register?: {catalogInfoPath?: string; repoContentsUrl?: string; catalogInfoUrl?: string}
   /** Steps kplat does not run (its own flow covers Argo CD and waiting for CI), to warn about before anything is created. */
   skipped: Array<{id: string; action: string}>
 }
