@@ -1,7 +1,7 @@
 // The add-on services and plans a cluster offers, read from the real Crossplane's XRDs and
 // Compositions on the proving ground (the sample kit, and XRDs written without kplat's labels).
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -11,7 +11,7 @@ import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
-import {ANSI, runBin, type RunResult} from './helpers/cli.js'
+import {ANSI, BIN, runBin, type RunResult} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
 
 const exec = promisify(execFile)
@@ -174,6 +174,13 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     spec: {source: {helm?: {valuesObject?: unknown}}}; status?: {sync?: {status?: string; revision?: string}; health?: {status?: string}}}>
 
   it('creates a v2 add-on, waits until it is Ready, and the app\'s processes get its Secret as env vars', async () => {
+    // What the platform logs show meanwhile, live.
+    const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'platform', '--json', '-n', '0', '--app', app],
+      {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+    let live = ''
+    tail.stdout.on('data', (d) => (live += d))
+    const tailed = new Promise<number | null>((resolve) => tail.on('close', resolve))
+    await new Promise((r) => setTimeout(r, 1500))
     const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--json', '--timeout', '120'])
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as {name: string; secret: string; envVars: string[]; state: string; namespace: string}
@@ -193,6 +200,23 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     const app1 = await application()
     assert.deepEqual(app1.spec.source.helm?.valuesObject, {kplat: {addons: [{name: result.name, secret: result.secret}]}})
     assert.ok(!JSON.stringify(app1).includes(Buffer.from(Object.values(secret.data!)[0], 'base64').toString()), 'no credential in the Application')
+
+    // The add-on's state changes are platform lines: live (Crossplane writes no event when it
+    // turns ready), and in the past lines afterwards.
+    const addon = `GCSBucket/${result.name}`
+    const linesOf = (text: string) => text.trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l) as {process: string; message: string})
+    for (let i = 0; !linesOf(live).some((l) => l.process === addon && l.message === 'add-on ready'); i++) {
+      assert.ok(i < 100, `the tail showed the add-on turn ready:\n${live}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+
+    tail.kill('SIGINT')
+    assert.equal(await tailed, 0)
+    const mine = linesOf(live).filter((l) => l.process === addon).map((l) => l.message)
+    assert.ok(mine.indexOf('add-on ready') > 0 && mine.slice(0, mine.indexOf('add-on ready')).some((m) => m.startsWith('add-on provisioning')), mine.join('\n'))
+    const past = await kplat(['logs', '--source', 'platform', '--json', '-n', '1000', '--app', app])
+    assert.equal(past.code, 0, past.stderr)
+    assert.ok(linesOf(past.stdout).some((l) => l.process === addon && l.message === 'add-on ready'), past.stdout)
   })
 
   it('binds a v1 claim under a prefix, and a git push keeps both bindings', async () => {

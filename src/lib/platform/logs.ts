@@ -7,6 +7,9 @@ import {describe, observe, type Observed} from '../kube/observe.js'
 import {openStream, readAll, StreamError} from '../kube/stream.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../ui/errors.js'
+import {listXrds} from '../kube/crossplane.js'
+import {addonState} from './addons/instances.js'
+import {toService, type AddonService} from './addons/services.js'
 import {listPods, notDeployed, PROCESS_LABEL} from './processes.js'
 import type {AppTarget} from './target.js'
 
@@ -54,9 +57,10 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const wantApp = opts.source !== 'platform'
   const wantPlatform = opts.source !== 'app'
   const started = Date.now()
-  const [pods, events] = await Promise.all([
+  const [pods, events, {kinds, lines: addonLines}] = await Promise.all([
     wantApp || opts.pod || opts.type ? listPods(target.kube, target.namespace) as Promise<PodLike[]> : [],
     wantPlatform ? listEvents(target) : [],
+    wantPlatform ? addonsNow(target) : {kinds: [], lines: []},
   ])
   const chosen = pods.filter((p) => selected(p, opts))
   if (opts.pod && !pods.some((p) => p.metadata?.name === opts.pod)) {
@@ -88,7 +92,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
     })))
   }
 
-  if (wantPlatform) past.push(...events.filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
+  if (wantPlatform) past.push(...[...events, ...addonLines].filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
   const since = opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
   const ordered = byTime(past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since))
   // (slice(-0) would be everything.)
@@ -118,6 +122,23 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
       const fresh = items.map(eventLine).filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
       for (const l of fresh) seen.add(l.time + l.process + l.message)
       if (fresh.length > 0) opts.emit(byTime(fresh))
+    }
+
+    // Each add-on's state as it changes: Crossplane writes no event when one turns ready.
+    const addonStates = new Map(addonLines.map((l) => [l.process, l.message]))
+    const addonChanged = (kind: string, type: string, object: Observed) => {
+      const line = type === 'DELETED' ? {...addonLine(object, kind), message: 'add-on deleted'} : addonLine(object, kind)
+      if (addonStates.get(line.process) === line.message) return
+      addonStates.set(line.process, line.message)
+      if (platformSelected(line, target, opts)) opts.emit([{...line, time: new Date().toISOString()}])
+    }
+
+    for (const kind of kinds) {
+      watches.push(observe(target.kube, {
+        apiVersion: kind.apiVersion, plural: kind.plural, namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
+        onList: (items) => items.forEach((o) => addonChanged(kind.kind, 'ADDED', o)),
+        onEvent: (type, o) => addonChanged(kind.kind, type, o),
+      }))
     }
 
     let last = applicationState(target.application)
@@ -422,6 +443,41 @@ function eventLine(object: Observed): LogLine {
   const count = (e.count ?? 1) > 1 ? ` (x${e.count})` : ''
   const warning = e.type === 'Warning' ? 'Warning ' : ''
   return {time, source: 'platform', process: `${e.involvedObject?.kind ?? 'Object'}/${e.involvedObject?.name ?? ''}`, message: `${warning}${e.reason ?? ''}: ${e.message ?? ''}${count}`.trim()}
+}
+
+/**
+ * The app's add-ons, each as a line of its state since it last changed, and the kinds they
+ * may be (the XRDs an app can own). A cluster without Crossplane, or a user who may not read
+ * XRDs, has none to show; the rest of the logs does not depend on them.
+ */
+async function addonsNow(target: AppTarget): Promise<{kinds: AddonService[]; lines: LogLine[]}> {
+  let kinds: AddonService[]
+  try {
+    kinds = (await listXrds(target.kube)).map(toService).filter((s) => s.shape !== 'cluster')
+  } catch {
+    return {kinds: [], lines: []}
+  }
+
+  const lists = await Promise.all(kinds.map(async (kind) => {
+    try {
+      const body = await readAll(target.kube, `/apis/${kind.apiVersion}/namespaces/${encodeURIComponent(target.namespace)}/${kind.plural}`, {})
+      return ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map((o) => addonLine(o, kind.kind))
+    } catch (error) {
+      // A kind whose controller has not started yet, or that this user may not list.
+      if (error instanceof StreamError && [403, 404].includes(error.code ?? 0)) return []
+      throw kubeError(error, {verb: 'list', resource: kind.plural, namespace: target.namespace})
+    }
+  }))
+  return {kinds, lines: lists.flat()}
+}
+
+/** An add-on's state as a line, at the time Crossplane last changed it. */
+function addonLine(object: Observed, kind: string): LogLine {
+  const o = object as Observed & {status?: {conditions?: Parameters<typeof addonState>[0]}; metadata?: {creationTimestamp?: string; deletionTimestamp?: string}}
+  const {state, message, since} = addonState(o.status?.conditions ?? [])
+  const process = `${kind}/${o.metadata?.name ?? ''}`
+  if (o.metadata?.deletionTimestamp) return {time: normalise(o.metadata.deletionTimestamp), source: 'platform', process, message: 'add-on deleting'}
+  return {time: normalise(since ?? o.metadata?.creationTimestamp ?? new Date().toISOString()), source: 'platform', process, message: `add-on ${state}${message ? `: ${message}` : ''}`}
 }
 
 function normalise(time: string): string {

@@ -68,11 +68,7 @@ export async function listAddons(kube: Kube, settings: PlatformSettings, apps?: 
 
 function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, application: Application | undefined): AddonInstance {
   const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
-  const conditions = o.status?.conditions ?? []
-  const synced = conditions.find((c) => c.type === 'Synced')
-  const ready = conditions.find((c) => c.type === 'Ready')
-  const state = synced?.status === 'False' ? 'failed' : ready?.status === 'True' ? 'ready' : 'provisioning'
-  const message = state === 'failed' ? synced?.message : state === 'provisioning' ? ready?.message ?? ready?.reason : undefined
+  const {state, message} = addonState(o.status?.conditions ?? [])
   const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
   const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined
   const composition = o.spec?.crossplane?.compositionRef?.name ?? o.spec?.compositionRef?.name
@@ -85,6 +81,17 @@ function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, applicat
     origin: o.metadata.labels?.[LABELS.managedBy] === 'kplat' ? 'kplat' : o.metadata.annotations?.['argocd.argoproj.io/tracking-id'] ? 'chart' : 'other',
     createdAt: o.metadata.creationTimestamp,
   }
+}
+
+type Condition = NonNullable<NonNullable<Instance['status']>['conditions']>[number] & {lastTransitionTime?: string}
+
+/** An add-on's state from Crossplane's conditions, with Crossplane's words and when it changed. */
+export function addonState(conditions: Condition[]): {state: AddonInstance['state']; message?: string; since?: string} {
+  const synced = conditions.find((c) => c.type === 'Synced')
+  const ready = conditions.find((c) => c.type === 'Ready')
+  if (synced?.status === 'False') return {state: 'failed', message: synced.message, since: synced.lastTransitionTime}
+  if (ready?.status === 'True') return {state: 'ready', since: ready.lastTransitionTime}
+  return {state: 'provisioning', message: ready?.message ?? ready?.reason, since: ready?.lastTransitionTime}
 }
 
 export interface AddonDetails extends AddonInstance {
