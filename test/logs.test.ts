@@ -202,11 +202,13 @@ describe('kplat logs, on the proving ground', () => {
   })
 
   // Last in this file: the extra pod would change the process lists the tests above expect.
-  it('names the container of a process whose pod runs several, and always in --json', async () => {
-    const pod = `${app}-two-containers`
+  it('names the container of a process whose pod runs several, and always in --json; many streams draw no warning', async () => {
+    const pod = `${app}-many-containers`
+    // Twelve: more streams than node's default of ten listeners on one signal.
+    const extra = Array.from({length: 10}, (_, i) => ({name: `extra-${i}`, image: 'ghcr.io/acme/extra:1'}))
     await core.createNamespacedPod({namespace: app, body: {
       metadata: {name: pod},
-      spec: {containers: [{name: 'main', image: 'ghcr.io/acme/main:1'}, {name: 'proxy', image: 'ghcr.io/acme/proxy:1'}]},
+      spec: {containers: [{name: 'main', image: 'ghcr.io/acme/main:1'}, {name: 'proxy', image: 'ghcr.io/acme/proxy:1'}, ...extra]},
     }})
     try {
       const deadline = Date.now() + 30_000
@@ -220,9 +222,17 @@ describe('kplat logs, on the proving ground', () => {
       appendPodLog(g, app, pod, 'proxy', 'from proxy', new Date(t0 + 2))
       const text = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app'])
       assert.equal(text.code, 0, text.stderr)
+      assert.equal(text.stderr, '')
       assert.deepEqual(text.stdout.trimEnd().split('\n').map((l) => l.replace(/^\S+ /, '')), [`app[${pod}/main]: from main`, `app[${pod}/proxy]: from proxy`])
       const json = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app', '--json'])
       assert.deepEqual(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine).map((l) => [l.process, l.container, l.message]), [[pod, 'main', 'from main'], [pod, 'proxy', 'from proxy']])
+
+      const t = tail(['--dyno', pod, '-n', '0'])
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      appendPodLog(g, app, pod, 'extra-9', 'from the twelfth')
+      await t.waitFor(`app[${pod}/extra-9]: from the twelfth`)
+      assert.equal(await t.stop(), 0)
+      assert.equal(t.err(), '')
     } finally {
       await core.deleteNamespacedPod({namespace: app, name: pod, gracePeriodSeconds: 0})
     }

@@ -1,6 +1,7 @@
 // `kplat logs`: every process's output and what the platform did to the app, as one stream.
 // Past lines come in time order; with --tail the stream follows pods as they come and go,
 // and a dropped log connection resumes from its last line, without gaps or repeats.
+import {setMaxListeners} from 'node:events'
 import type * as http from 'node:http'
 import type {Application} from '../kube/argocd.js'
 import {describe, observe, type Observed} from '../kube/observe.js'
@@ -54,6 +55,9 @@ interface PodLike extends Observed {
 
 /** Runs `kplat logs`: the past lines, then (with tail) the live ones until the signal ends it. */
 export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<void> {
+  // Every request and watch listens on the one signal: as many as the app has containers,
+  // which is no leak, and no reason for node to warn of one on stderr.
+  setMaxListeners(0, opts.signal)
   const wantApp = opts.source !== 'platform'
   const wantPlatform = opts.source !== 'app'
   const started = Date.now()
@@ -339,7 +343,8 @@ class Follower {
     // Pods there at the start: from the last line shown (or from when kplat looked); new pods: from their first line.
     const since = cursor.sinceTime() ?? (this.known.has(cursor.pod) ? new Date(Math.floor(this.startedAt / 1000) * 1000).toISOString().replace('.000', '') : undefined)
     const query = {container: cursor.container, follow: true, timestamps: true, sinceTime: since}
-    const signal = AbortSignal.any([abort.signal, this.opts.signal])
+    // Its own signal only: stop() aborts every stream when the command's signal ends the tail.
+    const signal = abort.signal
     void openStream(this.target.kube, logPath(this.target.namespace, cursor.pod), query, signal).then((response) => {
       stream.response = response
       stream.failures = 0
