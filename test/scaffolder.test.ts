@@ -96,6 +96,15 @@ spec:
     - id: trimmed
       action: fetch:template
       input: {url: ./trimmed, targetPath: ./trimmed, trimBlocks: true, lstripBlocks: true, values: {on: true}}
+    - id: single
+      action: fetch:template:file
+      input: {url: ./single/config.yaml, targetPath: './config/\${{ parameters.name }}.yaml', values: {name: '\${{ parameters.name }}', port: '\${{ parameters.port }}'}}
+    - id: kept
+      action: fetch:template:file
+      input: {url: ./single/config.yaml, targetPath: ./README.md, values: {name: kept}}
+    - id: replaced
+      action: fetch:template:file
+      input: {url: ./single/run.sh, targetPath: ./static/rendered.txt, replace: true, trimBlocks: true, values: {name: '\${{ parameters.name }}'}}
     - id: publish
       action: publish:github
       input: {repoUrl: '\${{ parameters.repoUrl }}', description: 'The \${{ parameters.name }} app'}
@@ -124,7 +133,10 @@ spec:
     'extras/plain.html': '<i>${{ values.name }}</i>\n',
     'cookie/{{ cookiecutter.name }}.md': 'Hello {{ cookiecutter.name }} {{ cookiecutter.tags | jsonify }}\n',
     'trimmed/out.txt': 'start\n    {% if values.on %}\n  on\n    {% endif %}\nend\n',
+    'single/config.yaml': 'name: ${{ values.name }}\nport: ${{ values.port }}\n{% raw %}ci: ${{ github.sha }}{% endraw %}\n',
+    'single/run.sh': '#!/bin/sh\n{% if values.name %}\necho ${{ values.name }}\n{% endif %}\n',
   })
+  chmodSync(path.join(dir, 'single', 'run.sh'), 0o755)
   chmodSync(path.join(dir, 'skeleton', 'run.sh'), 0o755)
   symlinkSync('run.sh', path.join(dir, 'skeleton', 'start.sh'))
   return dir
@@ -161,15 +173,18 @@ describe('rendering, byte for byte: kplat and Backstage\'s own scaffolder code',
     await compare(node, {...base, appsDomain: ''})
   })
 
-  it('a template with Backstage\'s filters, each, if, fetch:plain, the fetch options, a link, binary and odd text files', async () => {
+  it('a template with Backstage\'s filters, each, if, fetch:plain, fetch:template:file, the fetch options, a link, binary and odd text files', async () => {
     const dir = goldenTemplate()
     const tree = await compare(dir, {name: 'shop', owner: 'group:default/payments', repoUrl: 'github.com?owner=acme&repo=shop', docs: true, services: ['api-gw', 'worker'], port: 8080})
     // What the comparison covered, so that it cannot pass on an empty or trivial tree.
-    for (const file of ['README.md', 'src/shop/index.js', 'mkdocs.yml', 'static/shop.txt', 'static/rendered.txt', 'logo.png', 'latin1.txt', 'start.sh', 'services/api-gw/main.txt', 'docs/index.md', 'extras/page.html', 'cookie/shop.md', 'trimmed/out.txt']) {
+    for (const file of ['README.md', 'src/shop/index.js', 'mkdocs.yml', 'static/shop.txt', 'static/rendered.txt', 'logo.png', 'latin1.txt', 'start.sh', 'services/api-gw/main.txt', 'docs/index.md', 'extras/page.html', 'cookie/shop.md', 'trimmed/out.txt', 'config/shop.yaml']) {
       assert.ok(tree[file], `${file} is in the tree`)
     }
 
     assert.equal(tree['start.sh'].mode, '120000')
+    assert.equal(Buffer.from(tree['config/shop.yaml'].bytes, 'base64').toString(), 'name: shop\nport: 8080\nci: ${{ github.sha }}\n')
+    assert.match(Buffer.from(tree['README.md'].bytes, 'base64').toString(), /^# SHOP/, 'a file already there is kept without replace')
+    assert.equal(Buffer.from(tree['static/rendered.txt'].bytes, 'base64').toString(), '#!/bin/sh\necho shop\n', 'and replaced with it')
     await compare(dir, {name: 'shop', owner: 'user:jane', repoUrl: 'github.com?owner=acme&repo=shop', docs: false, services: [], port: 1})
   })
 })

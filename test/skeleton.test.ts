@@ -183,6 +183,15 @@ describe('Backstage templates: expressions, steps and fetch options', () => {
     assert.deepEqual(run.skipped, [{id: 'argocd', action: 'argocd:create-helm-application'}])
   })
 
+  it('says what is wrong with a fetch:template:file step: no targetPath, a folder for a file, a path outside the repository', async () => {
+    const step = (input: Record<string, unknown>) => templateDir({spec: {steps: [{id: 'one', action: 'fetch:template:file', input}]}}, {'files/a.txt': 'a ${{ values.x }}'})
+    const run = async (input: Record<string, unknown>) => runTemplate(await loadTemplate(await step(input)), {name: 'shop'}, repo)
+    assert.deepEqual((await run({url: './files/a.txt', targetPath: 'b/a.txt', values: {x: 1}})).files.map((f) => [f.path, f.content.toString(), f.mode]), [['b/a.txt', 'a 1', '100644']])
+    await assert.rejects(run({url: './files/a.txt'}), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one (fetch:template:file) has no targetPath')
+    await assert.rejects(run({url: './files', targetPath: 'a.txt'}), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one fetches ./files, which is not a file')
+    await assert.rejects(run({url: './files/a.txt', targetPath: '../a.txt'}), (e: unknown) => e instanceof TemplateError && /leaves the new repository/.test(e.message))
+  })
+
   it('fills Backstage\'s pickers from the app: EntityNamePicker, RepoUrlPicker (a --param for another repository refused); takes the others and `dependencies` from --param', async () => {
     const dir = await templateDir({spec: {parameters: [{
       required: ['name', 'repoUrl', 'owner'],

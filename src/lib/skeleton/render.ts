@@ -205,6 +205,26 @@ export async function runTemplate(template: Template, parameters: Record<string,
         break
       }
 
+      case 'fetch:template:file': {
+        // One file, rendered whole as Backstage does (no binary check, no executable bit);
+        // a path the workspace already has, file or folder, is kept unless replace.
+        const target = normalizeTarget(typeof input.targetPath === 'string' ? input.targetPath : '')
+        if (!target) throw new TemplateError(`the template's step ${step.id} (fetch:template:file) has no targetPath`, {hint: 'Give it the file to write, such as ./config/app.yaml'})
+        steps[step.id] = {output: {}}
+        const taken = files.has(target) || [...files.keys()].some((f) => f.startsWith(`${target}/`))
+        if (taken && input.replace !== true) break
+        const source = await sourceFolder(template, step, input.url, fetchUrl)
+        const text = await readFile(source, 'utf8').catch(() => {
+          throw new TemplateError(`the template's step ${step.id} fetches ${String(input.url)}, which is not a file`, {hint: 'fetch:template:file takes one file; fetch:template takes a folder'})
+        })
+        const options = input as FetchOptions
+        const templater = await createTemplater({cookiecutterCompat: options.cookiecutterCompat, trimBlocks: options.trimBlocks, lstripBlocks: options.lstripBlocks})
+        const content = Buffer.from(templater.render(text, {[options.cookiecutterCompat ? 'cookiecutter' : 'values']: input.values ?? {}}, String(input.url)))
+        // Written over a file, as Backstage's writeFile does, it keeps that file's executable bit.
+        files.set(target, {path: target, content, mode: files.get(target)?.mode === '100755' ? '100755' : '100644', binary: false})
+        break
+      }
+
       case 'publish:github': {
         run.publish = input as PublishInput
         const branch = String(input.defaultBranch ?? repo.defaultBranch ?? 'main')

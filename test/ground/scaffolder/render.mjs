@@ -1,6 +1,6 @@
 // Renders a Backstage Software Template with Backstage's own scaffolder code and no backend:
 // its workflow runner (the step loop: `${{ }}` in inputs, `if`, `each`, steps.X.output) with
-// its real fetch:template and fetch:plain actions, the template read from disk (a file://
+// its real fetch:template, fetch:template:file and fetch:plain actions, the template read from disk (a file://
 // base URL, so no URL reader is needed). Any other action is a no-op. A last step copies the
 // workspace out before the runner deletes it. For tests that compare kplat's rendering with
 // Backstage's, byte for byte (test/scaffolder.test.ts).
@@ -11,7 +11,7 @@ import * as path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 const require = createRequire(import.meta.url)
-const {createFetchTemplateAction, createFetchPlainAction} = require('@backstage/plugin-scaffolder-backend')
+const {createFetchTemplateAction, createFetchTemplateFileAction, createFetchPlainAction} = require('@backstage/plugin-scaffolder-backend')
 const {createTemplateAction} = require('@backstage/plugin-scaffolder-node')
 const {ScmIntegrations} = require('@backstage/integration')
 const {ConfigReader} = require('@backstage/config')
@@ -33,7 +33,8 @@ export async function renderWithBackstage(templateDir, parameters, outDir) {
   const quiet = {error() {}, warn() {}, info() {}, debug() {}, child() {
     return this
   }}
-  const actions = new Map([createFetchTemplateAction({reader, integrations}), createFetchPlainAction({reader, integrations})].map((a) => [a.id, a]))
+  const actions = new Map([createFetchTemplateAction({reader, integrations}), createFetchTemplateFileAction({reader, integrations}), createFetchPlainAction({reader, integrations})]
+    .map((a) => [a.id, a]))
   actions.set('kplat:capture', createTemplateAction({id: 'kplat:capture', async handler(ctx) {
     await rm(outDir, {recursive: true, force: true})
     await mkdir(path.dirname(path.resolve(outDir)), {recursive: true})
