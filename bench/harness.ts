@@ -8,7 +8,8 @@ import {promisify} from 'node:util'
 import {startGround} from '../test/ground/index.js'
 
 const exec = promisify(execFile)
-export const BIN = path.join(path.resolve(import.meta.dirname, '..'), 'bin', 'run.js')
+// KPLAT_BENCH_BIN runs another build of kplat (an older commit's, to compare with).
+export const BIN = process.env.KPLAT_BENCH_BIN || path.join(path.resolve(import.meta.dirname, '..'), 'bin', 'run.js')
 
 /** Starts a ground; `kplat` runs the built CLI against it without a terminal (CI=true). */
 export async function startBench(name: string, maxBuffer = 64 << 20) {
