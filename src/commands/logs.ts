@@ -84,7 +84,8 @@ function reconnectSeconds(env: NodeJS.ProcessEnv): number {
 const COLOURS = [36, 33, 32, 35, 34, 91, 96, 93, 92, 95]
 
 /** One width for every time, microseconds as Heroku prints them: sources give seconds to nanoseconds. */
-function micros(time: string): string {
+export function micros(time: string): string {
+  if (time.length === 30 && time[29] === 'Z' && time[19] === '.') return `${time.slice(0, 26)}Z`
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(time)
   return m ? `${m[1]}.${(m[2] ?? '').padEnd(6, '0').slice(0, 6)}${m[3]}` : time
 }
