@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {describe, it} from 'node:test'
@@ -190,6 +190,24 @@ describe('Backstage templates: expressions, steps and fetch options', () => {
     await assert.rejects(run({url: './files/a.txt'}), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one (fetch:template:file) has no targetPath')
     await assert.rejects(run({url: './files', targetPath: 'a.txt'}), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one fetches ./files, which is not a file')
     await assert.rejects(run({url: './files/a.txt', targetPath: '../a.txt'}), (e: unknown) => e instanceof TemplateError && /leaves the new repository/.test(e.message))
+  })
+
+  it('never follows a link out of the template, nor writes a file where an earlier step put a folder or under a file', async () => {
+    const secret = path.join(mkdtempSync(path.join(os.tmpdir(), 'kplat-secret-')), 'token')
+    writeFileSync(secret, 'ghp_not-for-the-repository')
+    const dir = await templateDir({spec: {steps: [{id: 'one', action: 'fetch:template:file', input: {url: './files/linked.txt', targetPath: 'a.txt'}}]}}, {'files/a.txt': 'a'})
+    symlinkSync(secret, path.join(dir, 'files', 'linked.txt'))
+    await assert.rejects(runTemplate(await loadTemplate(dir), {name: 'shop'}, repo), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one fetches ./files/linked.txt, outside the template\'s folder')
+    const folder = await templateDir({spec: {steps: [{id: 'all', action: 'fetch:template', input: {url: './elsewhere'}}]}}, {})
+    symlinkSync(path.dirname(secret), path.join(folder, 'elsewhere'))
+    await assert.rejects(runTemplate(await loadTemplate(folder), {name: 'shop'}, repo), (e: unknown) => e instanceof TemplateError && /fetches \.\/elsewhere, outside the template's folder/.test(e.message))
+
+    const steps = (targetPath: string) => templateDir({spec: {steps: [
+      {id: 'tree', action: 'fetch:template', input: {url: './tree'}},
+      {id: 'one', action: 'fetch:template:file', input: {url: './one.txt', targetPath, replace: true}},
+    ]}}, {'tree/conf/x.txt': 'x', 'tree/README.md': 'r', 'one.txt': 'one'})
+    await assert.rejects(runTemplate(await loadTemplate(await steps('conf')), {name: 'shop'}, repo), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one writes conf, but conf is a folder an earlier step wrote')
+    await assert.rejects(runTemplate(await loadTemplate(await steps('README.md/x')), {name: 'shop'}, repo), (e: unknown) => e instanceof TemplateError && e.message === 'the template\'s step one writes README.md/x, but README.md is a file an earlier step wrote')
   })
 
   it('fills Backstage\'s pickers from the app: EntityNamePicker, RepoUrlPicker (a --param for another repository refused); takes the others and `dependencies` from --param', async () => {

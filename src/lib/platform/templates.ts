@@ -4,7 +4,7 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdir, readdir, rename, rm} from 'node:fs/promises'
+import {mkdir, readdir, realpath, rename, rm} from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -71,8 +71,9 @@ export async function fetchFolder(ctx: Context, url: string): Promise<string | u
   const m = /^(https?:\/\/[^/]+)\/([^/]+)\/([^/]+)\/(?:blob|tree)\/([^/]+)(?:\/(.*?))?\/?$/.exec(url)
   if (!m) return undefined
   const [, origin, owner, repo, ref, folder] = m
-  const dir = await fetchRepository(ctx, `${origin}/${owner}/${repo}.git#${ref}`)
-  const resolved = path.resolve(dir, folder ?? '.')
+  const dir = await realpath(await fetchRepository(ctx, `${origin}/${owner}/${repo}.git#${ref}`))
+  // As the files really are: a link in the repository may not lead out of it.
+  const resolved = await realpath(path.resolve(dir, folder ?? '.')).catch(() => path.resolve(dir, folder ?? '.'))
   if (resolved !== dir && !resolved.startsWith(dir + path.sep)) return undefined
   return resolved
 }

@@ -1,4 +1,4 @@
-import {lstat, readdir, readFile, readlink, stat} from 'node:fs/promises'
+import {lstat, readdir, readFile, readlink, realpath, stat} from 'node:fs/promises'
 import * as path from 'node:path'
 import {UsageError} from '../ui/errors.js'
 import {createTemplater, renderInput, TemplateError, truthy} from './expressions.js'
@@ -211,8 +211,11 @@ export async function runTemplate(template: Template, parameters: Record<string,
         const target = normalizeTarget(typeof input.targetPath === 'string' ? input.targetPath : '')
         if (!target) throw new TemplateError(`the template's step ${step.id} (fetch:template:file) has no targetPath`, {hint: 'Give it the file to write, such as ./config/app.yaml'})
         steps[step.id] = {output: {}}
-        const taken = files.has(target) || [...files.keys()].some((f) => f.startsWith(`${target}/`))
-        if (taken && input.replace !== true) break
+        const folder = [...files.keys()].some((f) => f.startsWith(`${target}/`))
+        if ((files.has(target) || folder) && input.replace !== true) break
+        // Where Backstage's writeFile fails (EISDIR, ENOTDIR), so does kplat, rather than make a tree git cannot hold.
+        const parent = target.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/')).find((p) => files.has(p))
+        if (folder || parent) throw new TemplateError(`the template's step ${step.id} writes ${target}, but ${folder ? `${target} is a folder` : `${parent} is a file`} an earlier step wrote`, {hint: 'Give it another targetPath'})
         const source = await sourceFolder(template, step, input.url, fetchUrl)
         const text = await readFile(source, 'utf8').catch(() => {
           throw new TemplateError(`the template's step ${step.id} fetches ${String(input.url)}, which is not a file`, {hint: 'fetch:template:file takes one file; fetch:template takes a folder'})
@@ -264,8 +267,11 @@ async function sourceFolder(template: Template, step: TemplateStep, url: unknown
     throw new TemplateError(`the template's step ${step.id} fetches ${url}, which kplat cannot fetch`, {hint: 'Use a folder beside template.yaml, or a GitHub folder URL (https://HOST/OWNER/REPO/tree/REF/PATH)'})
   }
 
-  const dir = path.resolve(template.dir, url)
-  if (dir !== path.resolve(template.dir) && !dir.startsWith(path.resolve(template.dir) + path.sep)) {
+  // Compared as the files really are: a link may not lead a template to the machine's files
+  // (a kubeconfig, a token), which would be rendered into the new repository.
+  const root = await realpath(template.dir)
+  const dir = await realpath(path.resolve(template.dir, url)).catch(() => path.resolve(root, url))
+  if (dir !== root && !dir.startsWith(root + path.sep)) {
     throw new TemplateError(`the template's step ${step.id} fetches ${url}, outside the template's folder`, {hint: 'Use a folder beside template.yaml'})
   }
 
