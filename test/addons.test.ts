@@ -174,13 +174,20 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     spec: {source: {helm?: {valuesObject?: unknown}}}; status?: {sync?: {status?: string; revision?: string}; health?: {status?: string}}}>
 
   it('creates a v2 add-on, waits until it is Ready, and the app\'s processes get its Secret as env vars', async () => {
-    // What the platform logs show meanwhile, live.
-    const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'platform', '--json', '-n', '0', '--app', app],
+    // What the platform logs show meanwhile, live: the add-on is made once the tail has printed
+    // its past lines, after which it follows.
+    const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'platform', '--json', '-n', '1000', '--app', app],
       {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+    after(() => {
+      if (tail.exitCode === null) tail.kill('SIGKILL')
+    })
     let live = ''
     tail.stdout.on('data', (d) => (live += d))
     const tailed = new Promise<number | null>((resolve) => tail.on('close', resolve))
-    await new Promise((r) => setTimeout(r, 1500))
+    for (let i = 0; !live.includes('\n'); i++) {
+      assert.ok(i < 300, 'the tail printed its past lines')
+      await new Promise((r) => setTimeout(r, 100))
+    }
     const r = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--json', '--timeout', '120'])
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as {name: string; secret: string; envVars: string[]; state: string; namespace: string}

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {KplatCommand} from '../lib/command.js'
 import {appFlag, kubeContextFlag} from '../lib/flags.js'
 import type {LogLine} from '../lib/platform/logs.js'
+import {NANO_UTC} from '../lib/ui/time.js'
 import {UsageError} from '../lib/ui/errors.js'
 
 export default class Logs extends KplatCommand {
@@ -85,7 +86,7 @@ const COLOURS = [36, 33, 32, 35, 34, 91, 96, 93, 92, 95]
 
 /** One width for every time, microseconds as Heroku prints them: sources give seconds to nanoseconds. */
 export function micros(time: string): string {
-  if (time.length === 30 && time[29] === 'Z' && time[19] === '.') return `${time.slice(0, 26)}Z`
+  if (NANO_UTC.test(time)) return `${time.slice(0, 26)}Z`
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(time)
   return m ? `${m[1]}.${(m[2] ?? '').padEnd(6, '0').slice(0, 6)}${m[3]}` : time
 }

@@ -8,6 +8,7 @@ import {describe, observe, type Observed} from '../kube/observe.js'
 import {openStream, readAll, StreamError} from '../kube/stream.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../ui/errors.js'
+import {NANO_UTC} from '../ui/time.js'
 import {listXrds} from '../kube/crossplane.js'
 import {addonState} from './addons/instances.js'
 import {toService, type AddonService} from './addons/services.js'
@@ -64,7 +65,8 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const [pods, events, {kinds, lines: addonLines}] = await Promise.all([
     wantApp || opts.pod || opts.type ? listPods(target.kube, target.namespace) as Promise<PodLike[]> : [],
     wantPlatform ? listEvents(target) : [],
-    wantPlatform ? addonsNow(target) : {kinds: [], lines: []},
+    // Add-on lines are never a process's: --ps and --dyno leave them out, so kplat does not ask.
+    wantPlatform && !opts.pod && !opts.type ? addonsNow(target, opts.notice) : {kinds: [], lines: []},
   ])
   const chosen = pods.filter((p) => selected(p, opts))
   if (opts.pod && !pods.some((p) => p.metadata?.name === opts.pod)) {
@@ -130,18 +132,30 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
 
     // Each add-on's state as it changes: Crossplane writes no event when one turns ready.
     const addonStates = new Map(addonLines.map((l) => [l.process, l.message]))
-    const addonChanged = (kind: string, type: string, object: Observed) => {
-      const line = type === 'DELETED' ? {...addonLine(object, kind), message: 'add-on deleted'} : addonLine(object, kind)
+    const addonChanged = (line: LogLine) => {
       if (addonStates.get(line.process) === line.message) return
       addonStates.set(line.process, line.message)
-      if (platformSelected(line, target, opts)) opts.emit([{...line, time: new Date().toISOString()}])
+      opts.emit([line])
     }
 
+    const deleted = (kind: string, name: string): LogLine => ({time: new Date().toISOString(), source: 'platform', process: `${kind}/${name}`, message: 'add-on deleted'})
     for (const kind of kinds) {
-      watches.push(observe(target.kube, {
+      const watch = observe(target.kube, {
         apiVersion: kind.apiVersion, plural: kind.plural, namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
-        onList: (items) => items.forEach((o) => addonChanged(kind.kind, 'ADDED', o)),
-        onEvent: (type, o) => addonChanged(kind.kind, type, o),
+        onList: (items) => {
+          // A re-list after a lost watch: an add-on that went meanwhile is said to be gone.
+          const there = new Set(items.map((o) => `${kind.kind}/${o.metadata?.name ?? ''}`))
+          for (const [process, message] of addonStates) {
+            if (process.startsWith(`${kind.kind}/`) && !there.has(process) && message !== 'add-on deleted') addonChanged(deleted(kind.kind, process.slice(kind.kind.length + 1)))
+          }
+
+          for (const o of items) addonChanged(addonLine(o, kind.kind))
+        },
+        onEvent: (type, o) => addonChanged(type === 'DELETED' ? deleted(kind.kind, o.metadata?.name ?? '') : addonLine(o, kind.kind)),
+      })
+      // A kind this user may not watch costs its add-on lines, never the tail.
+      watches.push(watch.catch((error: unknown) => {
+        if (!opts.signal.aborted) opts.notice(`not following ${kind.plural}: ${(error as Error).message}`)
       }))
     }
 
@@ -256,8 +270,8 @@ class Cursor {
 /** A sortable key for an RFC 3339 time: UTC, nanoseconds, fixed width. */
 export function timeKey(time: string): string {
   // The runtime's own form (RFC 3339, nanoseconds, UTC) is the key less its Z: every line of
-  // a tail takes this path, so it skips the regular expression.
-  if (time.length === 30 && time[29] === 'Z' && time[19] === '.' && time[10] === 'T') return time.slice(0, 29)
+  // a tail takes this path, so it is a test, without the captures and strings below.
+  if (NANO_UTC.test(time)) return time.slice(0, 29)
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time)
   if (!m) return ''
   const fraction = (m[2] ?? '').padEnd(9, '0')
@@ -458,7 +472,7 @@ function eventLine(object: Observed): LogLine {
  * may be (the XRDs an app can own). A cluster without Crossplane, or a user who may not read
  * XRDs, has none to show; the rest of the logs does not depend on them.
  */
-async function addonsNow(target: AppTarget): Promise<{kinds: AddonService[]; lines: LogLine[]}> {
+async function addonsNow(target: AppTarget, notice: (text: string) => void): Promise<{kinds: AddonService[]; lines: LogLine[]}> {
   let kinds: AddonService[]
   try {
     kinds = (await listXrds(target.kube)).map(toService).filter((s) => s.shape !== 'cluster')
@@ -469,14 +483,16 @@ async function addonsNow(target: AppTarget): Promise<{kinds: AddonService[]; lin
   const lists = await Promise.all(kinds.map(async (kind) => {
     try {
       const body = await readAll(target.kube, `/apis/${kind.apiVersion}/namespaces/${encodeURIComponent(target.namespace)}/${kind.plural}`, {})
-      return ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map((o) => addonLine(o, kind.kind))
+      return {kind, lines: ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map((o) => addonLine(o, kind.kind))}
     } catch (error) {
-      // A kind whose controller has not started yet, or that this user may not list.
-      if (error instanceof StreamError && [403, 404].includes(error.code ?? 0)) return []
-      throw kubeError(error, {verb: 'list', resource: kind.plural, namespace: target.namespace})
+      // A kind whose controller has not started yet, or that this user may not list: its
+      // add-ons go unshown (said, unless it is simply not served), and it is not followed.
+      if (!(error instanceof StreamError && error.code === 404)) notice(`add-ons of kind ${kind.kind} not shown: ${error instanceof StreamError ? `HTTP ${error.code}: ${error.message}` : describe(error)}`)
+      return undefined
     }
   }))
-  return {kinds, lines: lists.flat()}
+  const listed = lists.filter((l) => l !== undefined)
+  return {kinds: listed.map((l) => l.kind), lines: listed.flatMap((l) => l.lines)}
 }
 
 /** An add-on's state as a line, at the time Crossplane last changed it. */
