@@ -10,6 +10,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
+import * as k8s from '@kubernetes/client-node'
 import {freePort} from './ground/processes.js'
 import {ROOT, runBin, type RunResult} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
@@ -94,6 +95,12 @@ describe('kplat and the Backstage catalog, on the ground\'s real catalog backend
       assert.ok(i < 100, 'the template\'s entity is in the catalog')
       await new Promise((r) => setTimeout(r, 100))
     }
+
+    // A rerun without --template (as the retry hint says) keeps the location the first run recorded.
+    const rerun = await kplat(['create', name, '--no-clone', '--no-wait'], {KPLAT_TEMPLATES: templates})
+    assert.equal(rerun.code, 0, rerun.stderr)
+    const application = await g.admin().makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name}) as {metadata: {annotations: Record<string, string>}}
+    assert.equal(application.metadata.annotations['kplat.dev/catalog-location'], target)
 
     const destroyed = await kplat(['apps:destroy', '--app', name, '--confirm', name, '--json'])
     assert.equal(destroyed.code, 0, destroyed.stderr)

@@ -141,13 +141,17 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
   // self-heal, the resources finalizer. A private repository is read with the platform's
   // credential template (checked above), never with the developer's token.
-  // The catalog-info.yaml kplat registers below, recorded on the Application so that
-  // apps:destroy removes that location, wherever the template put the file.
-  const catalogLocation = catalog ? rendered.register?.catalogInfoUrl
-    ?? catalogTarget(repository.htmlUrl, 'main', rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml') : undefined
+  // The catalog-info.yaml kplat registers below. One in the app's own repository is recorded
+  // on the Application, so that apps:destroy removes that location wherever the template put
+  // the file; a file elsewhere (catalogInfoUrl) may be shared, and is never kplat's to remove.
+  // A rerun registers and keeps what the first run recorded, whichever template it renders.
+  const previous = application?.metadata.annotations?.[CATALOG_LOCATION]
+  const catalogLocation = catalog ? previous ?? (rendered.register?.catalogInfoUrl
+    || catalogTarget(repository.htmlUrl, 'main', rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml')) : undefined
+  const recorded = previous ?? (catalogLocation?.startsWith(`${repository.htmlUrl.replace(/\.git$/, '')}/`) ? catalogLocation : undefined)
   await out.step('Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
-    const annotations = {[SOURCE_COMMIT]: commit, ...(catalogLocation ? {[CATALOG_LOCATION]: catalogLocation} : {})}
+    const annotations = {[SOURCE_COMMIT]: commit, ...(recorded ? {[CATALOG_LOCATION]: recorded} : {})}
     await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, annotations, labels}))
   })
 

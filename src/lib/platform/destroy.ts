@@ -129,7 +129,11 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
       await out.step(`Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, id))
       deleted.push(`Backstage catalog location ${plan.catalog.target}`)
     } catch (error) {
-      out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. Run \`kplat apps:destroy --app ${app}\` again to retry`)
+      // A rerun finds the default file's location by itself; another file's was known only
+      // from the Application, which is about to go.
+      const retry = plan.catalog.target.endsWith('/blob/main/catalog-info.yaml') ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
+        : `Once Backstage answers, unregister the location ${plan.catalog.target} there: with the app gone, kplat no longer knows it`
+      out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. ${retry}`)
       kept.push(`Backstage catalog location ${plan.catalog.target}`)
     }
   }
