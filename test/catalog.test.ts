@@ -101,6 +101,11 @@ describe('kplat and the Backstage catalog, on the ground\'s real catalog backend
     assert.equal(rerun.code, 0, rerun.stderr)
     const application = await g.admin().makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name}) as {metadata: {annotations: Record<string, string>}}
     assert.equal(application.metadata.annotations['kplat.dev/catalog-location'], target)
+    // apps:info links the entity create registered, whatever its name.
+    assert.equal(application.metadata.annotations['kplat.dev/catalog-entity'], `component:default/${name}-service`)
+    const shown = await kplat(['apps:info', '--app', name, '--json'])
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.equal((JSON.parse(shown.stdout) as {catalog?: string}).catalog, `${g.env.KPLAT_GROUND_BACKSTAGE_URL}/catalog/default/component/${name}-service`)
 
     const destroyed = await kplat(['apps:destroy', '--app', name, '--confirm', name, '--json'])
     assert.equal(destroyed.code, 0, destroyed.stderr)

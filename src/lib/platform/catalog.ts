@@ -36,6 +36,19 @@ export function catalogOf(ctx: Context, settings: PlatformSettings): Catalog | u
 /** The Application's record of the location create registered, for apps:destroy to remove that one. */
 export const CATALOG_LOCATION = 'kplat.dev/catalog-location'
 
+/** The Application's record of the entity that location holds, for apps:info to link whatever its name. */
+export const CATALOG_ENTITY = 'kplat.dev/catalog-entity'
+
+/** An entity reference as Backstage writes one: kind:namespace/name. */
+export function stringifyRef(ref: EntityRef): string {
+  return `${ref.kind.toLowerCase()}:${ref.namespace}/${ref.name}`
+}
+
+function parseRef(text: string | undefined): EntityRef | undefined {
+  const m = /^([^:/]+):([^:/]+)\/([^:/]+)$/.exec(text ?? '')
+  return m ? {kind: m[1], namespace: m[2], name: m[3]} : undefined
+}
+
 /** Where an app's catalog-info.yaml is, as Backstage names a file in a GitHub repository. */
 export function catalogTarget(repositoryHtmlUrl: string, branch = 'main', file = 'catalog-info.yaml'): string {
   return `${repositoryHtmlUrl.replace(/\.git$/, '')}/blob/${branch}/${file}`
@@ -130,11 +143,15 @@ export async function templateEntities(catalog: Catalog): Promise<CatalogEntity[
   return found.body
 }
 
-/** The app's page in the catalog, when the platform has one and the app is in it (a catalog that does not answer is only a warning). */
-export async function catalogLink(ctx: Context, settings: PlatformSettings, app: string): Promise<string | undefined> {
+/**
+ * The app's page in the catalog, when the platform has one and the app is in it: the entity
+ * create recorded, else a Component named after the app (a catalog that does not answer is
+ * only a warning).
+ */
+export async function catalogLink(ctx: Context, settings: PlatformSettings, app: string, recorded?: string): Promise<string | undefined> {
   const catalog = catalogOf(ctx, settings)
   if (!catalog) return undefined
-  const ref = {kind: 'Component', namespace: 'default', name: app}
+  const ref = parseRef(recorded) ?? {kind: 'Component', namespace: 'default', name: app}
   try {
     return (await getEntity(catalog, ref)) ? entityUrl(catalog, ref) : undefined
   } catch (error) {

@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
-import {CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation} from './catalog.js'
+import {CATALOG_ENTITY, CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation, stringifyRef} from './catalog.js'
 import type {PlatformSettings} from './settings.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import {validateAppName} from './app-name.js'
@@ -160,7 +160,12 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // that says how to retry, never a reason to undo the app.
   if (catalog && catalogLocation) {
     try {
-      const registered = await out.step(`Registering ${name} in the Backstage catalog`, () => registerLocation(catalog, catalogLocation))
+      const registered = await out.step(`Registering ${name} in the Backstage catalog`, async () => {
+        const r = await registerLocation(catalog, catalogLocation)
+        // Under a field manager of its own: create's apply of the whole Application leaves it be.
+        await argo.apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name, namespace, annotations: {[CATALOG_ENTITY]: stringifyRef(r.ref)}}}, CATALOG_MANAGER)
+        return r
+      })
       result.catalog = registered.url
     } catch (error) {
       out.warn(`${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)
@@ -195,6 +200,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 }
 
 export const SOURCE_COMMIT = 'kplat.dev/source-commit'
+
+/** The field manager of the catalog entity's annotation on the Application. */
+const CATALOG_MANAGER = 'kplat-catalog'
 
 /** The branch an app's Application tracks: CI moves it, fast-forward only, once an image exists. */
 export const DEPLOY_BRANCH = 'deploy'
