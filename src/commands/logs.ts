@@ -57,6 +57,8 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
         notice: (text) => this.ctx.out.info(text),
       })
     } finally {
+      // Ended by an error as well: one failing watch ends the others, so nothing keeps the process up.
+      abort.abort()
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
     }
