@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import {describe, it} from 'node:test'
 import {PassThrough} from 'node:stream'
 import * as k8s from '@kubernetes/client-node'
-import {createKube} from '../src/lib/kube/client.js'
+import {createKube, loadKubeConfig} from '../src/lib/kube/client.js'
 import {KubeHttp} from '../src/lib/kube/http.js'
 import {waitFor} from '../src/lib/kube/wait.js'
 import {Debug} from '../src/lib/ui/debug.js'
@@ -107,5 +107,26 @@ current-context: c
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     }
+  })
+})
+
+describe('kubeconfig files in KUBECONFIG', () => {
+  it('merge as kubectl merges them: the first file to name a thing wins, and its current-context', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-kubeconfig-'))
+    const file = (name: string, current: string, server: string) => {
+      const to = path.join(dir, name)
+      writeFileSync(to, JSON.stringify({apiVersion: 'v1', kind: 'Config', 'current-context': current,
+        clusters: [{name: 'shared', cluster: {server}}], users: [{name: 'me', user: {token: `t-${name}`}}],
+        contexts: [{name: current, context: {cluster: 'shared', user: 'me'}}, {name: 'shared-ctx', context: {cluster: 'shared', user: 'me'}}]}))
+      return to
+    }
+
+    const a = file('a', 'prod', 'https://prod.example.com')
+    const b = file('b', 'staging', 'https://staging.example.com')
+    const kc = loadKubeConfig({KUBECONFIG: [a, b].join(path.delimiter)})
+    assert.equal(kc.getCurrentContext(), 'prod')
+    assert.equal(kc.getCurrentCluster()?.server, 'https://prod.example.com')
+    assert.deepEqual(kc.getContexts().map((c) => c.name), ['prod', 'shared-ctx', 'staging'])
+    assert.equal(loadKubeConfig({KUBECONFIG: [a, b].join(path.delimiter)}, 'staging').getCurrentCluster()?.server, 'https://prod.example.com', 'the first file\'s cluster of that name')
   })
 })

@@ -23,7 +23,12 @@ export interface KubeOptions {
   redactor: Redactor
 }
 
-/** Reads kubeconfig exactly as kubectl does: KUBECONFIG (a list, merged), else ~/.kube/config. */
+/**
+ * Reads kubeconfig as kubectl does: KUBECONFIG (a list), else ~/.kube/config. Merged by
+ * kubectl's rule, which client-node's own merge does not follow: the first file to name a
+ * cluster, user or context wins, and so does the first current-context. Otherwise kplat
+ * could act on another cluster than kubectl, or fail on a name two files share.
+ */
 export function loadKubeConfig(env: NodeJS.ProcessEnv, context?: string): k8s.KubeConfig {
   const files = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean)
   if (files.length === 0) files.push(path.join(env.HOME ?? os.homedir(), '.kube', 'config'))
@@ -35,11 +40,26 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv, context?: string): k8s.Ku
   }
 
   const kc = new k8s.KubeConfig()
-  kc.loadFromFile(existing[0])
-  for (const file of existing.slice(1)) {
-    const more = new k8s.KubeConfig()
-    more.loadFromFile(file)
-    kc.mergeConfig(more)
+  if (existing.length === 1) {
+    kc.loadFromFile(existing[0])
+  } else {
+    const first = <T extends {name: string}>(lists: T[][]) => {
+      const byName = new Map<string, T>()
+      for (const item of lists.flat()) if (!byName.has(item.name)) byName.set(item.name, item)
+      return [...byName.values()]
+    }
+
+    const each = existing.map((file) => {
+      const one = new k8s.KubeConfig()
+      one.loadFromFile(file)
+      return one
+    })
+    kc.loadFromOptions({
+      clusters: first(each.map((c) => c.getClusters())),
+      users: first(each.map((c) => c.getUsers())),
+      contexts: first(each.map((c) => c.getContexts())),
+      currentContext: each.map((c) => c.getCurrentContext()).find(Boolean) ?? '',
+    })
   }
 
   if (context) {
