@@ -11,7 +11,7 @@ import * as path from 'node:path'
 export async function provideNpmFolder(name: string, source: string, files: string[]): Promise<string> {
   const hash = createHash('sha256')
   for (const file of files) hash.update(readFileSync(path.join(source, file)))
-  const cache = path.join(process.env.KPLAT_CACHE ?? path.join(os.homedir(), '.cache', 'kplat'), `${name}-${hash.digest('hex').slice(0, 12)}`)
+  const cache = path.join(process.env.KPLAT_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'kplat'), `${name}-${hash.digest('hex').slice(0, 12)}`)
   if (existsSync(path.join(cache, '.ready'))) return cache
   const partial = `${cache}.${process.pid}`
   rmSync(partial, {recursive: true, force: true})
