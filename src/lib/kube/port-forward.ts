@@ -39,14 +39,21 @@ export async function forwardTo(kube: Kube, namespace: string, pick: () => Promi
   const server = net.createServer((socket) => {
     sockets.set(socket, '')
     socket.once('close', () => sockets.delete(socket))
+    // A browser resets connections (a cancelled request, a closed tab): that ends this one, never the process.
+    socket.on('error', () => socket.destroy())
     pick().then((target) => {
       sockets.set(socket, target.pod)
       return forward.portForward(namespace, target.pod, [target.port], socket, null, socket)
     }).then((ws) => {
-      // The stream to the API server outlives the local connection unless closed with it.
-      const close = () => (typeof ws === 'function' ? ws() : ws)?.close()
+      // Each end closes the other: the stream to the API server would outlive the local
+      // connection, and a local connection whose stream ended (the app closed an idle
+      // keep-alive, the API server dropped it) would take the browser's next request and hang.
+      const stream = typeof ws === 'function' ? ws() : ws
+      const close = () => stream?.close()
       if (socket.destroyed) close()
       else socket.once('close', close)
+      stream?.on('close', () => socket.end())
+      stream?.on('error', () => socket.destroy())
     }, (error: Error) => {
       opts.onError?.(error)
       socket.destroy()
