@@ -79,14 +79,17 @@ async function addonVars(target: AppTarget, reveal: boolean): Promise<ConfigVar[
 export async function parseAssignments(args: string[], io: {stdin: Readable; cwd: string}): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
   let stdinUsed = false
-  for (const arg of args) {
+  for (const [i, arg] of args.entries()) {
     const eq = arg.indexOf('=')
-    if (eq <= 0) throw new UsageError(`"${arg}" is not KEY=VALUE`, 'For example `kplat config:set GREETING=hi`, `KEY=-` to read the value from stdin, or `KEY=@file`')
+    // Not echoed: a stray space (`API_TOKEN= s3cr3t`) makes the value an argument of its own.
+    if (eq <= 0) throw new UsageError(`argument ${i + 1} of ${args.length} is not KEY=VALUE (not shown: it may be a value)`, 'For example `kplat config:set GREETING=hi`, `KEY=-` to read the value from stdin, or `KEY=@file`')
     const key = arg.slice(0, eq)
     checkName(key)
     const raw = arg.slice(eq + 1)
     if (raw === '-') {
       if (stdinUsed) throw new UsageError('only one value can come from stdin (KEY=-)', 'Give the others as KEY=@file')
+      // Typed at a terminal, the value would be echoed as it is typed, and kplat would seem to hang.
+      if ((io.stdin as {isTTY?: boolean}).isTTY) throw new UsageError(`${key}=- reads the value from stdin, which is a terminal`, `Pipe it in, for example \`printf %s "$VALUE" | kplat config:set ${key}=-\`, or give it as ${key}=@file`)
       stdinUsed = true
       let text = ''
       for await (const chunk of io.stdin) text += chunk.toString()
