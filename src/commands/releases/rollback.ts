@@ -9,7 +9,7 @@ The app's deploy branch moves back to that release's commit and its config vars 
 
   static examples = ['<%= config.bin %> releases:rollback --app myapp', '<%= config.bin %> releases:rollback v3']
   static args = {
-    release: Args.string({description: 'the release to go back to, vN or N (default: the one before the current one)'}),
+    release: Args.string({description: 'the release to go back to, vN or N (default: the last one before the current one that did not fail and ran other code or config)'}),
   }
 
   static flags = {

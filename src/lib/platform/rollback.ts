@@ -35,18 +35,25 @@ export interface RollbackResult {
   warnings: string[]
 }
 
-/** Picks the release (default: the last one before the latest that did not fail) and checks, before anything changes, that it can run again. */
+/**
+ * Where `releases:rollback` with no version goes: the last release before the latest that did
+ * not fail and ran other code or config than it (a scale or an add-on change in between
+ * changed neither, so going back to it would change nothing).
+ */
+export function defaultRollback(releases: Release[], from: Release): Release | undefined {
+  return releases.findLast((r) => r.version < from.version && r.outcome !== 'failed' && (r.commit !== from.commit || r.config.version !== from.config.version))
+}
+
+/** Picks the release (default: defaultRollback's) and checks, before anything changes, that it can run again. */
 export async function planRollback(ctx: Context, target: AppTarget, version: number | undefined): Promise<RollbackPlan> {
   const releases = await listReleases(target.ledger)
   // From the latest release even when it failed: after a bad deploy, the one before it is what to go back to.
   const from = head(releases)
   if (!from) throw new KplatError(`${target.name} has no releases yet`, {hint: 'Its first deploy is its first release: `git push`, then `kplat releases`'})
-  const to = version === undefined
-    ? releases.findLast((r) => r.version < from.version && r.outcome !== 'failed')
-    : releases.find((r) => r.version === version)
+  const to = version === undefined ? defaultRollback(releases, from) : releases.find((r) => r.version === version)
   if (!to) {
     throw version === undefined
-      ? new KplatError(`v${from.version} is ${target.name}'s first release that did not fail: there is nothing before it to roll back to`, {hint: '`kplat releases` lists the releases'})
+      ? new KplatError(`no release before v${from.version} ran other code or config and did not fail: there is nothing to roll back to`, {hint: '`kplat releases` lists the releases'})
       : new UsageError(`${target.name} has no release v${version}`, `\`kplat releases --app ${target.name}\` lists them; it has v1 to v${head(releases)!.version}`)
   }
 
