@@ -8,6 +8,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
+import {toProcess} from '../src/lib/platform/processes.js'
 import {RESTRICTED_CONTEXT} from './ground/cluster.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {crashContainer, ground, uniqueName, type TestGround} from './helpers/ground.js'
@@ -217,3 +218,17 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, 200))
   }
 }
+
+describe('a process\'s state, from its pod', () => {
+  const pod = (status: Record<string, unknown>) => ({metadata: {name: 'shop-web-1'}, spec: {containers: [{image: 'ghcr.io/acme/shop:abc1234'}]}, status})
+
+  it('calls an evicted or finished pod crashed, with its reason, and reads a failing init container', () => {
+    assert.deepEqual([toProcess(pod({phase: 'Failed', reason: 'Evicted'}), 'web').state, toProcess(pod({phase: 'Failed', reason: 'Evicted'}), 'web').reason], ['crashed', 'Evicted'])
+    assert.deepEqual([toProcess(pod({phase: 'Succeeded'}), 'web').state, toProcess(pod({phase: 'Succeeded'}), 'web').reason], ['crashed', 'exited 0'])
+    const init = toProcess(pod({phase: 'Pending', initContainerStatuses: [{restartCount: 3, state: {waiting: {reason: 'CrashLoopBackOff'}}, lastState: {terminated: {exitCode: 1, reason: 'Error'}}}],
+      containerStatuses: [{state: {waiting: {reason: 'PodInitializing'}}}]}), 'web')
+    assert.deepEqual([init.state, init.reason], ['crashed', 'Error, CrashLoopBackOff'])
+    const up = toProcess(pod({phase: 'Running', conditions: [{type: 'Ready', status: 'True'}], containerStatuses: [{ready: true, state: {}}]}), 'web')
+    assert.deepEqual([up.state, up.commit], ['up', 'abc1234'])
+  })
+})

@@ -119,11 +119,15 @@ interface PodLike {
   spec?: {containers?: Array<{image?: string}>}
   status?: {
     phase?: string
+    reason?: string
     startTime?: string | Date
     conditions?: Array<{type: string; status: string; reason?: string}>
-    containerStatuses?: Array<{ready?: boolean; restartCount?: number; state?: {waiting?: {reason?: string}; terminated?: {reason?: string; exitCode?: number}}; lastState?: {terminated?: {reason?: string; exitCode?: number}}}>
+    containerStatuses?: ContainerStatus[]
+    initContainerStatuses?: ContainerStatus[]
   }
 }
+
+type ContainerStatus = {ready?: boolean; restartCount?: number; state?: {waiting?: {reason?: string}; terminated?: {reason?: string; exitCode?: number}}; lastState?: {terminated?: {reason?: string; exitCode?: number}}}
 
 // Reasons a container waits that mean it failed, not that it is on its way.
 const FAILED_WAITING = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'RunContainerError'])
@@ -137,7 +141,13 @@ export function toProcess(object: k8s.KubernetesObject, type: string): Process {
   const startedAt = toIso(pod.status?.startTime ?? pod.metadata?.creationTimestamp)
   const base = {name: pod.metadata?.name ?? '', type, startedAt, restarts, release: tag, commit: tag && /^[0-9a-f]{7,40}$/.test(tag) ? tag.slice(0, 7) : undefined}
   if (pod.metadata?.deletionTimestamp) return {...base, state: 'terminating'}
-  for (const c of statuses) {
+  // A pod that ended for good (evicted, or its processes exited) is not on its way anywhere.
+  if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') {
+    return {...base, state: 'crashed', reason: pod.status.reason ?? (pod.status.phase === 'Succeeded' ? 'exited 0' : 'failed')}
+  }
+
+  // An init container that fails keeps the app's own from starting: its reason is the pod's.
+  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...statuses]) {
     const waiting = c.state?.waiting?.reason
     const ended = c.state?.terminated ?? c.lastState?.terminated
     if ((waiting && FAILED_WAITING.has(waiting)) || (c.state?.terminated && c.state.terminated.exitCode !== 0)) {
@@ -232,8 +242,11 @@ export async function planScale(target: AppTarget, requests: ScaleRequest[], max
  * `kubectl scale` is undone by self-heal; this survives it and every `git push`.
  */
 export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleResult> {
-  const {target, formation} = plan
-  const release = await withReleases(target.ledger, async ({append}) => {
+  const {target} = plan
+  let formation = plan.formation
+  const release = await withReleases(target.ledger, async ({append, application}) => {
+    // The formation as it is now, under the lock: another scale since the plan was made keeps its counts.
+    formation = {...kplatValues(application.spec.source).formation, ...Object.fromEntries(plan.changed.map((c) => [c.type.type, c.count]))}
     await applyKplatValues(target.kube, applicationRef(target), {formation}, FORMATION_MANAGER)
     const whole = {...Object.fromEntries(plan.types.map((t) => [t.type, t.deployment.spec?.replicas ?? 0])), ...formation}
     return append({kind: 'scale', description: `Scale ${plan.changed.map((c) => `${c.type.type}=${c.count}`).join(', ')}`, formation: whole, outcome: opts.wait ? 'deploying' : 'succeeded'})
