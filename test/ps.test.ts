@@ -182,6 +182,22 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
     assert.match(lower.stderr, /at most 2 processes of a type/)
   })
 
+  it('takes the app from the git remotes only when it deploys from one of them: a fork of the same name is refused (exit 2)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-fork-'))
+    const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}
+    await exec('git', ['init', '-q', dir])
+    await exec('git', ['-C', dir, 'remote', 'add', 'origin', `${g.github.web}/alice/${app}.git`])
+    const fork = await runBin(['ps'], {env, cwd: dir})
+    assert.equal(fork.code, 2)
+    assert.equal(fork.stderr, `Error: this repository's git remote origin points at alice/${app}, but the app ${app} deploys from acme/${app}. Pass --app ${app} if you mean that app all the same\n`)
+    const destroy = await runBin(['apps:destroy', '--confirm', app], {env, cwd: dir})
+    assert.equal(destroy.code, 2, 'nor is it destroyed')
+    await exec('git', ['-C', dir, 'remote', 'add', 'upstream', `${g.github.web}/acme/${app}.git`])
+    const upstream = await runBin(['ps', '--json'], {env, cwd: dir})
+    assert.equal(upstream.code, 0, upstream.stderr)
+    assert.equal((JSON.parse(upstream.stdout) as Report).app, app)
+  })
+
   it('says which app is missing, which is not deployed yet, and which right RBAC refuses', async () => {
     const missing = await kplat(['ps', '--app', 'nosuch-app'])
     assert.equal(missing.code, 1)

@@ -24,18 +24,20 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsDestroy)
-    const [{resolveApp}, {loadSettings}, {checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {confirmDestruction}] = await Promise.all([
+    const [{checkRemotes, resolveApp}, {loadSettings}, {checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {confirmDestruction}] = await Promise.all([
       import('../../lib/platform/resolve-app.js'),
       import('../../lib/platform/settings.js'),
       import('../../lib/platform/destroy.js'),
       import('../../lib/platform/confirm.js'),
     ])
     // Not resolveTarget: a rerun after an interruption may find the Application gone already.
-    const {name: app} = await resolveApp(this.ctx, flags.app)
+    const resolved = await resolveApp(this.ctx, flags.app)
+    const app = resolved.name
     const kube = await this.ctx.kube(flags.context)
     const settings = await loadSettings(kube, this.ctx.env)
     if (flags['delete-repository']) await checkRepositoryScope(this.ctx)
     const plan = await planDestroy(this.ctx, kube, settings, app, {deleteRepository: flags['delete-repository']})
+    await checkRemotes(this.ctx, resolved, plan.application?.spec.source?.repoURL)
     await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: describeLoss(plan)})
     const result = await destroyApp(kube, settings, this.ctx, plan, {timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => {

@@ -8,6 +8,22 @@ export interface ResolvedApp {
   name: string
   /** Where the name came from, for messages: "--app", "KPLAT_APP", "git remote origin"... */
   source: string
+  /** When the name came from git remotes: the repositories they point at (owner/repo, lower case). */
+  remotes?: string[]
+}
+
+/**
+ * An app named after a git remote is that app only if it deploys from one of the remotes'
+ * repositories: a fork (alice/api) or another owner's repository of the same name is not the
+ * platform's app `api`, and acting on it by accident could change someone else's app.
+ */
+export async function checkRemotes(ctx: Context, app: ResolvedApp, repoUrl: string | undefined): Promise<void> {
+  if (!app.remotes?.length || !repoUrl) return
+  const [{parseGitHubRemote}, {githubHost}] = await Promise.all([import('../git/repo.js'), import('../github/auth.js')])
+  const deploys = parseGitHubRemote(repoUrl, githubHost(ctx.env))
+  if (!deploys || app.remotes.includes(`${deploys.owner}/${deploys.repo}`.toLowerCase())) return
+  throw new UsageError(`this repository's ${app.source} points at ${app.remotes.join(', ')}, but the app ${app.name} deploys from ${deploys.owner}/${deploys.repo}`,
+    `Pass --app ${app.name} if you mean that app all the same`)
 }
 
 /**
@@ -48,7 +64,7 @@ async function appsOfRepository(ctx: Context): Promise<ResolvedApp[]> {
   const host = githubHost(ctx.env)
   for (const remote of await remotes(root)) {
     const gh = parseGitHubRemote(remote.url, host)
-    if (gh && isAppName(gh.repo)) found.push({name: gh.repo, source: `git remote ${remote.name}`})
+    if (gh && isAppName(gh.repo)) found.push({name: gh.repo, source: `git remote ${remote.name}`, remotes: [`${gh.owner}/${gh.repo}`.toLowerCase()]})
   }
 
   return found
@@ -83,6 +99,13 @@ function isAppName(name: string): boolean {
 
 function dedupe(apps: ResolvedApp[]): ResolvedApp[] {
   const byName = new Map<string, ResolvedApp>()
-  for (const app of apps) if (!byName.has(app.name)) byName.set(app.name, app)
+  for (const app of apps) {
+    const seen = byName.get(app.name)
+    if (!seen) byName.set(app.name, app)
+    // The catalog's annotation names the app outright: then no remote has to match.
+    else if (seen.remotes && app.remotes) seen.remotes = [...new Set([...seen.remotes, ...app.remotes])]
+    else delete seen.remotes
+  }
+
   return [...byName.values()]
 }

@@ -3,7 +3,7 @@ import type {Kube} from '../kube/client.js'
 import type {Context} from '../context.js'
 import {getApplication} from './apps.js'
 import {ledgerFor, type Ledger} from './releases.js'
-import {resolveApp} from './resolve-app.js'
+import {checkRemotes, resolveApp} from './resolve-app.js'
 import {loadSettings, type PlatformSettings} from './settings.js'
 
 /** Everything a command about one app needs: which app, on which cluster, under which platform settings. */
@@ -24,9 +24,12 @@ export interface AppTarget {
  * Application (which must be kplat's).
  */
 export async function resolveTarget(ctx: Context, flags: {app?: string; context?: string}): Promise<AppTarget> {
-  const [{name}, kube] = await Promise.all([resolveApp(ctx, flags.app), ctx.kube(flags.context)])
+  const [resolved, kube] = await Promise.all([resolveApp(ctx, flags.app), ctx.kube(flags.context)])
+  const {name} = resolved
   const settings = await loadSettings(kube, ctx.env)
   const application = await getApplication(kube, settings, name)
+  await checkRemotes(ctx, resolved, application.spec.source?.repoURL)
+
   const namespace = application.spec.destination.namespace ?? name
   return {name, kube, settings, application, namespace, ledger: ledgerFor(ctx, {name, kube, namespace, application})}
 }
