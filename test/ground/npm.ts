@@ -1,8 +1,8 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
+import {cacheRoot} from '../../src/lib/cache.js'
 
 /**
  * A folder of npm packages the ground needs (not kplat's own dependencies), installed from a
@@ -11,7 +11,7 @@ import * as path from 'node:path'
 export async function provideNpmFolder(name: string, source: string, files: string[]): Promise<string> {
   const hash = createHash('sha256')
   for (const file of files) hash.update(readFileSync(path.join(source, file)))
-  const cache = path.join(process.env.KPLAT_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'kplat'), `${name}-${hash.digest('hex').slice(0, 12)}`)
+  const cache = path.join(cacheRoot(process.env), `${name}-${hash.digest('hex').slice(0, 12)}`)
   if (existsSync(path.join(cache, '.ready'))) return cache
   const partial = `${cache}.${process.pid}`
   rmSync(partial, {recursive: true, force: true})

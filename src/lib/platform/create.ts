@@ -138,9 +138,6 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     return application?.metadata.annotations?.[SOURCE_COMMIT] ?? head.sha
   })
 
-  // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
-  // self-heal, the resources finalizer. A private repository is read with the platform's
-  // credential template (checked above), never with the developer's token.
   // The catalog-info.yaml kplat registers below. One in the app's own repository is recorded
   // on the Application, so that apps:destroy removes that location wherever the template put
   // the file; a file elsewhere (catalogInfoUrl) may be shared, and is never kplat's to remove.
@@ -149,6 +146,10 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const catalogLocation = catalog ? previous ?? (rendered.register?.catalogInfoUrl
     || catalogTarget(repository.htmlUrl, 'main', rendered.register?.catalogInfoPath?.replace(/^\/+/, '') || 'catalog-info.yaml')) : undefined
   const recorded = previous ?? (catalogLocation?.startsWith(`${repository.htmlUrl.replace(/\.git$/, '')}/`) ? catalogLocation : undefined)
+
+  // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
+  // self-heal, the resources finalizer. A private repository is read with the platform's
+  // credential template (checked above), never with the developer's token.
   await out.step('Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
     const annotations = {[SOURCE_COMMIT]: commit, ...(recorded ? {[CATALOG_LOCATION]: recorded} : {})}

@@ -22,7 +22,7 @@ export interface DestroyPlan {
   /** The local git remote `kplat` that points at the app's repository, in this folder's repository. */
   remote?: {dir: string; url: string}
   /** The location kplat registered in the platform's Backstage catalog, and that catalog. */
-  catalog?: {id: string; target: string; in: Catalog}
+  catalog?: {id: string; target: string; in: Catalog; rerunFinds: boolean}
 }
 
 export interface DestroyResult {
@@ -73,11 +73,11 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
   const catalog = catalogOf(ctx, settings)
   const owner = parsed?.owner ?? settings.githubOwner
   if (catalog && owner) {
-    const target = application?.metadata.annotations?.[CATALOG_LOCATION]
-      ?? catalogTarget(`${repoUrl && parsed ? repoUrl.replace(/\.git$/, '') : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`}`)
+    const fallback = catalogTarget(repoUrl && parsed ? repoUrl : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`)
+    const target = application?.metadata.annotations?.[CATALOG_LOCATION] ?? fallback
     try {
       const location = await findLocation(catalog, target)
-      if (location) plan.catalog = {...location, in: catalog}
+      if (location) plan.catalog = {...location, in: catalog, rerunFinds: target === fallback}
     } catch (error) {
       ctx.out.warn(`cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)
     }
@@ -131,7 +131,7 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
     } catch (error) {
       // A rerun finds the default file's location by itself; another file's was known only
       // from the Application, which is about to go.
-      const retry = plan.catalog.target.endsWith('/blob/main/catalog-info.yaml') ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
+      const retry = plan.catalog.rerunFinds ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
         : `Once Backstage answers, unregister the location ${plan.catalog.target} there: with the app gone, kplat no longer knows it`
       out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. ${retry}`)
       kept.push(`Backstage catalog location ${plan.catalog.target}`)

@@ -5,9 +5,9 @@ import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdir, readdir, realpath, rename, rm} from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {cacheRoot} from '../cache.js'
 import type {Context} from '../context.js'
 import {loadTemplate, parseTemplate, type Template, type TemplateDoc} from '../skeleton/template.js'
 import type {CatalogEntity} from './catalog.js'
@@ -134,7 +134,7 @@ function isGitUrl(value: string): boolean {
  */
 async function fetchRepository(ctx: Context, value: string): Promise<string> {
   const [url, ref] = value.split('#', 2)
-  const cache = path.join(ctx.env.KPLAT_CACHE || path.join(ctx.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'kplat'), 'templates', createHash('sha256').update(value).digest('hex').slice(0, 16))
+  const cache = path.join(cacheRoot(ctx.env), 'templates', createHash('sha256').update(value).digest('hex').slice(0, 16))
   const env: NodeJS.ProcessEnv = {...process.env, GIT_TERMINAL_PROMPT: '0'}
   const [{githubHost}, {tokenHeaderEnv}] = await Promise.all([import('../github/auth.js'), import('../git/clone.js')])
   if (/^https?:\/\//.test(url) && new URL(url).host === githubHost(ctx.env)) Object.assign(env, tokenHeaderEnv(url, await ctx.githubToken()))

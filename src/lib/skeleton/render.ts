@@ -36,8 +36,7 @@ export interface FetchOptions {
  * skipped), binary files copied byte for byte, executable bits kept.
  */
 export async function renderSkeleton(dir: string, values: Record<string, unknown>, opts: FetchOptions = {}): Promise<RenderedFile[]> {
-  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat, trimBlocks: opts.trimBlocks, lstripBlocks: opts.lstripBlocks})
-  const context = {[opts.cookiecutterCompat ? 'cookiecutter' : 'values']: values}
+  const render = await valuesRenderer(values, opts)
   const extension = opts.templateFileExtension === true ? '.njk' : opts.templateFileExtension || undefined
   const verbatim = await globMatcher(opts.copyWithoutTemplating ?? [])
   const base = normalizeTarget(opts.targetPath)
@@ -56,7 +55,7 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
     }
 
     // The path is templated either way; copyWithoutTemplating keeps only the content as it is.
-    output = templater.render(output, context, `the path ${relative}`)
+    output = render(output, `the path ${relative}`)
     if (output === '' || output.startsWith('/') || output.includes('//') || output.endsWith('/')) continue
     const target = path.posix.normalize(path.posix.join(base, output))
     if (target.startsWith('../') || target === '..') {
@@ -71,12 +70,19 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
 
     const raw = await readFile(source)
     const binary = await isBinaryFile(raw, raw.length)
-    const content = binary || !templated ? raw : Buffer.from(templater.render(raw.toString('utf8'), context, relative))
+    const content = binary || !templated ? raw : Buffer.from(render(raw.toString('utf8'), relative))
     const executable = ((await stat(source)).mode & 0o111) !== 0
     files.push({path: target, content, mode: executable ? '100755' : '100644', binary})
   }
 
   return files.sort((a, b) => a.path.localeCompare(b.path))
+}
+
+/** fetch:template's Nunjucks with the step's options, reading `values` (or cookiecutter's `cookiecutter`). */
+async function valuesRenderer(values: Record<string, unknown>, opts: FetchOptions): Promise<(text: string, name: string) => string> {
+  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat, trimBlocks: opts.trimBlocks, lstripBlocks: opts.lstripBlocks})
+  const context = {[opts.cookiecutterCompat ? 'cookiecutter' : 'values']: values}
+  return (text, name) => templater.render(text, context, name)
 }
 
 /**
@@ -220,9 +226,8 @@ export async function runTemplate(template: Template, parameters: Record<string,
         const text = await readFile(source, 'utf8').catch(() => {
           throw new TemplateError(`the template's step ${step.id} fetches ${String(input.url)}, which is not a file`, {hint: 'fetch:template:file takes one file; fetch:template takes a folder'})
         })
-        const options = input as FetchOptions
-        const templater = await createTemplater({cookiecutterCompat: options.cookiecutterCompat, trimBlocks: options.trimBlocks, lstripBlocks: options.lstripBlocks})
-        const content = Buffer.from(templater.render(text, {[options.cookiecutterCompat ? 'cookiecutter' : 'values']: input.values ?? {}}, String(input.url)))
+        const render = await valuesRenderer((input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
+        const content = Buffer.from(render(text, String(input.url)))
         // Written over a file, as Backstage's writeFile does, it keeps that file's executable bit.
         files.set(target, {path: target, content, mode: files.get(target)?.mode === '100755' ? '100755' : '100644', binary: false})
         break
