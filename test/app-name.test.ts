@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {validateAppName} from '../src/lib/platform/app-name.js'
+import {validateAppName} from '../src/lib/shared/app-names.js'
 import {UsageError} from '../src/lib/ui/errors.js'
 
 describe('app names, as Heroku validates them', () => {

@@ -45,7 +45,7 @@ interface CompositionSpec {compositeTypeRef: {apiVersion: string; kind: string};
 /** Every XRD and Composition in platform/, each folder at any depth. */
 function kitObjects(): Manifest[] {
   const walk = (dir: string): string[] => [dir, ...readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).flatMap((e) => walk(path.join(dir, e.name)))]
-  return walk(path.join(REPO, 'platform')).flatMap(readYamlDir).filter((o) => o.kind === 'CompositeResourceDefinition' || o.kind === 'Composition')
+  return walk(path.join(REPO, 'platform-kit')).flatMap(readYamlDir).filter((o) => o.kind === 'CompositeResourceDefinition' || o.kind === 'Composition')
 }
 
 /** Retries check (which may throw, assertions included) until it returns a value; a timeout reports the last failure. */

@@ -11,7 +11,7 @@ import * as k8s from '@kubernetes/client-node'
 import {ANSI, BIN, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {appendPodLog, ground, uniqueName, type TestGround} from './helpers/ground.js'
 import {micros} from '../src/commands/logs.js'
-import {timeKey} from '../src/lib/platform/logs.js'
+import {timeKey} from '../src/lib/logs/logs.js'
 
 interface JsonLine {time: string; source: string; process: string; container: string | null; message: string}
 

@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {defaultRollback} from '../src/lib/platform/rollback.js'
+import {defaultRollback} from '../src/lib/releases/rollback.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {control, ground, uniqueName, type TestGround} from './helpers/ground.js'
 

@@ -32,7 +32,7 @@ export default class Create extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Create)
-    const {createApp} = await import('../lib/platform/create.js')
+    const {createApp} = await import('../lib/apps/create.js')
     const result = await createApp(this.ctx, {
       name: args.name, owner: flags.owner, private: flags.private, template: flags.template, params: flags.param ?? [],
       wait: !flags['no-wait'], clone: !flags['no-clone'], dryRun: flags['dry-run'], context: flags.context, timeoutMs: flags.timeout * 1000,

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {KplatCommand} from '../lib/command.js'
 import {appFlag, kubeContextFlag} from '../lib/flags.js'
-import type {LogLine} from '../lib/platform/logs.js'
+import type {LogLine} from '../lib/logs/logs.js'
 import {NANO_UTC} from '../lib/ui/time.js'
 import {UsageError} from '../lib/ui/errors.js'
 
@@ -33,7 +33,7 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
   async run(): Promise<void> {
     const {flags} = await this.parse(Logs)
     const sinceSeconds = flags.since === undefined ? undefined : parseDuration(flags.since)
-    const {streamLogs} = await import('../lib/platform/logs.js')
+    const {streamLogs} = await import('../lib/logs/logs.js')
     const target = await this.target(flags)
     const io = this.ctx.io
     const write = lineWriter(io.color, flags.json ?? false, (text) => this.ctx.redactor.redact(text))

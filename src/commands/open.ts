@@ -20,7 +20,7 @@ The URL comes from the app's Ingress, Argo CD, or a LoadBalancer Service. When t
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Open)
-    const {appUrl} = await import('../lib/platform/open.js')
+    const {appUrl} = await import('../lib/open/open.js')
     const target = await this.target(flags)
     const out = this.ctx.out
     const found = await appUrl(target, args.path ?? '', {onForwardError: (error) => out.warn(`a forwarded connection failed: ${error.message}`)})

@@ -11,7 +11,7 @@ Each is a Backstage Software Template; \`kplat create --template NAME\` starts a
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Templates)
-    const [{loadSettings}, {listTemplates}] = await Promise.all([import('../lib/platform/settings.js'), import('../lib/platform/templates.js')])
+    const [{loadSettings}, {listTemplates}] = await Promise.all([import('../lib/shared/settings.js'), import('../lib/templates/templates.js')])
     // Shipped templates need no cluster: without one (unless --context names it), the environment's settings do.
     const settings = flags.context
       ? await loadSettings(await this.ctx.kube(flags.context), this.ctx.env)

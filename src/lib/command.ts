@@ -23,8 +23,8 @@ export abstract class KplatCommand extends Command {
   }
 
   /** The app a command acts on, its cluster and settings: the wiring every app command shares. */
-  protected async target(flags: {app?: string; context?: string}): Promise<import('./platform/target.js').AppTarget> {
-    const {resolveTarget} = await import('./platform/target.js')
+  protected async target(flags: {app?: string; context?: string}): Promise<import('./shared/target.js').AppTarget> {
+    const {resolveTarget} = await import('./shared/target.js')
     return resolveTarget(this.ctx, flags)
   }
 

@@ -59,7 +59,7 @@ function credentialTemplate(github: GitHubGround, token: string) {
 export function platformKit(): Manifest[] {
   const kinds = new Set(['CompositeResourceDefinition', 'Composition'])
   const walk = (dir: string): string[] => [dir, ...readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).flatMap((e) => walk(path.join(dir, e.name)))]
-  const objects = walk(path.join(REPO, 'platform')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
+  const objects = walk(path.join(REPO, 'platform-kit')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
   const local = new Map(objects.filter((o) => o.kind === 'Composition' && o.metadata?.labels?.provider === 'local')
     .map((c) => [(c.spec as {compositeTypeRef: {kind: string}}).compositeTypeRef.kind, c.metadata!.name!]))
   return objects.map((o) => {

@@ -27,7 +27,7 @@ export default class AddonsCreate extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsCreate)
-    const {createAddon} = await import('../../lib/platform/addons/create.js')
+    const {createAddon} = await import('../../lib/addons/create.js')
     const target = await this.target(flags)
     const addon = await createAddon(target, this.ctx.out, {
       service: args.service, name: flags.name, as: flags.as, params: flags.param ?? [], wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000,

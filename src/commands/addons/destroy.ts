@@ -20,9 +20,9 @@ export default class AddonsDestroy extends KplatCommand {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsDestroy)
     const [{findAddon}, {checkDestroyable, destroyAddon}, {confirmDestruction}] = await Promise.all([
-      import('../../lib/platform/addons/instances.js'),
-      import('../../lib/platform/addons/destroy.js'),
-      import('../../lib/platform/confirm.js'),
+      import('../../lib/addons/instances.js'),
+      import('../../lib/addons/destroy.js'),
+      import('../../lib/shared/confirm.js'),
     ])
     const target = await this.target(flags)
     const app = target.name

@@ -15,9 +15,9 @@ export default class Addons extends KplatCommand {
   async run(): Promise<void> {
     const {flags} = await this.parse(Addons)
     const [{resolveApp}, {loadSettings}, {listAddons}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons/instances.js'),
+      import('../../lib/shared/resolve-app.js'),
+      import('../../lib/shared/settings.js'),
+      import('../../lib/addons/instances.js'),
     ])
     const app = flags.all ? undefined : (await resolveApp(this.ctx, flags.app)).name
     const kube = await this.ctx.kube(flags.context)

@@ -14,9 +14,9 @@ export default class AddonsInfo extends KplatCommand {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsInfo)
     const [{resolveApp}, {loadSettings}, {addonDetails}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
-      import('../../lib/platform/addons/instances.js'),
+      import('../../lib/shared/resolve-app.js'),
+      import('../../lib/shared/settings.js'),
+      import('../../lib/addons/instances.js'),
     ])
     const {name: app} = await resolveApp(this.ctx, flags.app)
     const kube = await this.ctx.kube(flags.context)

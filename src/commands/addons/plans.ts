@@ -13,7 +13,7 @@ export default class AddonsPlans extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsPlans)
-    const {listPlans} = await import('../../lib/platform/addons/services.js')
+    const {listPlans} = await import('../../lib/addons/services.js')
     const {service, plans} = await listPlans(await this.ctx.kube(flags.context), args.service)
     this.render(flags.json, plans, () => {
       if (plans.length === 0) {

@@ -8,7 +8,7 @@ export default class AddonsServices extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AddonsServices)
-    const {listServices, describeParameter} = await import('../../lib/platform/addons/services.js')
+    const {listServices, describeParameter} = await import('../../lib/addons/services.js')
     const services = await listServices(await this.ctx.kube(flags.context))
     this.render(flags.json, services, () => {
       if (services.length === 0) {

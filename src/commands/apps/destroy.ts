@@ -25,10 +25,10 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsDestroy)
     const [{checkRemotes, resolveApp}, {loadSettings}, {checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {confirmDestruction}] = await Promise.all([
-      import('../../lib/platform/resolve-app.js'),
-      import('../../lib/platform/settings.js'),
-      import('../../lib/platform/destroy.js'),
-      import('../../lib/platform/confirm.js'),
+      import('../../lib/shared/resolve-app.js'),
+      import('../../lib/shared/settings.js'),
+      import('../../lib/apps/destroy.js'),
+      import('../../lib/shared/confirm.js'),
     ])
     // Not resolveTarget: a rerun after an interruption may find the Application gone already.
     const resolved = await resolveApp(this.ctx, flags.app)

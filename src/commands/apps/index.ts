@@ -8,7 +8,7 @@ export default class Apps extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Apps)
-    const [{loadSettings}, {listApps}] = await Promise.all([import('../../lib/platform/settings.js'), import('../../lib/platform/apps.js')])
+    const [{loadSettings}, {listApps}] = await Promise.all([import('../../lib/shared/settings.js'), import('../../lib/shared/applications.js')])
     const kube = await this.ctx.kube(flags.context)
     const apps = await listApps(kube, await loadSettings(kube, this.ctx.env))
     this.render(flags.json, apps, () => {

@@ -18,7 +18,7 @@ export default class Config extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Config)
-    const {readConfig} = await import('../../lib/platform/config.js')
+    const {readConfig} = await import('../../lib/config-vars/config-vars.js')
     const target = await this.target(flags)
     const reveal = flags.reveal || flags.shell
     const vars = await readConfig(target, reveal)

@@ -28,7 +28,7 @@ A value can come from stdin (KEY=-) or a file (KEY=@path), so that a secret is n
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(ConfigSet)
-    const {changeConfig, checkConfigChange, parseAssignments} = await import('../../lib/platform/config.js')
+    const {changeConfig, checkConfigChange, parseAssignments} = await import('../../lib/config-vars/config-vars.js')
     const set = await parseAssignments(argv as string[], {stdin: this.ctx.io.stdin, cwd: this.ctx.cwd})
     for (const value of Object.values(set)) this.ctx.redactor.add(value)
     const target = await this.target(flags)

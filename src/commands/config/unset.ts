@@ -20,7 +20,7 @@ export default class ConfigUnset extends KplatCommand {
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(ConfigUnset)
-    const {changeConfig, checkConfigChange} = await import('../../lib/platform/config.js')
+    const {changeConfig, checkConfigChange} = await import('../../lib/config-vars/config-vars.js')
     const keys = argv as string[]
     const target = await this.target(flags)
     await checkConfigChange(target, {}, keys)

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
 import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
-import type {Process} from '../../lib/platform/processes.js'
+import type {Process} from '../../lib/processes/processes.js'
 import {age} from '../../lib/ui/time.js'
 
 export default class Ps extends KplatCommand {
@@ -15,7 +15,7 @@ export default class Ps extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Ps)
-    const {listProcesses} = await import('../../lib/platform/processes.js')
+    const {listProcesses} = await import('../../lib/processes/processes.js')
     const report = await listProcesses(await this.target(flags), args.type)
     this.render(flags.json, report, (r) => {
       const out = this.ctx.out

@@ -19,7 +19,7 @@ export default class PsRestart extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(PsRestart)
-    const {restart, typesToRestart} = await import('../../lib/platform/processes.js')
+    const {restart, typesToRestart} = await import('../../lib/processes/processes.js')
     const target = await this.target(flags)
     const types = await typesToRestart(target, args.type)
     const what = args.type ? `${target.name}'s ${args.type} processes` : `${target.name}'s processes`

@@ -24,7 +24,7 @@ export default class PsScale extends KplatCommand {
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(PsScale)
-    const {listProcesses, parseScale, planScale, scale} = await import('../../lib/platform/processes.js')
+    const {listProcesses, parseScale, planScale, scale} = await import('../../lib/processes/processes.js')
     const target = await this.target(flags)
     const out = this.ctx.out
     const requests = parseScale(argv as string[], target.settings.maxProcesses)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
 import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
-import type {Release} from '../../lib/platform/releases.js'
+import type {Release} from '../../lib/releases/ledger.js'
 import {age} from '../../lib/ui/time.js'
 
 export default class Releases extends KplatCommand {
@@ -19,7 +19,7 @@ Each has its number, what changed (config var names, never values), who made it,
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Releases)
-    const {listReleases} = await import('../../lib/platform/releases.js')
+    const {listReleases} = await import('../../lib/releases/ledger.js')
     const target = await this.target(flags)
     const releases = (await listReleases(target.ledger)).reverse().slice(0, flags.num)
     this.render(flags.json, releases, (list) => {

@@ -14,7 +14,7 @@ export default class ReleasesInfo extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ReleasesInfo)
-    const [{findRelease, listReleases, parseVersion}] = await Promise.all([import('../../lib/platform/releases.js')])
+    const [{findRelease, listReleases, parseVersion}] = await Promise.all([import('../../lib/releases/ledger.js')])
     const version = args.release === undefined ? undefined : parseVersion(args.release)
     const target = await this.target(flags)
     const release = findRelease(target.name, await listReleases(target.ledger), version)

@@ -21,7 +21,7 @@ The app's deploy branch moves back to that release's commit and its config vars 
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ReleasesRollback)
-    const [{parseVersion}, {planRollback, rollback}] = await Promise.all([import('../../lib/platform/releases.js'), import('../../lib/platform/rollback.js')])
+    const [{parseVersion}, {planRollback, rollback}] = await Promise.all([import('../../lib/releases/ledger.js'), import('../../lib/releases/rollback.js')])
     const version = args.release === undefined ? undefined : parseVersion(args.release)
     const target = await this.target(flags)
     const plan = await planRollback(this.ctx, target, version)

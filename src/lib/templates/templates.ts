@@ -12,7 +12,7 @@ import type {Context} from '../context.js'
 import {loadTemplate, parseTemplate, type Template, type TemplateDoc} from '../skeleton/template.js'
 import type {CatalogEntity} from './catalog.js'
 import {KplatError, UsageError} from '../ui/errors.js'
-import type {PlatformSettings} from './settings.js'
+import type {PlatformSettings} from '../shared/settings.js'
 
 const SHIPPED = fileURLToPath(new URL('../../../skeletons', import.meta.url))
 

@@ -8,8 +8,8 @@ import {kubeError} from '../kube/errors.js'
 import {sleep} from '../kube/observe.js'
 import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../ui/errors.js'
-import {track, withReleases} from './releases.js'
-import type {AppTarget} from './target.js'
+import {track, withReleases} from '../releases/ledger.js'
+import type {AppTarget} from '../shared/target.js'
 
 /** The pod label (set by the chart) that names a process's type. */
 export const PROCESS_LABEL = 'kplat.dev/process'

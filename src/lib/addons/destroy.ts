@@ -1,8 +1,8 @@
-import {deleteAndWait} from '../../kube/delete.js'
-import type {Output} from '../../ui/output.js'
-import {KplatError} from '../../ui/errors.js'
-import {track, withReleases} from '../releases.js'
-import type {AppTarget} from '../target.js'
+import {deleteAndWait} from '../kube/delete.js'
+import type {Output} from '../ui/output.js'
+import {KplatError} from '../ui/errors.js'
+import {track, withReleases} from '../releases/ledger.js'
+import type {AppTarget} from '../shared/target.js'
 import {unbind, waitForBindings} from './bindings.js'
 import type {AddonInstance} from './instances.js'
 

@@ -3,11 +3,10 @@ import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
 import type {RenderedFile} from '../skeleton/render.js'
-import {CATALOG_ENTITY, CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation, stringifyRef} from './catalog.js'
-import type {PlatformSettings} from './settings.js'
+import {CATALOG_ENTITY, CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation, stringifyRef} from '../templates/catalog.js'
+import type {PlatformSettings} from '../shared/settings.js'
 import {KplatError, UsageError} from '../ui/errors.js'
-import {validateAppName} from './app-name.js'
-import {generateAppName} from './names.js'
+import {generateAppName, validateAppName} from '../shared/app-names.js'
 
 const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
 const RELEASE_HISTORY_LIMIT = 100
@@ -59,8 +58,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const asked = whoami(github)
   asked.catch(() => {})
   const [{loadSettings}, repo, runs, argo, {fetchFolder, findTemplate}, {runTemplate}, params] = await Promise.all([
-    import('./settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
-    import('./templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
+    import('../shared/settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
+    import('../templates/templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
   ])
   const out = ctx.out
 

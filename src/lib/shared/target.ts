@@ -1,8 +1,8 @@
 import type {Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import type {Context} from '../context.js'
-import {getApplication} from './apps.js'
-import {ledgerFor, type Ledger} from './releases.js'
+import {getApplication} from './applications.js'
+import {ledgerFor, type Ledger} from '../releases/ledger.js'
 import {checkRemotes, resolveApp} from './resolve-app.js'
 import {loadSettings, type PlatformSettings} from './settings.js'
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {UsageError} from '../ui/errors.js'
-import {validateAppName} from './app-name.js'
+import {validateAppName} from './app-names.js'
 
 export interface ResolvedApp {
   name: string

@@ -1,11 +1,11 @@
 // How an add-on reaches the app: its Secret's name in the Argo CD Application's Helm values,
 // which the app's chart turns into envFrom (the README's chart contract).
-import * as k8s from '../../kube/k8s.js'
-import {kplatValues, type Application, type KplatValues} from '../../kube/argocd.js'
-import {applyKplatValues, findApplication, waitForKplatValues} from '../../kube/argocd-apps.js'
-import type {Kube} from '../../kube/client.js'
-import {KplatError} from '../../ui/errors.js'
-import type {PlatformSettings} from '../settings.js'
+import * as k8s from '../kube/k8s.js'
+import {kplatValues, type Application, type KplatValues} from '../kube/argocd.js'
+import {applyKplatValues, findApplication, waitForKplatValues} from '../kube/argocd-apps.js'
+import type {Kube} from '../kube/client.js'
+import {KplatError} from '../ui/errors.js'
+import type {PlatformSettings} from '../shared/settings.js'
 
 /** The binding of one add-on, as the app's chart reads it from `.Values.kplat.addons`. */
 export type Binding = NonNullable<KplatValues['addons']>[number]

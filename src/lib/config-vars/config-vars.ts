@@ -10,9 +10,9 @@ import {applicationRef, isOurs, LABELS} from '../kube/argocd.js'
 import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError, UsageError} from '../ui/errors.js'
-import {bindingsOf} from './addons/bindings.js'
-import {track, withReleases} from './releases.js'
-import type {AppTarget} from './target.js'
+import {bindingsOf} from '../addons/bindings.js'
+import {track, withReleases} from '../releases/ledger.js'
+import type {AppTarget} from '../shared/target.js'
 
 const CONFIG_MANAGER = 'kplat-config'
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/

@@ -7,8 +7,8 @@ import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {forwardTo, type Forward} from '../kube/port-forward.js'
 import {KplatError} from '../ui/errors.js'
-import {notDeployed, PROCESS_LABEL, processTypes} from './processes.js'
-import type {AppTarget} from './target.js'
+import {notDeployed, PROCESS_LABEL, processTypes} from '../processes/processes.js'
+import type {AppTarget} from '../shared/target.js'
 
 export interface AppUrl {
   url: string

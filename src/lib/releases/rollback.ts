@@ -11,9 +11,9 @@ import {applicationRef} from '../kube/argocd.js'
 import {waitForKplatValues} from '../kube/argocd-apps.js'
 import {KplatError, UsageError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
-import {deployConfigRevision, writeConfig} from './config.js'
-import {head, listReleases, readSnapshot, repositoryOf, track, withReleases, type Release} from './releases.js'
-import type {AppTarget} from './target.js'
+import {deployConfigRevision, writeConfig} from '../config-vars/config-vars.js'
+import {head, listReleases, readSnapshot, repositoryOf, track, withReleases, type Release} from './ledger.js'
+import type {AppTarget} from '../shared/target.js'
 
 const DEPLOY_BRANCH = 'deploy'
 

@@ -6,7 +6,7 @@ import {githubWebHost} from '../github/auth.js'
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {KplatError} from '../ui/errors.js'
-import type {PlatformSettings} from './settings.js'
+import type {PlatformSettings} from '../shared/settings.js'
 
 /** The URL a repository will be cloned from: the web host of the GitHub API kplat talks to. */
 export function cloneUrlFor(apiUrl: string, owner: string, name: string): string {

@@ -5,7 +5,7 @@
 // links the entity. The catalog's REST API: /api/catalog/locations and /api/catalog/entities.
 import type {Context} from '../context.js'
 import {KplatError} from '../ui/errors.js'
-import type {PlatformSettings} from './settings.js'
+import type {PlatformSettings} from '../shared/settings.js'
 
 export interface Catalog {
   url: string

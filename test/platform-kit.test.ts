@@ -15,7 +15,7 @@ import {decode, legacyConnectionDetails, PROJECT, reconcile, resourceName, start
 // that a value patched from the XR cannot be the composition's own default. Each local plan
 // (provider-nop, the proving ground's default) is rendered the same way.
 
-const read = (file: string): Obj => parse(readFileSync(path.join(REPO, 'platform', file), 'utf8'))
+const read = (file: string): Obj => parse(readFileSync(path.join(REPO, 'platform-kit', file), 'utf8'))
 /** The uid the API server gave the XR; the compositions name Secrets after it. */
 const UID = '5f3c1a2e-8d4b-4c6f-9a7e-0b1c2d3e4f50'
 const CONNECTION_SECRET_TYPE = 'connection.crossplane.io/v1alpha1'

@@ -8,9 +8,9 @@ import type {Kube} from '../kube/client.js'
 import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../ui/errors.js'
 import type {Output} from '../ui/output.js'
-import type {AddonInstance} from './addons/instances.js'
-import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from './catalog.js'
-import type {PlatformSettings} from './settings.js'
+import type {AddonInstance} from '../addons/instances.js'
+import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from '../templates/catalog.js'
+import type {PlatformSettings} from '../shared/settings.js'
 
 export interface DestroyPlan {
   app: string
@@ -47,7 +47,7 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
 
   const nsName = application?.spec.destination.namespace ?? app
   const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
-  const {listAddons} = await import('./addons/instances.js')
+  const {listAddons} = await import('../addons/instances.js')
   const addons = ns && isOurs(ns, app) ? (await listAddons(kube, settings, [app])).filter((a) => a.origin === 'kplat') : []
   const plan: DestroyPlan = {
     app, application, addons,
