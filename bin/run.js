@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 // KPLAT_DEBUG: the CPU time kplat itself spent, the part of a command's time that is ours
 // whatever the servers it talks to are doing (bench/create.ts reports it). Nothing more is
 // loaded at start-up unless the variable is there at all.
-if (process.env.KPLAT_DEBUG && (await import('../dist/lib/ui/debug.js')).debugEnabled(process.env)) {
+if (process.env.KPLAT_DEBUG && (await import('../dist/lib/debug.js')).debugEnabled(process.env)) {
   process.once('exit', () => {
     const {user, system} = process.cpuUsage()
     process.stderr.write(`[debug] cpu ${((user + system) / 1e6).toFixed(2)}s (user ${(user / 1e6).toFixed(2)}s, system ${(system / 1e6).toFixed(2)}s)\n`)

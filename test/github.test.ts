@@ -6,8 +6,8 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import {createGitHub, type GitHub} from '../src/lib/github/client.js'
-import {Debug} from '../src/lib/ui/debug.js'
-import {Redactor} from '../src/lib/ui/redact.js'
+import {Debug} from '../src/lib/debug.js'
+import {Redactor} from '../src/lib/redact.js'
 import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
 
 const run = promisify(execFile)

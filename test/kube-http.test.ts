@@ -10,8 +10,8 @@ import * as k8s from '@kubernetes/client-node'
 import {createKube, loadKubeConfig} from '../src/lib/kube/client.js'
 import {KubeHttp} from '../src/lib/kube/http.js'
 import {waitFor} from '../src/lib/kube/wait.js'
-import {Debug} from '../src/lib/ui/debug.js'
-import {Redactor} from '../src/lib/ui/redact.js'
+import {Debug} from '../src/lib/debug.js'
+import {Redactor} from '../src/lib/redact.js'
 
 // The server's side is the edge here: a scripted sequence of answers, and a clock that
 // records the waits instead of sleeping them.

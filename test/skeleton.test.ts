@@ -3,13 +3,11 @@ import {chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync} from 'nod
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {describe, it} from 'node:test'
-import {parseParams, resolveParameters} from '../src/lib/skeleton/parameters.js'
+import {parseParams, resolveParameters, type Question} from '../src/lib/skeleton/parameters.js'
 import {TemplateError} from '../src/lib/skeleton/expressions.js'
 import {renderSkeleton, runTemplate, stepValues} from '../src/lib/skeleton/render.js'
 import {loadTemplate} from '../src/lib/skeleton/template.js'
-import {UsageError} from '../src/lib/ui/errors.js'
-import type {IO} from '../src/lib/ui/io.js'
-import {Prompter} from '../src/lib/ui/prompter.js'
+import {UsageError} from '../src/lib/errors.js'
 
 function skeleton(files: Record<string, string | Buffer>, executable: string[] = []): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-skel-'))
@@ -22,7 +20,6 @@ function skeleton(files: Record<string, string | Buffer>, executable: string[] =
   return dir
 }
 
-const noPrompts = new Prompter({interactive: false} as IO)
 
 describe('skeleton rendering, as Backstage\'s fetch:template does it', () => {
   it('renders ${{ values }}, keeps {% raw %} and leaves {{ }} for Helm and Actions', async () => {
@@ -63,15 +60,26 @@ describe('skeleton rendering, as Backstage\'s fetch:template does it', () => {
 
   it('passes the step\'s values with their types, and validates --param with the schema\'s own message', async () => {
     const template = await loadTemplate(path.resolve('skeletons/node'))
-    const params = await resolveParameters(template, {name: 'myapp', owner: 'acme'}, parseParams(['port=9090']), noPrompts, false)
+    const params = await resolveParameters(template, {name: 'myapp', owner: 'acme'}, parseParams(['port=9090']), undefined)
     const fetchStep = template.steps.find((s) => s.action === 'fetch:template')!
     assert.deepEqual(await stepValues(fetchStep.input!.values as Record<string, unknown>, params), {name: 'myapp', owner: 'acme', description: 'A service created with kplat', port: 9090, registry: 'ghcr.io', appsDomain: ''})
-    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: '70000'}, noPrompts, false), /template parameter "port" must be <= 65535\. Pass --param port=VALUE|must be <= 65535/)
-    await assert.rejects(resolveParameters(template, {name: 'myapp'}, {}, noPrompts, false), /template parameter "owner" is required/)
-    await assert.rejects(resolveParameters(template, {name: '9lives', owner: 'acme'}, {}, noPrompts, false), /template parameter "name" must match pattern "\^\[a-z\]/)
-    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: 'eighty'}, noPrompts, false), /template parameter "port" must be integer/)
-    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'a'}, {colour: 'red'}, noPrompts, false), /has no parameter "colour"/)
+    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: '70000'}, undefined), /template parameter "port" must be <= 65535\. Pass --param port=VALUE|must be <= 65535/)
+    await assert.rejects(resolveParameters(template, {name: 'myapp'}, {}, undefined), /template parameter "owner" is required/)
+    await assert.rejects(resolveParameters(template, {name: '9lives', owner: 'acme'}, {}, undefined), /template parameter "name" must match pattern "\^\[a-z\]/)
+    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'acme'}, {port: 'eighty'}, undefined), /template parameter "port" must be integer/)
+    await assert.rejects(resolveParameters(template, {name: 'myapp', owner: 'a'}, {colour: 'red'}, undefined), /has no parameter "colour"/)
     assert.throws(() => parseParams(['novalue']), /--param "novalue" is not key=value/)
+  })
+
+  it('says what it needs of a person and takes the answer back, without asking anyone itself', async () => {
+    const template = await loadTemplate(path.resolve('skeletons/node'))
+    const asked: Question[] = []
+    const params = await resolveParameters(template, {name: 'myapp'}, {}, async (q) => {
+      asked.push(q)
+      return 'acme'
+    })
+    assert.deepEqual(asked, [{key: 'owner', message: template.parameters.properties.owner.title ?? 'owner', kind: 'input', flagHint: 'Pass --param owner=VALUE'}])
+    assert.equal(params.owner, 'acme')
   })
 })
 
@@ -225,12 +233,12 @@ describe('Backstage templates: expressions, steps and fetch options', () => {
     const template = await loadTemplate(dir)
     const secrets: string[] = []
     const app = {...repo, secrets: (v: string) => secrets.push(v)}
-    const values = await resolveParameters(template, {}, parseParams(['owner=group:default/web', 'token=hunter2-secret', 'database=true', 'engine=postgres']), noPrompts, false, app)
+    const values = await resolveParameters(template, {}, parseParams(['owner=group:default/web', 'token=hunter2-secret', 'database=true', 'engine=postgres']), undefined, app)
     assert.deepEqual(values, {name: 'shop', owner: 'group:default/web', repoUrl: 'github.example.com?owner=acme&repo=shop', token: 'hunter2-secret', database: true, engine: 'postgres'})
     assert.deepEqual(secrets, ['hunter2-secret'], 'a password is registered for redaction')
-    await assert.rejects(resolveParameters(template, {}, {owner: 'x', repoUrl: 'github.example.com?owner=other&repo=thing'}, noPrompts, false, app),
+    await assert.rejects(resolveParameters(template, {}, {owner: 'x', repoUrl: 'github.example.com?owner=other&repo=thing'}, undefined, app),
       (e: unknown) => e instanceof UsageError && /^--param repoUrl=github\.example\.com\?owner=other&repo=thing names the repository other\/thing, but kplat creates acme\/shop/.test(e.message) && /kplat create thing --owner other/.test(e.hint ?? ''))
-    await assert.rejects(resolveParameters(template, {}, {}, noPrompts, false, app), (e: unknown) => e instanceof UsageError && e.message === 'template parameter "owner" is required (the schema: must have required property \'owner\')' && e.hint === 'Pass --param owner=VALUE')
+    await assert.rejects(resolveParameters(template, {}, {}, undefined, app), (e: unknown) => e instanceof UsageError && e.message === 'template parameter "owner" is required (the schema: must have required property \'owner\')' && e.hint === 'Pass --param owner=VALUE')
   })
 })
 

@@ -38,7 +38,7 @@ export default class Create extends KplatCommand {
       wait: !flags['no-wait'], clone: !flags['no-clone'], dryRun: flags['dry-run'], context: flags.context, timeoutMs: flags.timeout * 1000,
     })
     this.render(flags.json, result, (r) => {
-      const out = this.ctx.out
+      const out = this.out
       if (r.dryRun) {
         out.line(`Plan for ${r.name} (nothing was changed):`)
         out.line(`  GitHub:     ${r.dryRun.github.join(', ')}`)

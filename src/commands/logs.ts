@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 import {KplatCommand} from '../lib/command.js'
 import {appFlag, kubeContextFlag} from '../lib/flags.js'
 import type {LogLine} from '../lib/logs/logs.js'
-import {NANO_UTC} from '../lib/ui/time.js'
-import {UsageError} from '../lib/ui/errors.js'
+import {NANO_UTC} from '../lib/logs/time.js'
+import {UsageError} from '../lib/errors.js'
 
 export default class Logs extends KplatCommand {
   static description = `show the app's logs: every process's output and what the platform did to the app, in time order
@@ -35,7 +35,7 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
     const sinceSeconds = flags.since === undefined ? undefined : parseDuration(flags.since)
     const {streamLogs} = await import('../lib/logs/logs.js')
     const target = await this.target(flags)
-    const io = this.ctx.io
+    const io = this.io
     const write = lineWriter(io.color, flags.json ?? false, (text) => this.ctx.redactor.redact(text))
     const abort = new AbortController()
     // Ctrl-C is how a tail ends: a clean exit, not an error.
@@ -54,7 +54,7 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
         signal: abort.signal,
         emit: (lines) => lines.length === 0 || io.stdout.write(write(lines)),
         onDrain: (resume) => io.stdout.once('drain', resume),
-        notice: (text) => this.ctx.out.info(text),
+        notice: (text) => this.out.info(text),
       })
     } finally {
       // Ended by an error as well: one failing watch ends the others, so nothing keeps the process up.

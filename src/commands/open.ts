@@ -22,10 +22,10 @@ The URL comes from the app's Ingress, Argo CD, or a LoadBalancer Service. When t
     const {args, flags} = await this.parse(Open)
     const {appUrl} = await import('../lib/open/open.js')
     const target = await this.target(flags)
-    const out = this.ctx.out
+    const out = this.out
     const found = await appUrl(target, args.path ?? '', {onForwardError: (error) => out.warn(`a forwarded connection failed: ${error.message}`)})
     if (found.fallback) out.info(`${found.fallback}; forwarding a local port to it instead`)
-    const opened = !flags.url && this.ctx.io.interactive && await this.browse(found.url)
+    const opened = !flags.url && this.io.interactive && await this.browse(found.url)
     if (!opened) out.line(found.url)
     if (!found.forward) return
 
@@ -57,10 +57,10 @@ The URL comes from the app's Ingress, Argo CD, or a LoadBalancer Service. When t
         await open(url)
       }
 
-      this.ctx.out.info(`Opening ${url} in your browser`)
+      this.out.info(`Opening ${url} in your browser`)
       return true
     } catch (error) {
-      this.ctx.out.warn(`could not open a browser (${(error as Error).message})`)
+      this.out.warn(`could not open a browser (${(error as Error).message})`)
       return false
     }
   }

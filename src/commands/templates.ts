@@ -18,7 +18,7 @@ Each is a Backstage Software Template; \`kplat create --template NAME\` starts a
       : await this.ctx.kube().then((kube) => loadSettings(kube, this.ctx.env)).catch(() => loadSettings(undefined, this.ctx.env))
     const templates = await listTemplates(this.ctx, settings)
     this.render(flags.json, templates, (list) => {
-      const out = this.ctx.out
+      const out = this.out
       out.table(list, [
         {header: 'NAME', get: (t) => t.name},
         {header: 'TITLE', get: (t) => t.title},

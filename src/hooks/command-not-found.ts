@@ -1,6 +1,6 @@
 import {type Hook, toConfiguredId} from '@oclif/core'
 import {createIO} from '../lib/ui/io.js'
-import {EXIT} from '../lib/ui/errors.js'
+import {EXIT} from '../lib/errors.js'
 
 /**
  * `kplat nosuch` and `kplat --nope`: one plain line and an exit code a script can test, with

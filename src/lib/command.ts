@@ -1,6 +1,11 @@
 import {Command, Errors, Flags} from '@oclif/core'
-import {Context} from './context.js'
-import {EXIT, formatError, KplatError, UsageError} from './ui/errors.js'
+import {Context, contextOverrides} from './context.js'
+import {Redactor} from './redact.js'
+import {createIO, type IO} from './ui/io.js'
+import {Output} from './ui/output.js'
+import {Prompter} from './ui/prompter.js'
+import {EXIT, KplatError, UsageError} from './errors.js'
+import {formatError} from './ui/errors.js'
 
 /**
  * The base of every kplat command. It builds the Context, and turns every failure into
@@ -15,11 +20,44 @@ export abstract class KplatCommand extends Command {
     }),
   }
 
-  private context?: Context
+  private wiring?: {ctx: Context; io: IO; out: Output; prompter: Prompter}
+
+  /**
+   * The screen (io, out, prompter) and the model's context, built together once: the
+   * context's progress events and questions go to this command's renderers.
+   */
+  private get wired(): NonNullable<KplatCommand['wiring']> {
+    if (this.wiring) return this.wiring
+    const o = contextOverrides.getStore() ?? {}
+    const env = o.env ?? process.env
+    const now = o.now ?? Date.now
+    const io = createIO({env, noInteractive: this.argv.includes('--no-interactive'), stdin: o.stdin, stdout: o.stdout, stderr: o.stderr})
+    const prompter = new Prompter(io)
+    // One redactor for the model and the screen, so every secret the model registers is masked on screen.
+    const redactor = new Redactor()
+    const out = new Output(io, redactor, now, env.KPLAT_PROGRESS)
+    const ctx = new Context({
+      version: this.config.version, env, cwd: o.cwd ?? process.cwd(), now, stderr: io.stderr, redactor,
+      progress: out.progress, ask: prompter, interactive: io.interactive,
+    })
+    this.wiring = {ctx, io, out, prompter}
+    return this.wiring
+  }
 
   protected get ctx(): Context {
-    this.context ??= new Context({noInteractive: this.argv.includes('--no-interactive'), version: this.config.version})
-    return this.context
+    return this.wired.ctx
+  }
+
+  protected get io(): IO {
+    return this.wired.io
+  }
+
+  protected get out(): Output {
+    return this.wired.out
+  }
+
+  protected get prompter(): Prompter {
+    return this.wired.prompter
   }
 
   /** The app a command acts on, its cluster and settings: the wiring every app command shares. */
@@ -30,18 +68,18 @@ export abstract class KplatCommand extends Command {
 
   /** Renders data: one JSON document with --json, else the human form. */
   protected render<T>(json: boolean | undefined, data: T, human: (data: T) => void): void {
-    if (json) this.ctx.out.json(data)
+    if (json) this.out.json(data)
     else human(data)
   }
 
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
     if (error instanceof Errors.ExitError) throw error
-    const ctx = this.ctx
+    const {ctx, io} = this.wired
     const known = toKplatError(error, this.id ?? '', this.config.bin)
     const message = known ? formatError(known) : `unexpected error: ${error.message}. This is a bug in kplat; run again with KPLAT_DEBUG=1 and report what it prints`
-    const label = ctx.io.stderr.isTTY && ctx.io.color ? '\u001B[31mError:\u001B[39m' : 'Error:'
-    ctx.io.stderr.write(ctx.redactor.redact(`${label} ${message}`) + '\n')
-    if (ctx.debug.enabled && error.stack) ctx.io.stderr.write(ctx.redactor.redact(error.stack) + '\n')
+    const label = io.stderr.isTTY && io.color ? '\u001B[31mError:\u001B[39m' : 'Error:'
+    io.stderr.write(ctx.redactor.redact(`${label} ${message}`) + '\n')
+    if (ctx.debug.enabled && error.stack) io.stderr.write(ctx.redactor.redact(error.stack) + '\n')
     this.exit(known?.exitCode ?? EXIT.failure)
   }
 }

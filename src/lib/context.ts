@@ -1,19 +1,19 @@
 import {AsyncLocalStorage} from 'node:async_hooks'
+import type {Readable, Writable} from 'node:stream'
+import type {Ask} from './ask.js'
+import {Debug, debugEnabled} from './debug.js'
 import type {GitHub} from './github/client.js'
 import type {Kube} from './kube/client.js'
-import {Debug, debugEnabled} from './ui/debug.js'
-import {createIO, type IO} from './ui/io.js'
-import {Output} from './ui/output.js'
-import {Prompter} from './ui/prompter.js'
-import {Redactor} from './ui/redact.js'
+import type {Progress} from './progress.js'
+import type {Redactor} from './redact.js'
 
 /** What a test (or an embedding program) may replace; the rest comes from the process. */
 export interface ContextOverrides {
   env?: NodeJS.ProcessEnv
   cwd?: string
-  stdin?: IO['stdin']
-  stdout?: IO['stdout']
-  stderr?: IO['stderr']
+  stdin?: Readable & {isTTY?: boolean}
+  stdout?: Writable & {isTTY?: boolean}
+  stderr?: Writable & {isTTY?: boolean}
   now?: () => number
 }
 
@@ -21,41 +21,54 @@ export interface ContextOverrides {
 export const contextOverrides = new AsyncLocalStorage<ContextOverrides>()
 
 export interface ContextOptions {
-  noInteractive?: boolean
   version: string
+  env: NodeJS.ProcessEnv
+  cwd: string
+  now: () => number
+  /** Where KPLAT_DEBUG's trace goes. */
+  stderr: NodeJS.WritableStream
+  /** Where the model's progress events go; the command renders them. */
+  progress: Progress
+  /** Answers the model's questions; only asked when `interactive`. */
+  ask: Ask
+  /** A person is there to answer: the model may ask rather than fail. */
+  interactive: boolean
+  /** The secrets to mask; shared with the screen that shows what the model says. */
+  redactor: Redactor
 }
 
 /**
- * Every dependency a command has, in one object: streams, environment, clock, and the
- * GitHub, Kubernetes and prompt clients, each built on first use so that a command that
- * does not need one never loads it.
+ * What the model gets from the command that runs it: environment, clock, the secrets to
+ * redact, where progress and questions go, and the GitHub and Kubernetes clients, each built
+ * on first use so that a command that does not need one never loads it. It holds no screen:
+ * the command layer (command.ts) fills `progress` and `ask` with its renderers.
  */
 export class Context {
   readonly env: NodeJS.ProcessEnv
   readonly cwd: string
-  readonly io: IO
-  readonly redactor = new Redactor()
-  readonly debug: Debug
-  readonly out: Output
-  readonly prompter: Prompter
   readonly now: () => number
   readonly version: string
+  readonly redactor: Redactor
+  readonly debug: Debug
+  readonly progress: Progress
+  readonly ask: Ask
+  readonly interactive: boolean
   private githubClient?: Promise<GitHub>
   private token?: Promise<string>
   private readonly kubeClients = new Map<string, Promise<Kube>>()
 
   constructor(opts: ContextOptions) {
-    const o = contextOverrides.getStore() ?? {}
-    this.env = o.env ?? process.env
-    this.cwd = o.cwd ?? process.cwd()
-    this.now = o.now ?? Date.now
+    this.env = opts.env
+    this.cwd = opts.cwd
+    this.now = opts.now
     this.version = opts.version
-    this.io = createIO({env: this.env, noInteractive: opts.noInteractive, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr})
+    this.progress = opts.progress
+    this.ask = opts.ask
+    this.interactive = opts.interactive
+    this.redactor = opts.redactor
     this.redactor.add(this.env.GITHUB_TOKEN)
     this.redactor.add(this.env.GH_TOKEN)
-    this.debug = new Debug(debugEnabled(this.env), this.io.stderr, this.redactor)
-    this.out = new Output(this.io, this.redactor, this.now)
-    this.prompter = new Prompter(this.io)
+    this.debug = new Debug(debugEnabled(this.env), opts.stderr, this.redactor)
   }
 
   /** The GitHub token (GITHUB_TOKEN, GH_TOKEN or gh's store), registered for redaction. */
@@ -71,7 +84,7 @@ export class Context {
   github(): Promise<GitHub> {
     this.githubClient ??= (async () => {
       const [{createGitHub}, token] = await Promise.all([import('./github/client.js'), this.githubToken()])
-      return createGitHub({env: this.env, token, debug: this.debug, warn: (t) => this.out.warn(t), version: this.version})
+      return createGitHub({env: this.env, token, debug: this.debug, warn: (text) => this.progress({type: 'warning', text}), version: this.version})
     })()
     return this.githubClient
   }

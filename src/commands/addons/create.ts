@@ -29,13 +29,13 @@ export default class AddonsCreate extends KplatCommand {
     const {args, flags} = await this.parse(AddonsCreate)
     const {createAddon} = await import('../../lib/addons/create.js')
     const target = await this.target(flags)
-    const addon = await createAddon(target, this.ctx.out, {
+    const addon = await createAddon(target, {
       service: args.service, name: flags.name, as: flags.as, params: flags.param ?? [], wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000,
     })
     this.render(flags.json, addon, (a) => {
-      this.ctx.out.line(`${this.ctx.out.bold(a.name)} (${a.service}${a.plan ? `:${a.plan}` : ''}) is ${a.state === 'ready' ? `ready and bound to ${a.app}` : 'provisioning'}`)
-      this.ctx.out.pairs([['Env vars', a.envVars.join(', ') || '(the service declares none)'], ['Secret', `${a.namespace}/${a.secret}`]])
-      if (a.state !== 'ready') this.ctx.out.info(`\nNext: \`kplat addons:create ${args.service} --app ${a.app}${a.name === `${a.app}-${a.service}` ? '' : ` --name ${a.name}`}\` again waits for it and binds it`)
+      this.out.line(`${this.out.bold(a.name)} (${a.service}${a.plan ? `:${a.plan}` : ''}) is ${a.state === 'ready' ? `ready and bound to ${a.app}` : 'provisioning'}`)
+      this.out.pairs([['Env vars', a.envVars.join(', ') || '(the service declares none)'], ['Secret', `${a.namespace}/${a.secret}`]])
+      if (a.state !== 'ready') this.out.info(`\nNext: \`kplat addons:create ${args.service} --app ${a.app}${a.name === `${a.app}-${a.service}` ? '' : ` --name ${a.name}`}\` again waits for it and binds it`)
     })
   }
 }

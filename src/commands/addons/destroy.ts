@@ -29,7 +29,7 @@ export default class AddonsDestroy extends KplatCommand {
     const addon = await findAddon(target.kube, target.settings, app, args.name)
     checkDestroyable(addon)
     await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: `Destroying ${addon.name} (${addon.service}) deletes its data`})
-    await destroyAddon(target, this.ctx.out, addon, {timeoutMs: flags.timeout * 1000})
-    this.render(flags.json, {name: addon.name, app, destroyed: true}, () => this.ctx.out.line(`${this.ctx.out.bold(addon.name)} is destroyed`))
+    await destroyAddon(target, addon, {timeoutMs: flags.timeout * 1000})
+    this.render(flags.json, {name: addon.name, app, destroyed: true}, () => this.out.line(`${this.out.bold(addon.name)} is destroyed`))
   }
 }

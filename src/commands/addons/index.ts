@@ -24,11 +24,11 @@ export default class Addons extends KplatCommand {
     const addons = await listAddons(kube, await loadSettings(kube, this.ctx.env), app ? [app] : undefined)
     this.render(flags.json, addons, () => {
       if (addons.length === 0) {
-        this.ctx.out.info(`No add-ons${app ? ` for ${app}` : ''} yet. \`kplat addons:services\` lists what you can add, \`kplat addons:create SERVICE --app APP\` adds one.`)
+        this.out.info(`No add-ons${app ? ` for ${app}` : ''} yet. \`kplat addons:services\` lists what you can add, \`kplat addons:create SERVICE --app APP\` adds one.`)
         return
       }
 
-      this.ctx.out.table(addons, [
+      this.out.table(addons, [
         ...(app ? [] : [{header: 'APP', get: (a: typeof addons[number]) => a.app}]),
         {header: 'NAME', get: (a) => a.name},
         {header: 'SERVICE', get: (a) => `${a.service}${a.plan ? `:${a.plan}` : ''}`},

@@ -22,7 +22,7 @@ export default class AddonsInfo extends KplatCommand {
     const kube = await this.ctx.kube(flags.context)
     const addon = await addonDetails(kube, await loadSettings(kube, this.ctx.env), app, args.name)
     this.render(flags.json, addon, (a) => {
-      const out = this.ctx.out
+      const out = this.out
       out.line(out.bold(`=== ${a.name}`))
       out.pairs([
         ['Service', `${a.service}${a.plan ? `:${a.plan}` : ''} (${a.kind})`],

@@ -17,11 +17,11 @@ export default class AddonsPlans extends KplatCommand {
     const {service, plans} = await listPlans(await this.ctx.kube(flags.context), args.service)
     this.render(flags.json, plans, () => {
       if (plans.length === 0) {
-        this.ctx.out.info(`${service.name} has no plans: no Composition composes ${service.kind} yet. Ask your platform team.`)
+        this.out.info(`${service.name} has no plans: no Composition composes ${service.kind} yet. Ask your platform team.`)
         return
       }
 
-      this.ctx.out.table(plans, [
+      this.out.table(plans, [
         {header: 'PLAN', get: (p) => `${service.name}:${p.name}`},
         {header: 'DEFAULT', get: (p) => (p.default ? 'yes' : '')},
         {header: 'PROVIDER', get: (p) => p.provider ?? ''},

@@ -12,11 +12,11 @@ export default class AddonsServices extends KplatCommand {
     const services = await listServices(await this.ctx.kube(flags.context))
     this.render(flags.json, services, () => {
       if (services.length === 0) {
-        this.ctx.out.info('This cluster offers no add-ons yet: they are Crossplane XRDs that your platform team installs.')
+        this.out.info('This cluster offers no add-ons yet: they are Crossplane XRDs that your platform team installs.')
         return
       }
 
-      this.ctx.out.table(services, [
+      this.out.table(services, [
         {header: 'SERVICE', get: (s) => s.name},
         {header: 'KIND', get: (s) => s.kind},
         {header: 'SHAPE', get: (s) => s.shape},
@@ -24,8 +24,8 @@ export default class AddonsServices extends KplatCommand {
         {header: 'DESCRIPTION', get: (s) => s.description},
       ])
       for (const s of services.filter((x) => x.parameters.length > 0)) {
-        this.ctx.out.line(`\n${this.ctx.out.bold(`${s.name} parameters`)} (--param KEY=VALUE)`)
-        for (const p of s.parameters) this.ctx.out.line(`  ${p.name}: ${describeParameter(p)}${p.description ? `. ${p.description}` : ''}`)
+        this.out.line(`\n${this.out.bold(`${s.name} parameters`)} (--param KEY=VALUE)`)
+        for (const p of s.parameters) this.out.line(`  ${p.name}: ${describeParameter(p)}${p.description ? `. ${p.description}` : ''}`)
       }
     })
   }

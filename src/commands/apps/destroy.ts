@@ -41,8 +41,8 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
     await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: describeLoss(plan)})
     const result = await destroyApp(kube, settings, this.ctx, plan, {timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => {
-      this.ctx.out.line(`${this.ctx.out.bold(r.app)} is destroyed`)
-      if (!plan.repository) this.ctx.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')
+      this.out.line(`${this.out.bold(r.app)} is destroyed`)
+      if (!plan.repository) this.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')
     })
   }
 }

@@ -13,11 +13,11 @@ export default class Apps extends KplatCommand {
     const apps = await listApps(kube, await loadSettings(kube, this.ctx.env))
     this.render(flags.json, apps, () => {
       if (apps.length === 0) {
-        this.ctx.out.info('No apps yet. Create one with `kplat create myapp`.')
+        this.out.info('No apps yet. Create one with `kplat create myapp`.')
         return
       }
 
-      this.ctx.out.table(apps, [
+      this.out.table(apps, [
         {header: 'NAME', get: (a) => a.name},
         {header: 'SYNC', get: (a) => a.sync},
         {header: 'HEALTH', get: (a) => a.health},

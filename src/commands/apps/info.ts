@@ -13,8 +13,8 @@ export default class AppsInfo extends KplatCommand {
     const catalog = await catalogLink(this.ctx, target.settings, target.name, target.application.metadata.annotations?.[CATALOG_ENTITY])
     const app = {...toApp(target.application), ...(catalog ? {catalog} : {})}
     this.render(flags.json, app, () => {
-      this.ctx.out.line(this.ctx.out.bold(`=== ${app.name}`))
-      this.ctx.out.pairs([
+      this.out.line(this.out.bold(`=== ${app.name}`))
+      this.out.pairs([
         ['Repository', app.repository ?? ''],
         ['Namespace', app.namespace ?? ''],
         ['Sync', app.sync],

@@ -8,10 +8,10 @@ export default class AuthWhoami extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AuthWhoami)
-    const {whoami} = await import('../../lib/github/account.js')
-    const account = await whoami(await this.ctx.github(), this.ctx.env)
+    const {whoami} = await import('../../lib/auth/account.js')
+    const account = await whoami(this.ctx)
     this.render(flags.json, account, () => {
-      this.ctx.out.pairs([
+      this.out.pairs([
         ['Login', account.login],
         ['API', account.apiUrl],
         ['Scopes', account.scopes.join(', ') || '(fine-grained token: no classic scopes)'],

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {KplatCommand} from '../../lib/command.js'
 import {appFlag, kubeContextFlag} from '../../lib/flags.js'
-import {KplatError} from '../../lib/ui/errors.js'
+import {KplatError} from '../../lib/errors.js'
 
 export default class ConfigGet extends KplatCommand {
   static description = 'print one config var\'s value, alone on stdout'
@@ -18,6 +18,6 @@ export default class ConfigGet extends KplatCommand {
     const target = await this.target(flags)
     const found = (await readConfig(target, true)).find((v) => v.name === args.key)
     if (!found) throw new KplatError(`${target.name} has no config var ${args.key}`, {hint: '`kplat config` lists them'})
-    this.ctx.io.stdout.write(`${found.value}\n`)
+    this.io.stdout.write(`${found.value}\n`)
   }
 }

@@ -24,9 +24,9 @@ export default class Config extends KplatCommand {
     const vars = await readConfig(target, reveal)
     // The values are secrets: whatever is not printed on purpose is redacted.
     if (!reveal) for (const v of vars) this.ctx.redactor.add(v.value)
-    const out = this.ctx.out
+    const out = this.out
     if (flags.shell) {
-      for (const v of vars) this.ctx.io.stdout.write(`${v.name}=${shellQuote(v.value ?? '')}\n`)
+      for (const v of vars) this.io.stdout.write(`${v.name}=${shellQuote(v.value ?? '')}\n`)
       return
     }
 

@@ -25,7 +25,7 @@ export default class ConfigUnset extends KplatCommand {
     const target = await this.target(flags)
     await checkConfigChange(target, {}, keys)
     const label = `Unsetting ${keys.join(', ')}${flags['no-restart'] ? '' : ` and restarting ${target.name}`}`
-    const result = await this.ctx.out.step(label, (update) => changeConfig(target, {}, keys, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000, onStatus: update}))
-    this.render(flags.json, result, (r) => this.ctx.out.line(`Unset ${r.unset.join(', ')} on ${r.app}`))
+    const result = await this.out.step(label, (update) => changeConfig(target, {}, keys, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    this.render(flags.json, result, (r) => this.out.line(`Unset ${r.unset.join(', ')} on ${r.app}`))
   }
 }

@@ -18,7 +18,7 @@ export default class Ps extends KplatCommand {
     const {listProcesses} = await import('../../lib/processes/processes.js')
     const report = await listProcesses(await this.target(flags), args.type)
     this.render(flags.json, report, (r) => {
-      const out = this.ctx.out
+      const out = this.out
       for (const f of r.formation) {
         out.line(out.bold(`=== ${f.type} (${f.ready}/${f.desired} up)`))
         const processes = r.processes.filter((p) => p.type === f.type)

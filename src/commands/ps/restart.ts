@@ -23,7 +23,7 @@ export default class PsRestart extends KplatCommand {
     const target = await this.target(flags)
     const types = await typesToRestart(target, args.type)
     const what = args.type ? `${target.name}'s ${args.type} processes` : `${target.name}'s processes`
-    const result = await this.ctx.out.step(`Restarting ${what}`, (update) => restart(target, types, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000, onStatus: update}))
-    this.render(flags.json, result, (r) => this.ctx.out.line(`Restarted ${r.restarted.join(', ')}`))
+    const result = await this.out.step(`Restarting ${what}`, (update) => restart(target, types, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    this.render(flags.json, result, (r) => this.out.line(`Restarted ${r.restarted.join(', ')}`))
   }
 }

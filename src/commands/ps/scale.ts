@@ -26,7 +26,7 @@ export default class PsScale extends KplatCommand {
     const {argv, flags} = await this.parse(PsScale)
     const {listProcesses, parseScale, planScale, scale} = await import('../../lib/processes/processes.js')
     const target = await this.target(flags)
-    const out = this.ctx.out
+    const out = this.out
     const requests = parseScale(argv as string[], target.settings.maxProcesses)
     if (requests.length === 0) {
       const {formation} = await listProcesses(target)

@@ -23,7 +23,7 @@ Each has its number, what changed (config var names, never values), who made it,
     const target = await this.target(flags)
     const releases = (await listReleases(target.ledger)).reverse().slice(0, flags.num)
     this.render(flags.json, releases, (list) => {
-      const out = this.ctx.out
+      const out = this.out
       if (list.length === 0) {
         out.line(`${target.name} has no releases yet: its first deploy is its first release`)
         return

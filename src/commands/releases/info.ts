@@ -19,7 +19,7 @@ export default class ReleasesInfo extends KplatCommand {
     const target = await this.target(flags)
     const release = findRelease(target.name, await listReleases(target.ledger), version)
     this.render(flags.json, release, (r) => {
-      const out = this.ctx.out
+      const out = this.out
       out.line(out.bold(`=== ${target.name} v${r.version}: ${r.description}`))
       out.pairs([
         ['By', r.by],

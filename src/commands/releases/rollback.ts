@@ -25,8 +25,8 @@ The app's deploy branch moves back to that release's commit and its config vars 
     const version = args.release === undefined ? undefined : parseVersion(args.release)
     const target = await this.target(flags)
     const plan = await planRollback(this.ctx, target, version)
-    for (const warning of plan.warnings) this.ctx.out.warn(warning)
-    const result = await rollback(this.ctx, plan, this.ctx.out, {timeoutMs: flags.timeout * 1000})
-    this.render(flags.json, result, (r) => this.ctx.out.line(`${r.app} runs v${r.rolledBackTo}'s code${r.config === 'restored' ? ' and config' : ''} again, as v${r.release}`))
+    for (const warning of plan.warnings) this.out.warn(warning)
+    const result = await rollback(this.ctx, plan, {timeoutMs: flags.timeout * 1000})
+    this.render(flags.json, result, (r) => this.out.line(`${r.app} runs v${r.rolledBackTo}'s code${r.config === 'restored' ? ' and config' : ''} again, as v${r.release}`))
   }
 }

@@ -4,7 +4,7 @@ import * as k8s from '../kube/k8s.js'
 import {kplatValues, type Application, type KplatValues} from '../kube/argocd.js'
 import {applyKplatValues, findApplication, waitForKplatValues} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {PlatformSettings} from '../shared/settings.js'
 
 /** The binding of one add-on, as the app's chart reads it from `.Values.kplat.addons`. */

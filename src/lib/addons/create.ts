@@ -8,13 +8,13 @@ import {kubeError} from '../kube/errors.js'
 import {waitFor} from '../kube/wait.js'
 import {coerce, parseParams, schemaProblem} from '../skeleton/parameters.js'
 import type {ParameterSchema} from '../skeleton/template.js'
-import type {Output} from '../ui/output.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
 import {track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {bind, bindingsOf, chartReads, waitForBindings} from './bindings.js'
 import {firstFailing, type ComposedBy} from './instances.js'
 import {findService, plansOf, schemasOf, type AddonPlan, type AddonService} from './services.js'
+import {step, warn} from '../progress.js'
 
 export interface CreateAddonOptions {
   /** SERVICE or SERVICE:PLAN, as typed. */
@@ -51,7 +51,7 @@ const PREFIX = /^[A-Z][A-Z0-9_]*$/
  * says it is Ready, and binds its connection Secret to the app. Running it again finishes
  * the job.
  */
-export async function createAddon(target: AppTarget, out: Output, opts: CreateAddonOptions): Promise<AddonResult> {
+export async function createAddon(target: AppTarget, opts: CreateAddonOptions): Promise<AddonResult> {
   const {kube, settings, name: app} = target
   const [serviceName, planName] = opts.service.split(':', 2)
   if (opts.as !== undefined && !PREFIX.test(opts.as)) throw new UsageError(`--as "${opts.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
@@ -81,7 +81,7 @@ export async function createAddon(target: AppTarget, out: Output, opts: CreateAd
     // and-transform names it <name>-connection otherwise, the same name).
     if (service.shape === 'claim' || schemas.spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
     if (plan) Object.assign(instanceSpec, service.shape === 'claim' ? {compositionRef: {name: plan.composition}} : {crossplane: {compositionRef: {name: plan.composition}}})
-    await out.step(`Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${app}`, () =>
+    await step(target.progress, `Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${app}`, () =>
       apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never))
   }
 
@@ -89,21 +89,21 @@ export async function createAddon(target: AppTarget, out: Output, opts: CreateAd
     envVars: service.envVars.map((k) => `${opts.as ? `${opts.as}_` : ''}${k}`), state: 'provisioning'}
   if (!opts.wait) return result
 
-  await out.step(`Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  await step(target.progress, `Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
   result.state = 'ready'
   const binding = {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}
   // A rerun that finds the add-on bound as asked makes no release.
   const bound = bindingsOf(target.application).some((b) => b.name === name && b.secret === secret && b.prefix === binding.prefix)
-  const {bindings, release} = await out.step(`Binding ${name} to ${app}`, () => withReleases(target.ledger, async ({append}) => {
+  const {bindings, release} = await step(target.progress, `Binding ${name} to ${app}`, () => withReleases(target.ledger, async ({append}) => {
     const bindings = await bind(kube, settings, app, binding)
     return {bindings, release: bound ? undefined : await append({kind: 'addons', description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`, addons: bindings.map((b) => b.name)})}
   }))
-  await out.step(`Restarting ${app} with ${name}'s env vars`, (update) => {
+  await step(target.progress, `Restarting ${app} with ${name}'s env vars`, (update) => {
     const restarted = waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
     return release ? track(target.ledger, release, restarted) : restarted
   })
   if (!(await chartReads(kube, namespace, secret))) {
-    out.warn(`${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
+    warn(target.progress, `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
   }
 
   return result

@@ -1,10 +1,10 @@
 import {deleteAndWait} from '../kube/delete.js'
-import type {Output} from '../ui/output.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import {track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {unbind, waitForBindings} from './bindings.js'
 import type {AddonInstance} from './instances.js'
+import {step} from '../progress.js'
 
 export interface DestroyAddonOptions {
   timeoutMs: number
@@ -15,15 +15,15 @@ export interface DestroyAddonOptions {
  * vars, so no new process asks for a Secret about to go), then deletes it in the foreground
  * and waits until it and what Crossplane composed for it are gone.
  */
-export async function destroyAddon(target: AppTarget, out: Output, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
+export async function destroyAddon(target: AppTarget, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
   const {kube, settings, name: app} = target
-  const {bindings, release} = await out.step(`Unbinding ${addon.name} from ${app}`, () => withReleases(target.ledger, async ({append}) => {
+  const {bindings, release} = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () => withReleases(target.ledger, async ({append}) => {
     const bindings = await unbind(kube, settings, app, addon.name)
     return {bindings, release: await append({kind: 'addons', description: `Detach ${addon.name} (${addon.service})`, addons: bindings.map((b) => b.name)})}
   }))
-  await out.step(`Restarting ${app} without ${addon.name}'s env vars`, (update) =>
+  await step(target.progress, `Restarting ${app} without ${addon.name}'s env vars`, (update) =>
     track(target.ledger, release, waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})))
-  await out.step(`Deleting ${addon.name} and what Crossplane made for it`, (update) =>
+  await step(target.progress, `Deleting ${addon.name} and what Crossplane made for it`, (update) =>
     deleteAndWait(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name},
       {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))
 }

@@ -1,6 +1,6 @@
 import type {Kube} from '../kube/client.js'
 import {listCompositions, listXrds, type Composition, type Schema, type Xrd} from '../kube/crossplane.js'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 
 /** Annotations and labels a platform team puts on its XRDs and Compositions (platform/README.md). */
 export const ADDON = {

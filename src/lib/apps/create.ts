@@ -2,11 +2,13 @@ import {existsSync, readdirSync} from 'node:fs'
 import * as path from 'node:path'
 import type {Context} from '../context.js'
 import {isOurs, LABELS} from '../kube/argocd.js'
+import type {Question} from '../skeleton/parameters.js'
 import type {RenderedFile} from '../skeleton/render.js'
 import {CATALOG_ENTITY, CATALOG_LOCATION, catalogOf, catalogTarget, registerLocation, stringifyRef} from '../templates/catalog.js'
 import type {PlatformSettings} from '../shared/settings.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
 import {generateAppName, validateAppName} from '../shared/app-names.js'
+import {step, warn} from '../progress.js'
 
 const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
 const RELEASE_HISTORY_LIMIT = 100
@@ -61,7 +63,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     import('../shared/settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
     import('../templates/templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
   ])
-  const out = ctx.out
+  const progress = ctx.progress
 
   // 1. Resolve, and fail here, before anything exists, on anything missing.
   const given = params.parseParams(opts.params)
@@ -97,7 +99,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
   const {githubApiUrl, githubHost} = await import('../github/auth.js')
   const host = githubHost(ctx.env)
-  const parameters = await params.resolveParameters(template, known, given, ctx.prompter, ctx.io.interactive, {name, owner, host, secrets: (v) => ctx.redactor.add(v)})
+  const parameters = await params.resolveParameters(template, known, given, ctx.interactive ? (q) => askQuestion(ctx, q) : undefined, {name, owner, host, secrets: (v) => ctx.redactor.add(v)})
   const rendered = await runTemplate(template, parameters, {host, owner, name}, (url) => fetchFolder(ctx, url))
   const files = rendered.files
   const description = String(rendered.publish?.description ?? parameters.description ?? `${name}, created with kplat`)
@@ -111,9 +113,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // Said before anything exists: kplat's own flow does the work of these (Argo CD, waiting for CI).
   // catalog:register is kplat's own step when the platform has a catalog (after the repository exists, below).
   const catalog = catalogOf(ctx, settings)
-  if (rendered.register && !catalog) out.warn('the template\'s catalog:register step is not run: the platform has no Backstage configured (backstageUrl); the catalog-info.yaml is in the repository for Backstage to discover')
-  if (rendered.publish?.defaultBranch && rendered.publish.defaultBranch !== 'main') out.warn(`publish:github's defaultBranch ${rendered.publish.defaultBranch} is not honoured: kplat's flow (CI on main, Argo CD on deploy) uses main`)
-  for (const step of rendered.skipped) out.warn(`the template's step "${step.id}" (${step.action}) is not run by kplat: its own flow registers the app with Argo CD and waits for CI and the first deploy`)
+  if (rendered.register && !catalog) warn(progress, 'the template\'s catalog:register step is not run: the platform has no Backstage configured (backstageUrl); the catalog-info.yaml is in the repository for Backstage to discover')
+  if (rendered.publish?.defaultBranch && rendered.publish.defaultBranch !== 'main') warn(progress, `publish:github's defaultBranch ${rendered.publish.defaultBranch} is not honoured: kplat's flow (CI on main, Argo CD on deploy) uses main`)
+  for (const step of rendered.skipped) warn(progress, `the template's step "${step.id}" (${step.action}) is not run by kplat: its own flow registers the app with Argo CD and waits for CI and the first deploy`)
 
   if (opts.dryRun) {
     const plan = dryRunPlan(files, {owner, name, namespace, organization, existing: Boolean(existing)})
@@ -121,11 +123,11 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   }
 
   // 2. The repository and its first commit (one commit, so one push event and one CI run).
-  const repository = existing ?? await out.step(`Creating the repository ${owner}/${name}`, () =>
+  const repository = existing ?? await step(progress, `Creating the repository ${owner}/${name}`, () =>
     repo.createRepository(github, {owner, name, description, private: isPrivate, organization}))
   const topics = rendered.publish?.topics
-  if (Array.isArray(topics) && topics.length > 0) await out.step(`Setting the repository's topics (${topics.join(', ')})`, () => repo.setTopics(github, repository, topics.map(String)))
-  const commit = await out.step('Writing the first commit', async (update) => {
+  if (Array.isArray(topics) && topics.length > 0) await step(progress, `Setting the repository's topics (${topics.join(', ')})`, () => repo.setTopics(github, repository, topics.map(String)))
+  const commit = await step(progress, 'Writing the first commit', async (update) => {
     // A repository made just now holds only its auto_init commit: nothing to look at.
     const head = existing ? await repo.branchHead(github, repository) : {hasApp: false, sha: ''}
     if (!head.hasApp) {
@@ -149,7 +151,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // 3. Argo CD: the app's chart, a namespace of its own, automated sync with prune and
   // self-heal, the resources finalizer. A private repository is read with the platform's
   // credential template (checked above), never with the developer's token.
-  await out.step('Registering the app with Argo CD', async () => {
+  await step(progress, 'Registering the app with Argo CD', async () => {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
     const annotations = {[SOURCE_COMMIT]: commit, ...(recorded ? {[CATALOG_LOCATION]: recorded} : {})}
     await argo.apply(kube, applicationFor({name, namespace, project: settings.argocdProject, repoUrl: repository.cloneUrl, annotations, labels}))
@@ -160,7 +162,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // that says how to retry, never a reason to undo the app.
   if (catalog && catalogLocation) {
     try {
-      const registered = await out.step(`Registering ${name} in the Backstage catalog`, async () => {
+      const registered = await step(progress, `Registering ${name} in the Backstage catalog`, async () => {
         const r = await registerLocation(catalog, catalogLocation)
         // Under a field manager of its own: create's apply of the whole Application leaves it be.
         await argo.apply(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name, namespace, annotations: {[CATALOG_ENTITY]: stringifyRef(r.ref)}}}, CATALOG_MANAGER)
@@ -168,13 +170,13 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
       })
       result.catalog = registered.url
     } catch (error) {
-      out.warn(`${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)
+      warn(progress, `${name} is not in the Backstage catalog: ${(error as Error).message}. Run \`kplat create ${name}\` again to retry; it finishes what is missing`)
     }
   }
 
   if (opts.wait) {
     // 4. The first CI run, found by the commit's SHA; then the first sync of what it deployed.
-    const run = await out.step(`Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
+    const run = await step(progress, `Waiting for CI on ${commit.slice(0, 7)}`, (update) =>
       runs.waitForRun(github, repository, commit, {timeoutMs: opts.timeoutMs, onStatus: update}))
     result.run = run.url
     // The run moved the deploy branch to the commit: that is what Argo CD deploys.
@@ -187,7 +189,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const code = settle(fetchCode(ctx, target, repository.cloneUrl))
   if (result.revision) {
     const revision = result.revision
-    const [deployed] = await Promise.allSettled([out.step(`Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
+    const [deployed] = await Promise.allSettled([step(progress, `Waiting for Argo CD to deploy ${revision.slice(0, 7)}`, (update) =>
       argo.waitForDeploy(kube, namespace, name, revision, {timeoutMs: opts.timeoutMs, onStatus: update})), code])
     if (deployed.status === 'rejected') throw deployed.reason
     result.url = deployed.value.status?.summary?.externalURLs?.[0]
@@ -195,7 +197,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
 
   result.url ??= settings.appsDomain ? `http://${name}.${settings.appsDomain}` : undefined
   if (target?.kind === 'skip') result.dir = target.dir
-  else if (target) result.dir = await out.step(target.kind === 'clone' ? `Cloning into ./${path.relative(ctx.cwd, target.dir)}` : 'Adding the git remote kplat', () => code)
+  else if (target) result.dir = await step(progress, target.kind === 'clone' ? `Cloning into ./${path.relative(ctx.cwd, target.dir)}` : 'Adding the git remote kplat', () => code)
   return result
 }
 
@@ -317,4 +319,11 @@ function checkScopes(scopes: string[] | undefined): void {
       hint: 'Create a token with the repo and workflow scopes, or run `gh auth refresh -s repo,workflow`',
     })
   }
+}
+
+/** Asks the person at the terminal one of the template's questions. */
+function askQuestion(ctx: Context, q: Question): Promise<unknown> {
+  if (q.kind === 'password') return ctx.ask.password(q.message, q.flagHint)
+  if (q.kind === 'select') return ctx.ask.select(q.message, (q.choices ?? []).map((v) => ({name: String(v), value: v})), q.flagHint)
+  return ctx.ask.input(q.message, q.flagHint)
 }

@@ -6,11 +6,11 @@ import {isOurs, LABELS, type Application} from '../kube/argocd.js'
 import {findApplication, findObject} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
 import {deleteAndWait} from '../kube/delete.js'
-import {KplatError} from '../ui/errors.js'
-import type {Output} from '../ui/output.js'
+import {KplatError} from '../errors.js'
 import type {AddonInstance} from '../addons/instances.js'
 import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from '../templates/catalog.js'
 import type {PlatformSettings} from '../shared/settings.js'
+import {step, warn} from '../progress.js'
 
 export interface DestroyPlan {
   app: string
@@ -79,7 +79,7 @@ export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSe
       const location = await findLocation(catalog, target)
       if (location) plan.catalog = {...location, in: catalog, rerunFinds: target === fallback}
     } catch (error) {
-      ctx.out.warn(`cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)
+      warn(ctx.progress, `cannot look ${app} up in the Backstage catalog: ${(error as Error).message}`)
     }
   }
 
@@ -118,7 +118,7 @@ export function describeLoss(plan: DestroyPlan): string {
 }
 
 export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Context, plan: DestroyPlan, opts: {timeoutMs: number}): Promise<DestroyResult> {
-  const out: Output = ctx.out
+  const progress = ctx.progress
   const deleted: string[] = []
   const kept: string[] = []
   const {app} = plan
@@ -126,37 +126,37 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
   if (plan.catalog) {
     const {id, in: catalog} = plan.catalog
     try {
-      await out.step(`Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, id))
+      await step(progress, `Removing ${app} from the Backstage catalog`, () => removeLocation(catalog, id))
       deleted.push(`Backstage catalog location ${plan.catalog.target}`)
     } catch (error) {
       // A rerun finds the default file's location by itself; another file's was known only
       // from the Application, which is about to go.
       const retry = plan.catalog.rerunFinds ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
         : `Once Backstage answers, unregister the location ${plan.catalog.target} there: with the app gone, kplat no longer knows it`
-      out.warn(`${app} stays in the Backstage catalog: ${(error as Error).message}. ${retry}`)
+      warn(progress, `${app} stays in the Backstage catalog: ${(error as Error).message}. ${retry}`)
       kept.push(`Backstage catalog location ${plan.catalog.target}`)
     }
   }
 
   if (plan.application) {
     // The resources finalizer makes Argo CD delete everything it deployed before the Application goes.
-    await out.step(`Deleting the Argo CD Application ${app} and what it deployed`, (update) =>
+    await step(progress, `Deleting the Argo CD Application ${app} and what it deployed`, (update) =>
       deleteAndWait(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, {timeoutMs: opts.timeoutMs, onStatus: update}))
     deleted.push(`Application ${settings.argocdNamespace}/${app}`)
   }
 
   if (plan.addons.length > 0) {
-    await out.step(`Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`, (update) => Promise.all(plan.addons.map((a) =>
+    await step(progress, `Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`, (update) => Promise.all(plan.addons.map((a) =>
       deleteAndWait(kube, {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name}, {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))))
     deleted.push(...plan.addons.map((a) => `${a.kind} ${a.namespace}/${a.name}`))
   }
 
   if (plan.namespace?.ours) {
-    await out.step(`Deleting the namespace ${plan.namespace.name}`, (update) =>
+    await step(progress, `Deleting the namespace ${plan.namespace.name}`, (update) =>
       deleteAndWait(kube, {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name}, {timeoutMs: opts.timeoutMs, onStatus: update}))
     deleted.push(`Namespace ${plan.namespace.name}`)
   } else if (plan.namespace) {
-    out.warn(`the namespace ${plan.namespace.name} was not created by kplat for ${app}, so it is left as it is`)
+    warn(progress, `the namespace ${plan.namespace.name} was not created by kplat for ${app}, so it is left as it is`)
     kept.push(`Namespace ${plan.namespace.name} (not kplat's)`)
   }
 
@@ -170,7 +170,7 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
     if (repo.createdByKplat) {
       const github = await ctx.github()
       const {githubError} = await import('../github/errors.js')
-      await out.step(`Deleting the GitHub repository ${repo.owner}/${repo.name}`, async () => {
+      await step(progress, `Deleting the GitHub repository ${repo.owner}/${repo.name}`, async () => {
         try {
           await github.rest.repos.delete({owner: repo.owner, repo: repo.name})
         } catch (error) {
@@ -179,7 +179,7 @@ export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Co
       })
       deleted.push(`repository ${repo.url}`)
     } else {
-      out.warn(`the repository ${repo.url} was not created by kplat, so it is kept`)
+      warn(progress, `the repository ${repo.url} was not created by kplat, so it is kept`)
       kept.push(`repository ${repo.url} (not kplat's)`)
     }
   }

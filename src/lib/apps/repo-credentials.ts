@@ -5,7 +5,7 @@
 import {githubWebHost} from '../github/auth.js'
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {PlatformSettings} from '../shared/settings.js'
 
 /** The URL a repository will be cloned from: the web host of the GitHub API kplat talks to. */

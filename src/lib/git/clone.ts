@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {simpleGit} from 'simple-git'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 /**
  * Clones with the token sent as a header for this one command, so it never lands in the

@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 export const DEFAULT_API_URL = 'https://api.github.com'
 

@@ -2,7 +2,7 @@ import {Octokit} from '@octokit/rest'
 import Bottleneck from 'bottleneck'
 import {retry} from '@octokit/plugin-retry'
 import {throttling} from '@octokit/plugin-throttling'
-import type {Debug} from '../ui/debug.js'
+import type {Debug} from '../debug.js'
 import {githubApiUrl} from './auth.js'
 
 const KplatOctokit = Octokit.plugin(throttling, retry)

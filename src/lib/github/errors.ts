@@ -1,4 +1,4 @@
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 /** Turns an Octokit RequestError into a failure that says what to do. */
 export function githubError(error: unknown, doing: string): Error {

@@ -1,5 +1,4 @@
-import type {RenderedFile} from '../skeleton/render.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {GitHub} from './client.js'
 import {githubError} from './errors.js'
 
@@ -60,7 +59,16 @@ export async function createRepository(github: GitHub, opts: {owner: string; nam
  * one tree request, binaries as blobs, so a 10-file and a 500-file skeleton cost the same
  * three requests and one push event starts one CI run.
  */
-export async function commitTree(github: GitHub, repo: Repository, files: RenderedFile[], message: string): Promise<string> {
+/** One file of a commit's tree, as the Git Data API takes it (mode 120000: a symbolic link to `content`). */
+export interface TreeFile {
+  path: string
+  content: Buffer
+  mode: '100644' | '100755' | '120000'
+  /** Known binary: always sent as a blob. */
+  binary?: boolean
+}
+
+export async function commitTree(github: GitHub, repo: Repository, files: TreeFile[], message: string): Promise<string> {
   const {owner, name} = repo
   try {
     const tree = []

@@ -1,4 +1,4 @@
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {GitHub} from './client.js'
 import {githubError} from './errors.js'
 

@@ -3,7 +3,7 @@ import {ARGOCD, kplatValues, type Application, type KplatValues} from './argocd.
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
 import {waitFor} from './wait.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 const FIELD_MANAGER = 'kplat'
 

@@ -2,10 +2,10 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as k8s from './k8s.js'
-import {KplatError, UsageError} from '../ui/errors.js'
-import type {Debug} from '../ui/debug.js'
+import {KplatError, UsageError} from '../errors.js'
+import type {Debug} from '../debug.js'
 import {KubeHttp} from './http.js'
-import type {Redactor} from '../ui/redact.js'
+import type {Redactor} from '../redact.js'
 
 export interface Kube {
   config: k8s.KubeConfig

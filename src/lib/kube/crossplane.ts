@@ -1,7 +1,7 @@
 import * as k8s from './k8s.js'
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 const GROUP = 'apiextensions.crossplane.io'
 

@@ -1,4 +1,4 @@
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 export interface Attempt {
   verb: string

@@ -1,4 +1,4 @@
-import type {Debug} from '../ui/debug.js'
+import type {Debug} from '../debug.js'
 import * as k8s from './k8s.js'
 
 export interface KubeHttpOptions {

@@ -1,7 +1,7 @@
 import type {Kube} from './client.js'
 import {kubeError} from './errors.js'
 import {lines, openStream, readAll, StreamError} from './stream.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 export interface Observed {
   apiVersion?: string

@@ -6,7 +6,7 @@ import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {forwardTo, type Forward} from '../kube/port-forward.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import {notDeployed, PROCESS_LABEL, processTypes} from '../processes/processes.js'
 import type {AppTarget} from '../shared/target.js'
 

@@ -7,7 +7,7 @@ import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {sleep} from '../kube/observe.js'
 import {waitFor} from '../kube/wait.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
 import {track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 

@@ -16,7 +16,7 @@ import * as k8s from '../kube/k8s.js'
 import {applicationRef, kplatValues, LABELS, type Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
 
 export const RELEASE_LABEL = 'kplat.dev/release'
 const LOCK_SECONDS = 30

@@ -9,11 +9,11 @@ import type {Context} from '../context.js'
 import {githubError} from '../github/errors.js'
 import {applicationRef} from '../kube/argocd.js'
 import {waitForKplatValues} from '../kube/argocd-apps.js'
-import {KplatError, UsageError} from '../ui/errors.js'
-import type {Output} from '../ui/output.js'
+import {KplatError, UsageError} from '../errors.js'
 import {deployConfigRevision, writeConfig} from '../config-vars/config-vars.js'
 import {head, listReleases, readSnapshot, repositoryOf, track, withReleases, type Release} from './ledger.js'
 import type {AppTarget} from '../shared/target.js'
+import {step} from '../progress.js'
 
 const DEPLOY_BRANCH = 'deploy'
 
@@ -106,10 +106,10 @@ export async function planRollback(ctx: Context, target: AppTarget, version: num
 }
 
 /** Moves the code and config back and records "Rollback to vN" (one step), then waits until Argo CD runs it (another). */
-export async function rollback(ctx: Context, plan: RollbackPlan, out: Output, opts: {timeoutMs: number}): Promise<RollbackResult> {
+export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutMs: number}): Promise<RollbackResult> {
   const {target, to} = plan
   const github = await ctx.github()
-  const {release, revision} = await out.step(`Rolling back ${target.name} to v${to.version} (${to.commit!.slice(0, 7)})`, () => withReleases(target.ledger, async ({releases, append}) => {
+  const {release, revision} = await step(ctx.progress, `Rolling back ${target.name} to v${to.version} (${to.commit!.slice(0, 7)})`, () => withReleases(target.ledger, async ({releases, append}) => {
     const now = head(releases)!
     if (now.version !== plan.from.version) throw new KplatError(`${target.name} changed while the rollback was being checked (now at v${now.version})`, {hint: 'Run the rollback again'})
     // The snapshot is read first and the branch moved next: what may refuse (a deleted
@@ -127,7 +127,7 @@ export async function rollback(ctx: Context, plan: RollbackPlan, out: Output, op
     const release = await append({kind: 'rollback', description: `Rollback to v${to.version}`, commit: to.commit, config: to.config, rollbackOf: to.version})
     return {release, revision}
   }))
-  await out.step(`Waiting for Argo CD to deploy v${release.version}`, (update) => track(target.ledger, release,
+  await step(ctx.progress, `Waiting for Argo CD to deploy v${release.version}`, (update) => track(target.ledger, release,
     waitForKplatValues(target.kube, applicationRef(target), (values) => revision === undefined || values.configRevision === revision, {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update})))
   return {app: target.name, release: release.version, rolledBackTo: to.version, commit: to.commit, config: revision ? 'restored' : 'unchanged', warnings: plan.warnings}
 }

@@ -1,6 +1,6 @@
 // App names: the rule every name must pass (Heroku's), and the name kplat makes up when given none.
 import {randomInt} from 'node:crypto'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 
 // Heroku's rule: a lowercase letter first, then lowercase letters, digits and dashes.
 const APP_NAME = /^[a-z][a-z0-9-]{0,29}$/

@@ -2,7 +2,7 @@ import * as k8s from '../kube/k8s.js'
 import {ARGOCD, LABELS, MANAGED_BY_KPLAT, type Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {PlatformSettings} from './settings.js'
 
 /** An app as a developer sees it: what Heroku's apps:info shows. */

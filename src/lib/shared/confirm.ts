@@ -1,5 +1,6 @@
 import type {Context} from '../context.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
+import {warn} from '../progress.js'
 
 /**
  * The confirmation a destructive command needs, Heroku's way: `--confirm APP` naming the app,
@@ -8,15 +9,15 @@ import {KplatError, UsageError} from '../ui/errors.js'
 export async function confirmDestruction(ctx: Context, opts: {app: string; confirm?: string; what: string}): Promise<void> {
   if (opts.confirm !== undefined) {
     if (opts.confirm !== opts.app) throw new UsageError(`--confirm ${opts.confirm} does not name the app (${opts.app}); nothing was changed`, `Pass --confirm ${opts.app}`)
-    ctx.out.warn(`${opts.what}.`)
+    warn(ctx.progress, `${opts.what}.`)
     return
   }
 
-  if (!ctx.io.interactive) {
+  if (!ctx.interactive) {
     throw new UsageError(`${opts.what}, and there is no terminal to confirm it on`, `Pass --confirm ${opts.app}`)
   }
 
-  ctx.out.warn(`${opts.what}. This cannot be undone.`)
-  const typed = await ctx.prompter.input(`To proceed, type ${opts.app}:`, `Pass --confirm ${opts.app}`)
+  warn(ctx.progress, `${opts.what}. This cannot be undone.`)
+  const typed = await ctx.ask.input(`To proceed, type ${opts.app}:`, `Pass --confirm ${opts.app}`)
   if (typed.trim() !== opts.app) throw new KplatError(`"${typed.trim()}" is not ${opts.app}; nothing was changed`, {hint: `Run it again and type ${opts.app}, or pass --confirm ${opts.app}`})
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type {Context} from '../context.js'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 import {validateAppName} from './app-names.js'
 
 export interface ResolvedApp {
@@ -41,7 +41,7 @@ export async function resolveApp(ctx: Context, flag: string | undefined): Promis
   }
 
   const list = candidates.map((c) => `${c.name} (${c.source})`).join(', ')
-  const choice = await ctx.prompter.select(
+  const choice = await ctx.ask.select(
     'Several apps could be meant; which one?',
     candidates.map((c) => ({name: `${c.name} (${c.source})`, value: c})),
     `Several apps could be meant: ${list}. Pass --app ${candidates[0].name} (or another of them)`,

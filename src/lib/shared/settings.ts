@@ -1,7 +1,7 @@
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 /**
  * Platform defaults that the platform team sets once, in the cluster (ConfigMap

@@ -1,6 +1,7 @@
 import type {Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import type {Context} from '../context.js'
+import type {Progress} from '../progress.js'
 import {getApplication} from './applications.js'
 import {ledgerFor, type Ledger} from '../releases/ledger.js'
 import {checkRemotes, resolveApp} from './resolve-app.js'
@@ -16,6 +17,8 @@ export interface AppTarget {
   namespace: string
   /** Where its releases are recorded. */
   ledger: Ledger
+  /** Where the operation reports what it is doing (the command renders it). */
+  progress: Progress
 }
 
 /**
@@ -31,5 +34,5 @@ export async function resolveTarget(ctx: Context, flags: {app?: string; context?
   await checkRemotes(ctx, resolved, application.spec.source?.repoURL)
 
   const namespace = application.spec.destination.namespace ?? name
-  return {name, kube, settings, application, namespace, ledger: ledgerFor(ctx, {name, kube, namespace, application})}
+  return {name, kube, settings, application, namespace, ledger: ledgerFor(ctx, {name, kube, namespace, application}), progress: ctx.progress}
 }

@@ -4,7 +4,7 @@
 // alone keeps the type of its value. A template's own mistake is a TemplateError that names
 // the file and line, never "a bug in kplat".
 import type nunjucksType from 'nunjucks'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 
 /** A mistake in a template (a syntax error, an unknown filter): exit 1, nothing created. */
 export class TemplateError extends KplatError {}

@@ -1,6 +1,5 @@
 import {Validator, type OutputUnit} from '@cfworker/json-schema'
-import type {Prompter} from '../ui/prompter.js'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 import type {ParameterSchema, Template} from './template.js'
 
 /** Parses repeated `--param key=value` flags. */
@@ -16,10 +15,24 @@ export function parseParams(flags: string[] = []): Record<string, string> {
 }
 
 /**
- * The template's parameters, from what kplat knows, then --param, then prompts for the
- * rest when a person is there; validated against the template's own schema either way.
+ * A required parameter nobody gave: what to ask, and how. The skeleton says what it needs;
+ * whoever calls it asks (or not), and the answer comes back as text.
  */
-export async function resolveParameters(template: Template, known: Record<string, unknown>, given: Record<string, string>, prompter: Prompter, interactive: boolean,
+export interface Question {
+  key: string
+  message: string
+  kind: 'input' | 'password' | 'select'
+  choices?: unknown[]
+  /** The flag that answers it without a question. */
+  flagHint: string
+}
+
+/**
+ * The template's parameters, from what kplat knows, then --param, then `answer` for the
+ * required rest when the caller can ask; validated against the template's own schema either way.
+ */
+export async function resolveParameters(template: Template, known: Record<string, unknown>, given: Record<string, string>,
+  answer: ((question: Question) => Promise<unknown>) | undefined,
   app?: {name: string; owner: string; host: string; secrets?: (value: string) => void}): Promise<Record<string, unknown>> {
   const {properties, required} = template.parameters
   for (const key of Object.keys(given)) {
@@ -32,7 +45,7 @@ export async function resolveParameters(template: Template, known: Record<string
     if (picked !== undefined) values[key] = picked
     else if (key in given) values[key] = coerce(given[key], schema.type)
     else if (key in known) values[key] = known[key]
-    else if (interactive && required.includes(key)) values[key] = await ask(key, schema, prompter)
+    else if (answer && required.includes(key)) values[key] = await ask(key, schema, answer)
     else if (schema.default !== undefined) values[key] = schema.default
     if (schema['ui:widget'] === 'password' && typeof values[key] === 'string') app?.secrets?.(values[key] as string)
   }
@@ -78,11 +91,11 @@ function fromPicker(key: string, schema: ParameterSchema, app: {name: string; ow
   return want
 }
 
-async function ask(key: string, schema: ParameterSchema, prompter: Prompter): Promise<unknown> {
-  const message = schema.title ?? key
-  if (schema['ui:widget'] === 'password') return prompter.password(message, `Pass --param ${key}=VALUE`)
-  if (schema.enum) return prompter.select(message, schema.enum.map((v) => ({name: String(v), value: v})), `Pass --param ${key}=VALUE`)
-  return coerce(await prompter.input(message, `Pass --param ${key}=VALUE`), schema.type)
+async function ask(key: string, schema: ParameterSchema, answer: (question: Question) => Promise<unknown>): Promise<unknown> {
+  const base = {key, message: schema.title ?? key, flagHint: `Pass --param ${key}=VALUE`}
+  if (schema['ui:widget'] === 'password') return answer({...base, kind: 'password'})
+  if (schema.enum) return answer({...base, kind: 'select', choices: schema.enum})
+  return coerce(String(await answer({...base, kind: 'input'})), schema.type)
 }
 
 /** What is wrong with a value, in the schema's own words ("must be integer"). */

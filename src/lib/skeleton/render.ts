@@ -1,6 +1,6 @@
 import {lstat, readdir, readFile, readlink, realpath, stat} from 'node:fs/promises'
 import * as path from 'node:path'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 import {createTemplater, renderInput, TemplateError, truthy} from './expressions.js'
 import type {Template, TemplateStep} from './template.js'
 

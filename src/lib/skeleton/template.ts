@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import * as path from 'node:path'
-import {UsageError} from '../ui/errors.js'
+import {UsageError} from '../errors.js'
 
 /** A JSON Schema property of a template parameter, as Backstage templates write them. */
 export interface ParameterSchema {

@@ -4,8 +4,9 @@
 // removes that location (only if it is the one kplat registers for the app), and `apps:info`
 // links the entity. The catalog's REST API: /api/catalog/locations and /api/catalog/entities.
 import type {Context} from '../context.js'
-import {KplatError} from '../ui/errors.js'
+import {KplatError} from '../errors.js'
 import type {PlatformSettings} from '../shared/settings.js'
+import {warn} from '../progress.js'
 
 export interface Catalog {
   url: string
@@ -155,7 +156,7 @@ export async function catalogLink(ctx: Context, settings: PlatformSettings, app:
   try {
     return (await getEntity(catalog, ref)) ? entityUrl(catalog, ref) : undefined
   } catch (error) {
-    ctx.out.warn((error as Error).message)
+    warn(ctx.progress, (error as Error).message)
     return undefined
   }
 }

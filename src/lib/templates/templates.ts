@@ -11,7 +11,7 @@ import {cacheRoot} from '../cache.js'
 import type {Context} from '../context.js'
 import {loadTemplate, parseTemplate, type Template, type TemplateDoc} from '../skeleton/template.js'
 import type {CatalogEntity} from './catalog.js'
-import {KplatError, UsageError} from '../ui/errors.js'
+import {KplatError, UsageError} from '../errors.js'
 import type {PlatformSettings} from '../shared/settings.js'
 
 const SHIPPED = fileURLToPath(new URL('../../../skeletons', import.meta.url))

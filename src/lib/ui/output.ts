@@ -1,5 +1,6 @@
+import {step, type Progress} from '../progress.js'
+import type {Redactor} from '../redact.js'
 import type {IO} from './io.js'
-import type {Redactor} from './redact.js'
 
 export interface Column<T> {
   header: string
@@ -11,7 +12,7 @@ export interface Column<T> {
  * to stderr, secrets redacted on the way out.
  */
 export class Output {
-  constructor(private readonly io: IO, private readonly redactor: Redactor, private readonly now: () => number) {}
+  constructor(private readonly io: IO, private readonly redactor: Redactor, private readonly now: () => number, private readonly progressFormat?: string) {}
 
   /** A line of data (stdout). */
   line(text = ''): void {
@@ -50,36 +51,61 @@ export class Output {
     return this.io.color ? `\u001B[1m${text}\u001B[22m` : text
   }
 
+  /** Runs fn as one step of the command's own, rendered as the model's steps are. */
+  step<T>(label: string, fn: (update: (detail: string) => void) => Promise<T>): Promise<T> {
+    return step(this.progress, label, fn)
+  }
+
   /**
-   * Runs fn while showing what it waits for: a spinner on a terminal, plain lines
-   * otherwise. Both end with the step's time, so CI logs show where time went.
+   * Renders the model's progress events: a spinner per step on a terminal, plain lines
+   * otherwise, NDJSON with KPLAT_PROGRESS=json. Every step ends with its time, so CI logs
+   * show where time went.
    */
-  async step<T>(label: string, fn: (update: (detail: string) => void) => Promise<T>): Promise<T> {
-    const started = this.now()
-    const took = () => `${((this.now() - started) / 1000).toFixed(1)}s`
-    if (!this.io.interactive) {
-      this.info(`${label}...`)
-      try {
-        const result = await fn((detail) => this.info(`  ${detail}`))
-        this.info(`${label}... done (${took()})`)
-        return result
-      } catch (error) {
-        this.info(`${label}... failed (${took()})`)
-        throw error
-      }
+  readonly progress: Progress = (event) => {
+    if (this.mode === 'json') {
+      this.io.stderr.write(this.redactor.redact(JSON.stringify({...event, time: new Date(this.now()).toISOString()})) + '\n')
+      return
     }
 
-    const {default: ora} = await import('ora')
-    const spinner = ora({text: label, stream: this.io.stderr}).start()
-    try {
-      const result = await fn((detail) => {
-        spinner.text = this.redactor.redact(`${label}: ${detail}`)
-      })
-      spinner.succeed(`${label} (${took()})`)
-      return result
-    } catch (error) {
-      spinner.fail(`${label} (${took()})`)
-      throw error
+    if (event.type === 'warning') {
+      this.warn(event.text)
+      return
     }
+
+    if (event.phase === 'start') this.started.set(event.id, this.now())
+    const took = () => `${((this.now() - (this.started.get(event.id) ?? this.now())) / 1000).toFixed(1)}s`
+    if (this.mode === 'lines') {
+      if (event.phase === 'start') this.info(`${event.label}...`)
+      else if (event.phase === 'detail') this.info(`  ${event.detail}`)
+      else this.info(`${event.label}... ${event.phase} (${took()})`)
+      if (event.phase === 'done' || event.phase === 'failed') this.started.delete(event.id)
+      return
+    }
+
+    // ora loads on first use; each step's events chain on its spinner, so they keep their order.
+    if (event.phase === 'start') {
+      this.spinners.set(event.id, import('ora').then(({default: ora}) => ora({text: event.label, stream: this.io.stderr}).start()))
+      return
+    }
+
+    const text = event.phase === 'detail' ? this.redactor.redact(`${event.label}: ${event.detail}`) : `${event.label} (${took()})`
+    const spinner = this.spinners.get(event.id)
+    if (event.phase !== 'detail') {
+      this.spinners.delete(event.id)
+      this.started.delete(event.id)
+    }
+
+    void spinner?.then((s) => {
+      if (event.phase === 'detail') s.text = text
+      else if (event.phase === 'done') s.succeed(text)
+      else s.fail(text)
+    })
+  }
+
+  private readonly started = new Map<number, number>()
+  private readonly spinners = new Map<number, Promise<import('ora').Ora>>()
+  private get mode(): 'json' | 'lines' | 'spinner' {
+    if (this.progressFormat === 'json') return 'json'
+    return this.io.interactive ? 'spinner' : 'lines'
   }
 }

@@ -1,4 +1,4 @@
-import {UsageError} from './errors.js'
+import {UsageError} from '../errors.js'
 import type {IO} from './io.js'
 
 export interface Choice<T> {

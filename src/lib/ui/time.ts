@@ -7,6 +7,3 @@ export function age(since: string | undefined, now: number): string {
   if (s < 172_800) return `${Math.floor(s / 3600)}h`
   return `${Math.floor(s / 86_400)}d`
 }
-
-/** RFC 3339 with nanoseconds in UTC, as the container runtime writes every log line's time. */
-export const NANO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/
