@@ -429,6 +429,44 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     assert.match(slow.stderr, /Error: timed out after 8s waiting for .* to be ready \(Creating: Unready resources: bucket\); first failing resource NopResource\/\S+ \(Ready False\)\. Run the same command again to keep waiting/)
   })
 
+  it('refuses a service no Composition composes before creating anything, and fails at once when a claim\'s composite cannot sync', async () => {
+    // The talk's shape (a v1 XRD with a claim), first with no Composition at all.
+    const group = `${uniqueName('tub')}.example.org`
+    const xrd = {apiVersion: 'apiextensions.crossplane.io/v1', kind: 'CompositeResourceDefinition', metadata: {name: `xtubs.${group}`},
+      spec: {group, names: {kind: 'XTub', plural: 'xtubs'}, claimNames: {kind: 'Tub', plural: 'tubs'}, connectionSecretKeys: ['TUB_NAME'],
+        versions: [{name: 'v1alpha1', served: true, referenceable: true, schema: {openAPIV3Schema: {type: 'object', properties: {
+          spec: {type: 'object', properties: {parameters: {type: 'object', properties: {location: {type: 'string'}}}}}}}}}]}}
+    await custom.createClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositeresourcedefinitions', body: xrd})
+    try {
+      for (let i = 0; ; i++) {
+        const got = await custom.getClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositeresourcedefinitions', name: xrd.metadata.name}) as {status?: {conditions?: Array<{type: string; status: string}>}}
+        if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break
+        assert.ok(i < 600, 'the XRD is established')
+        await new Promise((r) => setTimeout(r, 100))
+      }
+
+      const none = await kplat(['addons:create', 'tub', '--app', app, '--param', 'location=us'])
+      assert.equal(none.code, 2, none.stderr)
+      assert.match(none.stderr, /^Error: tub has no plans: no Composition composes Tub yet, so nothing could provision it\. Ask your platform team/)
+      const tubs = await custom.listNamespacedCustomObject({group, version: 'v1alpha1', plural: 'tubs', namespace: app}) as {items: unknown[]}
+      assert.equal(tubs.items.length, 0, 'no claim was created')
+
+      // A Composition whose pipeline calls a function that is not installed: the composite
+      // says Synced=False, and kplat says so at once instead of waiting out --timeout.
+      const composition = {apiVersion: 'apiextensions.crossplane.io/v1', kind: 'Composition', metadata: {name: `xtubs-${group.split('.')[0]}`},
+        spec: {compositeTypeRef: {apiVersion: `${group}/v1alpha1`, kind: 'XTub'}, mode: 'Pipeline', pipeline: [{step: 'make', functionRef: {name: 'function-not-installed'}}]}}
+      await custom.createClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositions', body: composition})
+      compositions.push(composition.metadata.name)
+      const failed = await kplat(['addons:create', 'tub', '--app', app, '--param', 'location=us', '--timeout', '300'])
+      assert.equal(failed.code, 1, failed.stderr)
+      assert.match(failed.stderr, new RegExp(`Error: provisioning ${app}-tub failed: .*function-not-installed`))
+      assert.doesNotMatch(failed.stderr, /timed out/)
+    } finally {
+      await custom.deleteNamespacedCustomObject({group, version: 'v1alpha1', plural: 'tubs', namespace: app, name: `${app}-tub`}).catch(() => undefined)
+      await custom.deleteClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v1', plural: 'compositeresourcedefinitions', name: xrd.metadata.name}).catch(() => undefined)
+    }
+  })
+
   it('asks for a required parameter, and says which right is missing when RBAC forbids', async () => {
     const group = `${uniqueName('req')}.example.org`
     await custom.createClusterCustomObject({group: 'apiextensions.crossplane.io', version: 'v2', plural: 'compositeresourcedefinitions', body: {

@@ -163,6 +163,24 @@ describe('kplat and the Backstage catalog, on the ground\'s real catalog backend
     assert.match(d.stderr, new RegExp(`Warning: ${down} is not in the Backstage catalog: cannot reach Backstage at http://127\\.0\\.0\\.1:${closed} \\(ECONNREFUSED\\)\\. Run \`kplat create ${down}\` again to retry`))
   })
 
+  it('says that a template makes no catalog-info.yaml, and offers no rerun that could not help', async () => {
+    const templates = path.join(work, 'bare-templates')
+    const folder = path.join(templates, 'node-bare')
+    cpSync(path.join(ROOT, 'skeletons', 'node'), folder, {recursive: true})
+    rmSync(path.join(folder, 'skeleton', 'catalog-info.yaml'))
+    const yaml = path.join(folder, 'template.yaml')
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('name: node\n', 'name: node-bare\n'))
+    const name = uniqueName('cat-bare')
+    const r = await kplat(['create', name, '--template', 'node-bare', '--no-clone', '--no-wait', '--json'], {KPLAT_TEMPLATES: templates})
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, new RegExp(`Warning: ${name} is not in the Backstage catalog: the node-bare template makes no catalog-info\\.yaml, so there is nothing to register\\. Add a catalog-info\\.yaml to the template`))
+    assert.doesNotMatch(r.stderr, /again to retry/)
+    assert.doesNotMatch(r.stderr, /Registering .* in the Backstage catalog/)
+    assert.equal((JSON.parse(r.stdout) as {catalog?: string}).catalog, undefined)
+    const locations = await (await backstage('/api/catalog/locations')).json() as Array<{data: {target: string}}>
+    assert.ok(!locations.some((l) => l.data.target.includes(`/${name}/`)), 'no location points at a file that does not exist')
+  })
+
   it('lists the catalog\'s templates in `kplat templates`, and creates an app from one', async () => {
     // The platform team's template, in a repository of its own, registered in the catalog.
     const source = path.join(work, 'golden')

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
 import {RESTRICTED_CONTEXT} from './ground/cluster.js'
-import {ANSI, baseEnv, runBin, runInProcess, type RunResult} from './helpers/cli.js'
+import {ANSI, baseEnv, ROOT, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {ground, type TestGround} from './helpers/ground.js'
 
 const GITHUB = 'http://127.0.0.1:9'
@@ -42,7 +42,7 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     env = baseEnv({KUBECONFIG: g.kubeconfig, GITHUB_API_URL: GITHUB})
     const objects = k8s.KubernetesObjectApi.makeApiClient(g.admin())
     await objects.create({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'argocd'}}).catch((e) => assert.equal(e.code, 409))
-    for (const name of ['app-flag', 'app-env', 'app-remote', 'app-catalog']) await objects.create(application(name))
+    for (const name of ['app-flag', 'app-env', 'app-remote', 'app-catalog', 'forked']) await objects.create(application(name))
     // An Application kplat did not create: listed by nobody, refused by name.
     await objects.create({...application('foreign'), metadata: {name: 'foreign', namespace: 'argocd'}} as k8s.KubernetesObject)
   })
@@ -147,5 +147,27 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     assert.match(r.stderr, /\[debug\] GET http:\/\/\*\*\*@127\.0\.0\.1:9\/user/)
     assert.match(r.stderr, /Error: /)
     assert.ok(!(r.stdout + r.stderr).includes(secret))
+  })
+
+  it('refuses, in a fork, every command that takes --app: each gets its app from the one wiring (exit 2, nothing done)', async () => {
+    // alice/forked is a fork of the platform's acme/forked: no remote points at the repository the app deploys from.
+    const dir = repo({origin: `${GITHUB}/alice/forked.git`})
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {args: Record<string, {required?: boolean}>; flags: Record<string, unknown>}>}
+    // A valid value for each required argument, so that only the app is in question.
+    const samples: Record<string, string[]> = {
+      'addons:create': ['gcs-bucket'], 'addons:destroy': ['forked-gcs-bucket', '--confirm', 'forked'], 'addons:info': ['forked-gcs-bucket'],
+      'apps:destroy': ['--confirm', 'forked'], 'config:get': ['GREETING'], 'config:set': ['GREETING=hi'], 'config:unset': ['GREETING'],
+      open: ['--url'], 'ps:scale': ['web=1'], 'releases:info': ['v1'], 'releases:rollback': ['v1'],
+    }
+    const ids = Object.keys(manifest.commands).filter((id) => 'app' in manifest.commands[id].flags).sort()
+    assert.ok(ids.length >= 19, `only ${ids.length} commands take --app: ${ids.join(', ')}`)
+    for (const id of ids) {
+      const required = Object.entries(manifest.commands[id].args).filter(([, a]) => a.required)
+      assert.ok(required.length === 0 || samples[id], `${id} needs a sample for ${required.map(([n]) => n).join(', ')}`)
+      const r = await runBin([id, ...(samples[id] ?? [])], {env, cwd: dir})
+      assert.equal(r.code, 2, `${id}: ${r.stderr}`)
+      assert.equal(r.stderr, 'Error: this repository\'s git remote origin points at alice/forked, but the app forked deploys from acme/forked. Pass --app forked if you mean that app all the same\n', id)
+      assert.equal(r.stdout, '', id)
+    }
   })
 })

@@ -200,9 +200,13 @@ describe('kplat create, on the proving ground', () => {
     await new Promise((r) => child.on('close', r))
     assert.ok(await repoExists(name), 'the first attempt got as far as the repository')
 
-    const r = await create([name, '--json'], cwd)
+    const r = await create([name], cwd)
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /Writing the first commit\.\.\.\n {2}already there/)
+    // Inside the clone the app needs no --app, and the closing line says so.
+    assert.match(r.stderr, new RegExp(`Next: cd ${name} && git push deploys a change; \`kplat open\` opens it, \`kplat logs --tail\` follows its logs, \`kplat ps\` shows its processes`))
+    const inside = await runBin(['ps', '--json'], {env, cwd: path.join(cwd, name)})
+    assert.equal(inside.code, 0, inside.stderr)
     const {workflow_runs: runs} = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}/actions/runs`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).json() as {workflow_runs: unknown[]}
     assert.equal(runs.length, 1, 'one commit, one push, one CI run')
     assert.equal((await application(name))?.status?.health?.status, 'Healthy')

@@ -10,8 +10,6 @@ import {after, before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
 import {ANSI, BIN, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {appendPodLog, ground, uniqueName, type TestGround} from './helpers/ground.js'
-import {micros} from '../src/commands/logs.js'
-import {timeKey} from '../src/lib/logs/logs.js'
 
 interface JsonLine {time: string; source: string; process: string; container: string | null; message: string}
 
@@ -238,16 +236,6 @@ describe('kplat logs, on the proving ground', () => {
     } finally {
       await core.deleteNamespacedPod({namespace: app, name: pod, gracePeriodSeconds: 0})
     }
-  })
-})
-
-describe('log times', () => {
-  it('orders every form a source gives by one key, and prints microseconds', () => {
-    const forms = ['2026-11-28T15:06:24.377987123Z', '2026-11-28T15:06:24.377987Z', '2026-11-28T15:06:24Z', '2026-11-28T16:06:24.5+01:00', '2026-11-28T15:06:24.9Z']
-    assert.deepEqual(forms.map(timeKey), ['2026-11-28T15:06:24.377987123', '2026-11-28T15:06:24.377987000', '2026-11-28T15:06:24.000000000', '2026-11-28T15:06:24.500000000', '2026-11-28T15:06:24.900000000'])
-    assert.equal(timeKey('2026-11-28T15:06:24.3779871x3Z'), '')
-    assert.equal(timeKey('abcd-11-28T15:06:24.377987123Z'), '')
-    assert.deepEqual(forms.map(micros), ['2026-11-28T15:06:24.377987Z', '2026-11-28T15:06:24.377987Z', '2026-11-28T15:06:24.000000Z', '2026-11-28T16:06:24.500000+01:00', '2026-11-28T15:06:24.900000Z'])
   })
 })
 

@@ -8,7 +8,6 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {toProcess} from '../src/lib/processes/processes.js'
 import {RESTRICTED_CONTEXT} from './ground/cluster.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {crashContainer, ground, uniqueName, type TestGround} from './helpers/ground.js'
@@ -165,7 +164,7 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
     const cases: Array<[string[], RegExp]> = [
       [['nosuch=1'], new RegExp(`^Error: ${app} has no process type "nosuch" \\(its types: web, worker\\)\\. Name one of those\\n$`)],
       [['web=-1'], /^Error: "web=-1" is not a scale: expected TYPE=COUNT, TYPE\+N or TYPE-N\. For example `kplat ps:scale web=2 worker=1`\n$/],
-      [['web=101'], /^Error: web=101: at most 100 processes of a type \(the platform's maxProcesses\)\. Ask for 100 or fewer\n$/],
+      [['web=101'], /^Error: web=101 would make 101 web processes: at most 100 \(the platform's maxProcesses\)\. Ask for 100 or fewer\n$/],
       [['web-5'], /^Error: web-5 would leave -4 web processes \(it runs 1\)\. Scale to 0 or more, for example `kplat ps:scale web=0`\n$/],
       [['web=2:standard-2x'], /^Error: "web=2:standard-2x" is not a scale: kplat has no dyno sizes/],
       [['web=1', 'web=2'], /^Error: web is scaled twice on one command line/],
@@ -179,7 +178,7 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
     assert.equal((await apps.readNamespacedDeployment({name: `${app}-web`, namespace: app})).spec?.replicas, 1, 'nothing changed')
     const lower = await kplat(['ps:scale', 'web=3', '--app', app], {KPLAT_MAX_PROCESSES: '2'})
     assert.equal(lower.code, 2)
-    assert.match(lower.stderr, /at most 2 processes of a type/)
+    assert.match(lower.stderr, /at most 2 \(the platform's maxProcesses\)/)
   })
 
   it('takes the app from the git remotes only when it deploys from one of them: a fork of the same name is refused (exit 2)', async () => {
@@ -234,17 +233,3 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, 200))
   }
 }
-
-describe('a process\'s state, from its pod', () => {
-  const pod = (status: Record<string, unknown>) => ({metadata: {name: 'shop-web-1'}, spec: {containers: [{image: 'ghcr.io/acme/shop:abc1234'}]}, status})
-
-  it('calls an evicted or finished pod crashed, with its reason, and reads a failing init container', () => {
-    assert.deepEqual([toProcess(pod({phase: 'Failed', reason: 'Evicted'}), 'web').state, toProcess(pod({phase: 'Failed', reason: 'Evicted'}), 'web').reason], ['crashed', 'Evicted'])
-    assert.deepEqual([toProcess(pod({phase: 'Succeeded'}), 'web').state, toProcess(pod({phase: 'Succeeded'}), 'web').reason], ['crashed', 'exited 0'])
-    const init = toProcess(pod({phase: 'Pending', initContainerStatuses: [{restartCount: 3, state: {waiting: {reason: 'CrashLoopBackOff'}}, lastState: {terminated: {exitCode: 1, reason: 'Error'}}}],
-      containerStatuses: [{state: {waiting: {reason: 'PodInitializing'}}}]}), 'web')
-    assert.deepEqual([init.state, init.reason], ['crashed', 'Error, CrashLoopBackOff'])
-    const up = toProcess(pod({phase: 'Running', conditions: [{type: 'Ready', status: 'True'}], containerStatuses: [{ready: true, state: {}}]}), 'web')
-    assert.deepEqual([up.state, up.commit], ['up', 'abc1234'])
-  })
-})

@@ -50,7 +50,9 @@ export default class Create extends KplatCommand {
       out.line(`${out.bold(r.name)} is ${r.revision ? 'deployed' : 'created'}`)
       out.pairs([['Repository', r.repository], ['Web URL', r.url ?? '(no apps domain configured)'], ['Local', r.dir ?? '(not cloned)'], ...(r.catalog ? [['Catalog', r.catalog] as [string, string]] : [])])
       const where = r.dir ? `cd ${path.relative(this.ctx.cwd, r.dir) || '.'} && ` : `git clone ${r.cloneUrl}, then `
-      out.info(`\nNext: ${where}git push deploys a change; \`kplat open --app ${r.name}\` opens it, \`kplat logs --tail --app ${r.name}\` follows its logs, \`kplat ps --app ${r.name}\` shows its processes`)
+      // Inside the clone the app is known from its catalog-info.yaml and remotes: no --app.
+      const app = r.dir ? '' : ` --app ${r.name}`
+      out.info(`\nNext: ${where}git push deploys a change; \`kplat open${app}\` opens it, \`kplat logs --tail${app}\` follows its logs, \`kplat ps${app}\` shows its processes`)
     })
   }
 }

@@ -6,6 +6,7 @@ import {Output} from './ui/output.js'
 import {Prompter} from './ui/prompter.js'
 import {EXIT, KplatError, UsageError} from './errors.js'
 import {formatError} from './ui/errors.js'
+import type {AppRemains, AppTarget, Platform, TargetFlags, TargetOptions} from './shared/target.js'
 
 /**
  * The base of every kplat command. It builds the Context, and turns every failure into
@@ -60,10 +61,22 @@ export abstract class KplatCommand extends Command {
     return this.wired.prompter
   }
 
-  /** The app a command acts on, its cluster and settings: the wiring every app command shares. */
-  protected async target(flags: {app?: string; context?: string}): Promise<import('./shared/target.js').AppTarget> {
+  /** The app a command acts on, its cluster and settings: the only way a command gets an app (see shared/target.ts). */
+  protected async target(flags: TargetFlags, opts?: TargetOptions): Promise<AppTarget> {
     const {resolveTarget} = await import('./shared/target.js')
-    return resolveTarget(this.ctx, flags)
+    return resolveTarget(this.ctx, flags, opts)
+  }
+
+  /** The same for an app that may be half destroyed: its Application may be gone. */
+  protected async remains(flags: TargetFlags, opts?: TargetOptions): Promise<AppRemains> {
+    const {resolveRemains} = await import('./shared/target.js')
+    return resolveRemains(this.ctx, flags, opts)
+  }
+
+  /** The cluster and the platform's settings, for commands about many apps or none. */
+  protected async platform(flags: {context?: string}): Promise<Platform> {
+    const {resolvePlatform} = await import('./shared/target.js')
+    return resolvePlatform(this.ctx, flags)
   }
 
   /** Renders data: one JSON document with --json, else the human form. */
@@ -75,7 +88,7 @@ export abstract class KplatCommand extends Command {
   protected async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
     if (error instanceof Errors.ExitError) throw error
     const {ctx, io} = this.wired
-    const known = toKplatError(error, this.id ?? '', this.config.bin)
+    const known = toKplatError(error, this.id ?? '', this.config.bin, this.argv)
     const message = known ? formatError(known) : `unexpected error: ${error.message}. This is a bug in kplat; run again with KPLAT_DEBUG=1 and report what it prints`
     const label = io.stderr.isTTY && io.color ? '\u001B[31mError:\u001B[39m' : 'Error:'
     io.stderr.write(ctx.redactor.redact(`${label} ${message}`) + '\n')
@@ -84,12 +97,23 @@ export abstract class KplatCommand extends Command {
   }
 }
 
-function toKplatError(error: Error, id: string, bin: string): KplatError | undefined {
+function toKplatError(error: Error, id: string, bin: string, argv: string[]): KplatError | undefined {
   if (error instanceof KplatError) return error
   // oclif's parser errors: unknown flag, missing argument, bad option value.
   // A flag value its definition refuses (a negative --timeout, say): still the command line's fault.
   const parsing = /^Parsing (--[\w-]+)\s*\n\s*(.+)/.exec(error.message)
   if (error instanceof Errors.CLIError && parsing) return new UsageError(`invalid ${parsing[1]}: ${parsing[2].trim()}`, `See \`${bin} ${id} --help\``)
+  // oclif lists the missing arguments on the lines after its first, which one line would lose.
+  const missing = (error as {args?: {name?: string; description?: string}[]}).args
+  if (error instanceof Errors.CLIError && 'parse' in error && missing?.length) {
+    const names = missing.map((a) => (a.name ?? 'argument').toUpperCase())
+    const what = missing.map((a) => `${(a.name ?? 'argument').toUpperCase()}${a.description ? ` (${a.description})` : ''}`).join(', ')
+    // A flag that takes several values swallows the arguments after it.
+    const greedy = /Note: (--[\w-]+(?:, --[\w-]+)*) allows? multiple values/.exec(error.message)?.[1].split(', ').filter((f) => argv.some((a) => a === f || a.startsWith(`${f}=`)))
+    const order = greedy?.length ? `; put it before ${greedy.join(', ')}, which takes several values` : ''
+    return new UsageError(`missing ${what}`, `Type \`${bin} ${id} ${names.join(' ')}\`${order}. See \`${bin} ${id} --help\``)
+  }
+
   if (error instanceof Errors.CLIError && 'parse' in error) {
     const first = error.message.split('\n')[0].replace(/\s*See more help with --help\s*$/, '')
     return new UsageError(first, `See \`${bin} ${id} --help\``)

@@ -27,11 +27,9 @@ export default class AddonsCreate extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsCreate)
-    const {createAddon} = await import('../../lib/addons/create.js')
-    const target = await this.target(flags)
-    const addon = await createAddon(target, {
-      service: args.service, name: flags.name, as: flags.as, params: flags.param ?? [], wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000,
-    })
+    const {createAddon, parseAddonRequest} = await import('../../lib/addons/create.js')
+    const request = parseAddonRequest({service: args.service, name: flags.name, as: flags.as, params: flags.param ?? []})
+    const addon = await createAddon(await this.target(flags), request, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000})
     this.render(flags.json, addon, (a) => {
       this.out.line(`${this.out.bold(a.name)} (${a.service}${a.plan ? `:${a.plan}` : ''}) is ${a.state === 'ready' ? `ready and bound to ${a.app}` : 'provisioning'}`)
       this.out.pairs([['Env vars', a.envVars.join(', ') || '(the service declares none)'], ['Secret', `${a.namespace}/${a.secret}`]])

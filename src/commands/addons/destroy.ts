@@ -19,14 +19,14 @@ export default class AddonsDestroy extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsDestroy)
-    const [{findAddon}, {checkDestroyable, destroyAddon}, {confirmDestruction}] = await Promise.all([
+    const [{findAddon}, {checkDestroyable, destroyAddon}, {checkConfirm, confirmDestruction}] = await Promise.all([
       import('../../lib/addons/instances.js'),
       import('../../lib/addons/destroy.js'),
       import('../../lib/shared/confirm.js'),
     ])
-    const target = await this.target(flags)
+    const target = await this.target(flags, {check: (app) => checkConfirm(app, flags.confirm)})
     const app = target.name
-    const addon = await findAddon(target.kube, target.settings, app, args.name)
+    const addon = await findAddon(target, args.name)
     checkDestroyable(addon)
     await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: `Destroying ${addon.name} (${addon.service}) deletes its data`})
     await destroyAddon(target, addon, {timeoutMs: flags.timeout * 1000})

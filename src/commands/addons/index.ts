@@ -14,14 +14,10 @@ export default class Addons extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Addons)
-    const [{resolveApp}, {loadSettings}, {listAddons}] = await Promise.all([
-      import('../../lib/shared/resolve-app.js'),
-      import('../../lib/shared/settings.js'),
-      import('../../lib/addons/instances.js'),
-    ])
-    const app = flags.all ? undefined : (await resolveApp(this.ctx, flags.app)).name
-    const kube = await this.ctx.kube(flags.context)
-    const addons = await listAddons(kube, await loadSettings(kube, this.ctx.env), app ? [app] : undefined)
+    const {listAddons} = await import('../../lib/addons/instances.js')
+    const target = flags.all ? undefined : await this.target(flags)
+    const app = target?.name
+    const addons = await listAddons(target ?? await this.platform(flags), app ? [app] : undefined)
     this.render(flags.json, addons, () => {
       if (addons.length === 0) {
         this.out.info(`No add-ons${app ? ` for ${app}` : ''} yet. \`kplat addons:services\` lists what you can add, \`kplat addons:create SERVICE --app APP\` adds one.`)

@@ -13,14 +13,8 @@ export default class AddonsInfo extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(AddonsInfo)
-    const [{resolveApp}, {loadSettings}, {addonDetails}] = await Promise.all([
-      import('../../lib/shared/resolve-app.js'),
-      import('../../lib/shared/settings.js'),
-      import('../../lib/addons/instances.js'),
-    ])
-    const {name: app} = await resolveApp(this.ctx, flags.app)
-    const kube = await this.ctx.kube(flags.context)
-    const addon = await addonDetails(kube, await loadSettings(kube, this.ctx.env), app, args.name)
+    const {addonDetails} = await import('../../lib/addons/instances.js')
+    const addon = await addonDetails(await this.target(flags), args.name)
     this.render(flags.json, addon, (a) => {
       const out = this.out
       out.line(out.bold(`=== ${a.name}`))

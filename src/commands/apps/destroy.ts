@@ -24,22 +24,16 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsDestroy)
-    const [{checkRemotes, resolveApp}, {loadSettings}, {checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {confirmDestruction}] = await Promise.all([
-      import('../../lib/shared/resolve-app.js'),
-      import('../../lib/shared/settings.js'),
+    const [{checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {checkConfirm, confirmDestruction}] = await Promise.all([
       import('../../lib/apps/destroy.js'),
       import('../../lib/shared/confirm.js'),
     ])
-    // Not resolveTarget: a rerun after an interruption may find the Application gone already.
-    const resolved = await resolveApp(this.ctx, flags.app)
-    const app = resolved.name
-    const kube = await this.ctx.kube(flags.context)
-    const settings = await loadSettings(kube, this.ctx.env)
+    // Not target(): a rerun after an interruption may find the Application gone already.
+    const remains = await this.remains(flags, {check: (app) => checkConfirm(app, flags.confirm)})
     if (flags['delete-repository']) await checkRepositoryScope(this.ctx)
-    const plan = await planDestroy(this.ctx, kube, settings, app, {deleteRepository: flags['delete-repository']})
-    await checkRemotes(this.ctx, resolved, plan.application?.spec.source?.repoURL)
-    await confirmDestruction(this.ctx, {app, confirm: flags.confirm, what: describeLoss(plan)})
-    const result = await destroyApp(kube, settings, this.ctx, plan, {timeoutMs: flags.timeout * 1000})
+    const plan = await planDestroy(this.ctx, remains, {deleteRepository: flags['delete-repository']})
+    await confirmDestruction(this.ctx, {app: remains.name, confirm: flags.confirm, what: describeLoss(plan)})
+    const result = await destroyApp(this.ctx, plan, {timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => {
       this.out.line(`${this.out.bold(r.app)} is destroyed`)
       if (!plan.repository) this.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')

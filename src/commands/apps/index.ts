@@ -8,9 +8,8 @@ export default class Apps extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Apps)
-    const [{loadSettings}, {listApps}] = await Promise.all([import('../../lib/shared/settings.js'), import('../../lib/shared/applications.js')])
-    const kube = await this.ctx.kube(flags.context)
-    const apps = await listApps(kube, await loadSettings(kube, this.ctx.env))
+    const {listApps} = await import('../../lib/shared/applications.js')
+    const apps = await listApps(await this.platform(flags))
     this.render(flags.json, apps, () => {
       if (apps.length === 0) {
         this.out.info('No apps yet. Create one with `kplat create myapp`.')

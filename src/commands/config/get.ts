@@ -14,7 +14,8 @@ export default class ConfigGet extends KplatCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(ConfigGet)
-    const {readConfig} = await import('../../lib/config-vars/config-vars.js')
+    const {checkNameForm, readConfig} = await import('../../lib/config-vars/config-vars.js')
+    checkNameForm(args.key)
     const target = await this.target(flags)
     const found = (await readConfig(target, true)).find((v) => v.name === args.key)
     if (!found) throw new KplatError(`${target.name} has no config var ${args.key}`, {hint: '`kplat config` lists them'})

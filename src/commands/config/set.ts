@@ -28,14 +28,10 @@ A value can come from stdin (KEY=-) or a file (KEY=@path), so that a secret is n
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(ConfigSet)
-    const {changeConfig, checkConfigChange, parseAssignments} = await import('../../lib/config-vars/config-vars.js')
+    const {changeConfig, parseAssignments} = await import('../../lib/config-vars/config-vars.js')
     const set = await parseAssignments(argv as string[], {stdin: this.io.stdin, cwd: this.ctx.cwd})
     for (const value of Object.values(set)) this.ctx.redactor.add(value)
-    const target = await this.target(flags)
-    await checkConfigChange(target, set, [])
-    const keys = Object.keys(set).join(', ')
-    const label = flags['no-restart'] ? `Setting ${keys} on ${target.name}` : `Setting ${keys} and restarting ${target.name}`
-    const result = await this.out.step(label, (update) => changeConfig(target, set, [], {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    const result = await changeConfig(await this.target(flags), {set, unset: []}, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => this.out.line(`Set ${r.set.join(', ')} on ${r.app}${r.restarted ? '; its processes restarted with them' : '; its processes get them when they next start'}`))
   }
 }

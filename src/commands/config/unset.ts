@@ -20,12 +20,10 @@ export default class ConfigUnset extends KplatCommand {
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(ConfigUnset)
-    const {changeConfig, checkConfigChange} = await import('../../lib/config-vars/config-vars.js')
+    const {changeConfig, checkName} = await import('../../lib/config-vars/config-vars.js')
     const keys = argv as string[]
-    const target = await this.target(flags)
-    await checkConfigChange(target, {}, keys)
-    const label = `Unsetting ${keys.join(', ')}${flags['no-restart'] ? '' : ` and restarting ${target.name}`}`
-    const result = await this.out.step(label, (update) => changeConfig(target, {}, keys, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000, onStatus: update}))
+    for (const key of keys) checkName(key)
+    const result = await changeConfig(await this.target(flags), {set: {}, unset: keys}, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => this.out.line(`Unset ${r.unset.join(', ')} on ${r.app}`))
   }
 }

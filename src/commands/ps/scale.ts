@@ -25,16 +25,16 @@ export default class PsScale extends KplatCommand {
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(PsScale)
     const {listProcesses, parseScale, planScale, scale} = await import('../../lib/processes/processes.js')
+    const requests = parseScale(argv as string[])
     const target = await this.target(flags)
     const out = this.out
-    const requests = parseScale(argv as string[], target.settings.maxProcesses)
     if (requests.length === 0) {
       const {formation} = await listProcesses(target)
       this.render(flags.json, {app: target.name, formation}, () => out.line(formation.map((f) => `${f.type}=${f.desired}`).join(' ')))
       return
     }
 
-    const plan = await planScale(target, requests, target.settings.maxProcesses)
+    const plan = await planScale(target, requests)
     const label = `Scaling ${target.name} to ${plan.changed.map((c) => `${c.type.type}=${c.count}`).join(' ')}`
     const result = await out.step(label, (update) => scale(plan, {wait: !flags['no-wait'], timeoutMs: flags.timeout * 1000, onStatus: update}))
     this.render(flags.json, result, (r) => out.line(r.formation.map((f) => `${f.type}=${f.desired}`).join(' ')))

@@ -3,9 +3,8 @@
 import * as k8s from '../kube/k8s.js'
 import {kplatValues, type Application, type KplatValues} from '../kube/argocd.js'
 import {applyKplatValues, findApplication, waitForKplatValues} from '../kube/argocd-apps.js'
-import type {Kube} from '../kube/client.js'
 import {KplatError} from '../errors.js'
-import type {PlatformSettings} from '../shared/settings.js'
+import type {AppTarget} from '../shared/target.js'
 
 /** The binding of one add-on, as the app's chart reads it from `.Values.kplat.addons`. */
 export type Binding = NonNullable<KplatValues['addons']>[number]
@@ -19,15 +18,15 @@ const BINDING_MANAGER = 'kplat-addons'
  * the desired state, so self-heal keeps the binding and a git push cannot drop it; a changed
  * list changes the pod template, so the app restarts once.
  */
-export async function bind(kube: Kube, settings: PlatformSettings, app: string, binding: Binding): Promise<Binding[]> {
-  return setBindings(kube, settings, app, (current) => [...current.filter((b) => b.name !== binding.name), binding])
+export async function bind(target: AppTarget, binding: Binding): Promise<Binding[]> {
+  return setBindings(target, (current) => [...current.filter((b) => b.name !== binding.name), binding])
 }
 
-export async function unbind(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<Binding[]> {
-  return setBindings(kube, settings, app, (current) => current.filter((b) => b.name !== name))
+export async function unbind(target: AppTarget, name: string): Promise<Binding[]> {
+  return setBindings(target, (current) => current.filter((b) => b.name !== name))
 }
 
-async function setBindings(kube: Kube, settings: PlatformSettings, app: string, change: (current: Binding[]) => Binding[]): Promise<Binding[]> {
+async function setBindings({kube, settings, name: app}: AppTarget, change: (current: Binding[]) => Binding[]): Promise<Binding[]> {
   const namespace = settings.argocdNamespace
   const application = await findApplication(kube, namespace, app)
   if (!application) throw new KplatError(`app "${app}" not found`, {hint: 'Run `kplat apps` to list your apps'})
@@ -41,7 +40,7 @@ export function bindingsOf(application: Application): Binding[] {
 }
 
 /** Waits until Argo CD has deployed exactly these bindings and the app is Healthy again: the one restart. */
-export async function waitForBindings(kube: Kube, settings: PlatformSettings, app: string, bindings: Binding[], opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+export async function waitForBindings({kube, settings, name: app}: AppTarget, bindings: Binding[], opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
   // Compared field by field: the API server gives the values back with their keys sorted.
   const key = (list: Binding[]) => list.map((b) => `${b.name}|${b.secret}|${b.prefix ?? ''}`).join(',')
   const want = key(bindings)
@@ -49,7 +48,7 @@ export async function waitForBindings(kube: Kube, settings: PlatformSettings, ap
 }
 
 /** Whether any Deployment of the app takes the Secret as env vars: the chart meets kplat's contract. */
-export async function chartReads(kube: Kube, namespace: string, secret: string): Promise<boolean> {
+export async function chartReads({kube, namespace}: AppTarget, secret: string): Promise<boolean> {
   try {
     const deployments = await kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace})
     return deployments.items.some((d) => (d.spec?.template.spec?.containers ?? []).some((c) => (c.envFrom ?? []).some((e) => e.secretRef?.name === secret)))

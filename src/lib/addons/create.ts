@@ -16,13 +16,17 @@ import {firstFailing, type ComposedBy} from './instances.js'
 import {findService, plansOf, schemasOf, type AddonPlan, type AddonService} from './services.js'
 import {step, warn} from '../progress.js'
 
-export interface CreateAddonOptions {
-  /** SERVICE or SERVICE:PLAN, as typed. */
+/** What the command line asks for, checked before any cluster is touched (parseAddonRequest). */
+export interface AddonRequest {
   service: string
+  plan?: string
   name?: string
   /** Env var prefix: with DB, the key PGHOST reaches the app as DB_PGHOST. */
   as?: string
-  params: string[]
+  params: Record<string, string>
+}
+
+export interface CreateAddonOptions {
   wait: boolean
   timeoutMs: number
 }
@@ -45,26 +49,43 @@ export const ADDON_LABEL = 'kplat.dev/addon-service'
 const NAME = /^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$/
 const PREFIX = /^[A-Z][A-Z0-9_]*$/
 
+/** The command line's half of addons:create: SERVICE[:PLAN], --name, --as and --param's form, before anything is looked up. */
+export function parseAddonRequest(given: {service: string; name?: string; as?: string; params: string[]}): AddonRequest {
+  const [service, plan] = given.service.split(':', 2)
+  if (given.as !== undefined && !PREFIX.test(given.as)) throw new UsageError(`--as "${given.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
+  if (given.name !== undefined) checkAddonName(given.name)
+  return {service, plan, name: given.name, as: given.as, params: parseParams(given.params)}
+}
+
+function checkAddonName(name: string): void {
+  if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
+}
+
 /**
  * Creates an add-on for an app, Heroku's addons:create: checks everything it can before
  * anything exists, creates the XR (or claim) in the app's namespace, waits until Crossplane
  * says it is Ready, and binds its connection Secret to the app. Running it again finishes
  * the job.
  */
-export async function createAddon(target: AppTarget, opts: CreateAddonOptions): Promise<AddonResult> {
-  const {kube, settings, name: app} = target
-  const [serviceName, planName] = opts.service.split(':', 2)
-  if (opts.as !== undefined && !PREFIX.test(opts.as)) throw new UsageError(`--as "${opts.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
-  const {service, xrd} = await findService(kube, serviceName)
+export async function createAddon(target: AppTarget, request: AddonRequest, opts: CreateAddonOptions): Promise<AddonResult> {
+  const {kube, name: app} = target
+  const {service, xrd} = await findService(kube, request.service)
   if (service.shape === 'cluster') {
     throw new UsageError(`${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`, 'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim')
   }
 
   const schemas = schemasOf(xrd)
-  const parameters = validateParameters(service, schemas.parameters, parseParams(opts.params))
-  const plan = planName === undefined ? undefined : await findPlan(kube, service, xrd, planName)
-  const name = opts.name ?? `${app}-${service.name}`
-  if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
+  const parameters = validateParameters(service, schemas.parameters, request.params)
+  // Crossplane would accept the claim and then say it cannot select a Composition: refused here instead.
+  // Someone who may not read Compositions (they are cluster-scoped) finds out from Crossplane's own condition, below.
+  const plans = await plansOf(kube, xrd).catch((error: unknown) => {
+    if (request.plan === undefined && (error as {cause?: {code?: number}}).cause?.code === 403) return undefined
+    throw error
+  })
+  if (plans?.length === 0) throw new UsageError(`${service.name} has no plans: no Composition composes ${service.kind} yet, so nothing could provision it`, 'Ask your platform team to install one; `kplat addons:plans ' + service.name + '` shows when there is')
+  const plan = request.plan === undefined || !plans ? undefined : findPlan(service, plans, request.plan)
+  const name = request.name ?? `${app}-${service.name}`
+  checkAddonName(name)
   const namespace = target.namespace
   const secret = `${name}-connection`
   const ref = {apiVersion: service.apiVersion, kind: service.kind, metadata: {name, namespace}}
@@ -86,23 +107,23 @@ export async function createAddon(target: AppTarget, opts: CreateAddonOptions): 
   }
 
   const result: AddonResult = {name, app: app, service: service.name, plan: plan?.name, kind: service.kind, namespace, secret,
-    envVars: service.envVars.map((k) => `${opts.as ? `${opts.as}_` : ''}${k}`), state: 'provisioning'}
+    envVars: service.envVars.map((k) => `${request.as ? `${request.as}_` : ''}${k}`), state: 'provisioning'}
   if (!opts.wait) return result
 
-  await step(target.progress, `Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  await step(target.progress, `Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, xrd, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
   result.state = 'ready'
-  const binding = {name, secret, ...(opts.as ? {prefix: `${opts.as}_`} : {})}
+  const binding = {name, secret, ...(request.as ? {prefix: `${request.as}_`} : {})}
   // A rerun that finds the add-on bound as asked makes no release.
   const bound = bindingsOf(target.application).some((b) => b.name === name && b.secret === secret && b.prefix === binding.prefix)
   const {bindings, release} = await step(target.progress, `Binding ${name} to ${app}`, () => withReleases(target.ledger, async ({append}) => {
-    const bindings = await bind(kube, settings, app, binding)
+    const bindings = await bind(target, binding)
     return {bindings, release: bound ? undefined : await append({kind: 'addons', description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`, addons: bindings.map((b) => b.name)})}
   }))
   await step(target.progress, `Restarting ${app} with ${name}'s env vars`, (update) => {
-    const restarted = waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
+    const restarted = waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
     return release ? track(target.ledger, release, restarted) : restarted
   })
-  if (!(await chartReads(kube, namespace, secret))) {
+  if (!(await chartReads(target, secret))) {
     warn(target.progress, `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
   }
 
@@ -143,8 +164,7 @@ function validateParameters(service: AddonService, holder: Schema | undefined, g
   return values
 }
 
-async function findPlan(kube: Kube, service: AddonService, xrd: Xrd, name: string): Promise<AddonPlan> {
-  const plans = await plansOf(kube, xrd)
+function findPlan(service: AddonService, plans: AddonPlan[], name: string): AddonPlan {
   const plan = plans.find((p) => p.name === name)
   if (!plan) throw new UsageError(`${service.name} has no plan "${name}"`, `Its plans: ${plans.map((p) => `${service.name}:${p.name}`).join(', ') || 'none'}`)
   return plan
@@ -154,15 +174,29 @@ function instanceTarget(service: AddonService, namespace: string, name: string) 
   return {apiVersion: service.apiVersion, kind: service.kind, plural: service.plural, namespace, name}
 }
 
-/** Waits, with a watch, for Synced and Ready; a Synced=False is a failure with Crossplane's own message. */
-async function waitForReady(kube: Kube, service: AddonService, namespace: string, name: string, opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+/**
+ * Waits, with a watch, for Synced and Ready; a Synced=False is a failure with Crossplane's
+ * own message, on the add-on or, for a claim, on the composite it made (a claim whose XR
+ * cannot select a Composition stays Synced itself).
+ */
+async function waitForReady(kube: Kube, service: AddonService, xrd: Xrd, namespace: string, name: string, opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
   let last = ''
   let notReady = 'no Ready condition yet'
   let seen: ComposedBy | undefined
   let failed: string | undefined
+  const stop = new AbortController()
+  let composite: Promise<void> | undefined
+  const watchComposite = (ref: {apiVersion: string; kind: string; name: string}) => waitFor(kube, {...ref, plural: xrd.spec.names.plural}, (object) => {
+    const synced = (object as ComposedBy | undefined)?.status?.conditions?.find((c) => c.type === 'Synced')
+    return synced?.status === 'False' ? `its composite ${ref.kind} ${ref.name}: ${synced.message ?? synced.reason ?? 'Synced is False'}` : undefined
+  }, {timeoutMs: opts.timeoutMs, signal: stop.signal}).then((why) => {
+    failed = why
+    stop.abort()
+  }, () => {})
   try {
     await waitFor(kube, instanceTarget(service, namespace, name), (object) => {
       seen = object as ComposedBy | undefined
+      if (seen?.spec?.resourceRef && !composite) composite = watchComposite(seen.spec.resourceRef)
       const conditions = seen?.status?.conditions ?? []
       const synced = conditions.find((c) => c.type === 'Synced')
       const ready = conditions.find((c) => c.type === 'Ready')
@@ -176,13 +210,16 @@ async function waitForReady(kube: Kube, service: AddonService, namespace: string
       if (status !== last) opts.onStatus(status)
       last = status
       return ready?.status === 'True' ? true : undefined
-    }, {timeoutMs: opts.timeoutMs})
+    }, {timeoutMs: opts.timeoutMs, signal: stop.signal})
   } catch (error) {
     if (error instanceof KplatError && /timed out/.test(error.message)) {
       throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})${await firstFailing(kube, seen, namespace)}`, {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'})
     }
 
-    throw error
+    if (failed === undefined) throw error
+  } finally {
+    stop.abort()
+    await composite
   }
 
   if (failed !== undefined) {

@@ -16,13 +16,13 @@ export interface DestroyAddonOptions {
  * and waits until it and what Crossplane composed for it are gone.
  */
 export async function destroyAddon(target: AppTarget, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
-  const {kube, settings, name: app} = target
+  const {kube, name: app} = target
   const {bindings, release} = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () => withReleases(target.ledger, async ({append}) => {
-    const bindings = await unbind(kube, settings, app, addon.name)
+    const bindings = await unbind(target, addon.name)
     return {bindings, release: await append({kind: 'addons', description: `Detach ${addon.name} (${addon.service})`, addons: bindings.map((b) => b.name)})}
   }))
   await step(target.progress, `Restarting ${app} without ${addon.name}'s env vars`, (update) =>
-    track(target.ledger, release, waitForBindings(kube, settings, app, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})))
+    track(target.ledger, release, waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})))
   await step(target.progress, `Deleting ${addon.name} and what Crossplane made for it`, (update) =>
     deleteAndWait(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name},
       {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))

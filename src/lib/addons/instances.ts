@@ -6,7 +6,7 @@ import {listXrds, type Xrd} from '../kube/crossplane.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../errors.js'
 import {listApplications} from '../shared/applications.js'
-import type {PlatformSettings} from '../shared/settings.js'
+import type {AppTarget, Platform} from '../shared/target.js'
 import {bindingsOf} from './bindings.js'
 import {planName, toService, type AddonService} from './services.js'
 
@@ -44,8 +44,9 @@ interface InstanceObject {
  * The add-ons of some apps (every app's with no names): one list of each service's kind
  * across namespaces, whatever the number of instances, plus the XRDs and the Applications.
  */
-export async function listAddons(kube: Kube, settings: PlatformSettings, apps?: string[]): Promise<AddonInstance[]> {
-  const [xrds, applications] = await Promise.all([listXrds(kube), listApplications(kube, settings)])
+export async function listAddons(platform: Platform, apps?: string[]): Promise<AddonInstance[]> {
+  const {kube} = platform
+  const [xrds, applications] = await Promise.all([listXrds(kube), listApplications(platform)])
   const byNamespace = new Map(applications.map((a) => [a.spec.destination.namespace ?? a.metadata.name, a]))
   const wanted = apps ? new Set(apps) : undefined
   const services = xrds.map((x) => ({xrd: x, service: toService(x)})).filter((s) => s.service.shape !== 'cluster')
@@ -103,15 +104,17 @@ export interface AddonDetails extends AddonInstance {
 }
 
 /** One add-on of an app by name; an unknown name says how to list them. */
-export async function findAddon(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonInstance> {
-  const addon = (await listAddons(kube, settings, [app])).find((a) => a.name === name)
+export async function findAddon(target: AppTarget, name: string): Promise<AddonInstance> {
+  const app = target.name
+  const addon = (await listAddons(target, [app])).find((a) => a.name === name)
   if (!addon) throw new KplatError(`${app} has no add-on named "${name}"`, {hint: `\`kplat addons --app ${app}\` lists its add-ons`})
   return addon
 }
 
 /** An add-on with its conditions, what Crossplane composed for it, and its Secret's keys. */
-export async function addonDetails(kube: Kube, settings: PlatformSettings, app: string, name: string): Promise<AddonDetails> {
-  const addon = await findAddon(kube, settings, app, name)
+export async function addonDetails(target: AppTarget, name: string): Promise<AddonDetails> {
+  const {kube} = target
+  const addon = await findAddon(target, name)
   const custom = kube.api(k8s.CustomObjectsApi)
   const [group, version] = addon.apiVersion.split('/')
   const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as ComposedBy

@@ -12,6 +12,8 @@ import {step, warn} from '../progress.js'
 
 const RESOURCES_FINALIZER = 'resources-finalizer.argocd.argoproj.io'
 const RELEASE_HISTORY_LIMIT = 100
+/** GitHub's rule for user and organization names. */
+const GITHUB_OWNER = /^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$/
 
 export interface CreateOptions {
   name?: string
@@ -55,10 +57,15 @@ export interface CreateResult {
  */
 export async function createApp(ctx: Context, opts: CreateOptions): Promise<CreateResult> {
   const name = opts.name ? validateAppName(opts.name) : generateAppName()
-  // GitHub's first answer travels while the Kubernetes client and the templating load.
-  const github = await ctx.github()
-  const asked = whoami(github)
-  asked.catch(() => {})
+  if (opts.owner !== undefined && !GITHUB_OWNER.test(opts.owner)) {
+    throw new UsageError(`--owner "${opts.owner}" is not a GitHub user or organization name`, 'Letters, digits and single dashes, at most 39: for example --owner acme')
+  }
+
+  // GitHub's first answer travels while the Kubernetes client and the templating load; a
+  // missing token is told only after what is wrong with the command line.
+  const connecting = ctx.github()
+  const asked = connecting.then(whoami)
+  for (const p of [connecting, asked]) p.catch(() => {})
   const [{loadSettings}, repo, runs, argo, {fetchFolder, findTemplate}, {runTemplate}, params] = await Promise.all([
     import('../shared/settings.js'), import('../github/repo.js'), import('../github/runs.js'), import('../kube/argocd-apps.js'),
     import('../templates/templates.js'), import('../skeleton/render.js'), import('../skeleton/parameters.js'),
@@ -73,6 +80,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   let settingsRead: Promise<PlatformSettings> | undefined
   const readSettings = () => settingsRead ??= ctx.kube(opts.context).then((kube) => loadSettings(kube, ctx.env))
   const template = await findTemplate(ctx, opts.template, readSettings)
+  const github = await connecting
   const kube = await ctx.kube(opts.context)
   const [me, settings] = await Promise.all([asked, readSettings()])
   checkScopes(me.scopes)
@@ -160,7 +168,13 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const result: CreateResult = {name, owner, repository: repository.htmlUrl, cloneUrl: repository.cloneUrl, namespace: name, commit}
   // The platform's Backstage catalog. The app exists by now: a failure here is a warning
   // that says how to retry, never a reason to undo the app.
-  if (catalog && catalogLocation) {
+  // A location in the app's own repository names a file the template wrote, or none: then
+  // Backstage has nothing to read, and a rerun (the same template) would not make one.
+  const ownFolder = catalogTarget(repository.htmlUrl, 'main', '')
+  const inRepository = catalogLocation?.startsWith(ownFolder) ? catalogLocation.slice(ownFolder.length) : undefined
+  if (catalog && catalogLocation && inRepository !== undefined && !previous && !files.some((f) => f.path === inRepository)) {
+    warn(progress, `${name} is not in the Backstage catalog: the ${template.name} template makes no ${inRepository}, so there is nothing to register. Add a catalog-info.yaml to the template (or to the repository, then register it in Backstage)`)
+  } else if (catalog && catalogLocation) {
     try {
       const registered = await step(progress, `Registering ${name} in the Backstage catalog`, async () => {
         const r = await registerLocation(catalog, catalogLocation)

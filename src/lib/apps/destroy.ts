@@ -2,18 +2,19 @@
 // order that loses nothing by surprise, each step looking before it acts so that a rerun
 // after an interruption finishes the job. What kplat did not make is left and reported.
 import type {Context} from '../context.js'
-import {isOurs, LABELS, type Application} from '../kube/argocd.js'
-import {findApplication, findObject} from '../kube/argocd-apps.js'
-import type {Kube} from '../kube/client.js'
+import {isOurs, type Application} from '../kube/argocd.js'
+import {findObject} from '../kube/argocd-apps.js'
 import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../errors.js'
 import type {AddonInstance} from '../addons/instances.js'
 import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from '../templates/catalog.js'
-import type {PlatformSettings} from '../shared/settings.js'
+import type {AppRemains} from '../shared/target.js'
 import {step, warn} from '../progress.js'
 
 export interface DestroyPlan {
   app: string
+  /** Where the app is, and what is left of it. */
+  remains: AppRemains
   application?: Application
   namespace?: {name: string; ours: boolean}
   addons: AddonInstance[]
@@ -35,22 +36,19 @@ export interface DestroyResult {
 const repoSecretName = (app: string) => `repo-${app}`
 
 /** What there is of the app: the Application, its namespace, add-ons, repository Secret, repository and remote. */
-export async function planDestroy(ctx: Context, kube: Kube, settings: PlatformSettings, app: string, opts: {deleteRepository: boolean}): Promise<DestroyPlan> {
-  const [application, namespace, secret] = await Promise.all([
-    findApplication(kube, settings.argocdNamespace, app),
+export async function planDestroy(ctx: Context, remains: AppRemains, opts: {deleteRepository: boolean}): Promise<DestroyPlan> {
+  const {kube, settings, name: app, application} = remains
+  const [namespace, secret] = await Promise.all([
     findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: app}),
     findObject(kube, {apiVersion: 'v1', kind: 'Secret', namespace: settings.argocdNamespace, name: repoSecretName(app)}),
   ])
-  if (application && application.metadata.labels?.[LABELS.managedBy] !== 'kplat') {
-    throw new KplatError(`"${app}" is an Argo CD Application that kplat did not create`, {hint: 'kplat only destroys apps it created; use argocd for this one'})
-  }
 
   const nsName = application?.spec.destination.namespace ?? app
   const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
   const {listAddons} = await import('../addons/instances.js')
-  const addons = ns && isOurs(ns, app) ? (await listAddons(kube, settings, [app])).filter((a) => a.origin === 'kplat') : []
+  const addons = ns && isOurs(ns, app) ? (await listAddons(remains, [app])).filter((a) => a.origin === 'kplat') : []
   const plan: DestroyPlan = {
-    app, application, addons,
+    app, remains, application, addons,
     namespace: ns ? {name: nsName, ours: isOurs(ns, app)} : undefined,
     repoSecret: secret && isOurs(secret, app) ? repoSecretName(app) : undefined,
   }
@@ -117,7 +115,8 @@ export function describeLoss(plan: DestroyPlan): string {
   return parts.join(', ')
 }
 
-export async function destroyApp(kube: Kube, settings: PlatformSettings, ctx: Context, plan: DestroyPlan, opts: {timeoutMs: number}): Promise<DestroyResult> {
+export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeoutMs: number}): Promise<DestroyResult> {
+  const {kube, settings} = plan.remains
   const progress = ctx.progress
   const deleted: string[] = []
   const kept: string[] = []

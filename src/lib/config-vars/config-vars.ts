@@ -13,6 +13,7 @@ import {KplatError, UsageError} from '../errors.js'
 import {bindingsOf} from '../addons/bindings.js'
 import {track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
+import {step} from '../progress.js'
 
 const CONFIG_MANAGER = 'kplat-config'
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -78,7 +79,8 @@ async function addonVars(target: AppTarget, reveal: boolean): Promise<ConfigVar[
 /** KEY=VALUE, KEY=- (stdin, once) or KEY=@FILE; a value never has to be typed on a command line. */
 export async function parseAssignments(args: string[], io: {stdin: Readable; cwd: string}): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
-  let stdinUsed = false
+  // Told before stdin is read, which may never end.
+  if (args.filter((a) => a.slice(a.indexOf('=') + 1) === '-' && a.indexOf('=') > 0).length > 1) throw new UsageError('only one value can come from stdin (KEY=-)', 'Give the others as KEY=@file')
   for (const [i, arg] of args.entries()) {
     const eq = arg.indexOf('=')
     // Not echoed: a stray space (`API_TOKEN= s3cr3t`) makes the value an argument of its own.
@@ -87,10 +89,8 @@ export async function parseAssignments(args: string[], io: {stdin: Readable; cwd
     checkName(key)
     const raw = arg.slice(eq + 1)
     if (raw === '-') {
-      if (stdinUsed) throw new UsageError('only one value can come from stdin (KEY=-)', 'Give the others as KEY=@file')
       // Typed at a terminal, the value would be echoed as it is typed, and kplat would seem to hang.
       if ((io.stdin as {isTTY?: boolean}).isTTY) throw new UsageError(`${key}=- reads the value from stdin, which is a terminal`, `Pipe it in, for example \`printf %s "$VALUE" | kplat config:set ${key}=-\`, or give it as ${key}=@file`)
-      stdinUsed = true
       let text = ''
       for await (const chunk of io.stdin) text += chunk.toString()
       // What `echo value |` adds; a value's own last newline is kept when there are two.
@@ -112,23 +112,16 @@ export async function parseAssignments(args: string[], io: {stdin: Readable; cwd
   return out
 }
 
-export function checkName(key: string): void {
+/** A name as an env var may have it: what `config:get` and `config:unset` check before looking anything up. */
+export function checkNameForm(key: string): void {
   if (!NAME.test(key)) throw new UsageError(`"${key}" is not a valid config var name: an env var name is letters, digits and _, not starting with a digit`, 'For example GREETING or DATABASE_URL')
-  if (key.startsWith('KPLAT_')) throw new UsageError(`${key}: names starting with KPLAT_ are kplat's own`, 'Pick a name without the KPLAT_ prefix')
-  if (CHART_VARS.has(key)) throw new UsageError(`${key} is set by the platform for every process (the chart sets PORT and APP_VERSION)`, 'Pick another name')
 }
 
-/** Everything that would refuse a change, checked before anything is written (and before any progress is shown). */
-export async function checkConfigChange(target: AppTarget, set: Record<string, string>, unset: string[]): Promise<void> {
-  for (const key of [...Object.keys(set), ...unset]) checkName(key)
-  const [{values}, addons] = await Promise.all([readOwn(target), addonVars(target, false)])
-  for (const key of Object.keys(set)) {
-    const taken = addons.find((a) => a.name === key)
-    if (taken) throw new UsageError(`${key} is given by the add-on ${taken.source}`, 'Pick another name, or bind the add-on under a prefix (`kplat addons:create ... --as PREFIX`)')
-  }
-
-  const missing = unset.filter((k) => !(k in values))
-  if (missing.length > 0) throw new UsageError(`${target.name} has no config var ${missing.join(', ')}`, '`kplat config` lists them')
+/** A name kplat lets a developer set. */
+export function checkName(key: string): void {
+  checkNameForm(key)
+  if (key.startsWith('KPLAT_')) throw new UsageError(`${key}: names starting with KPLAT_ are kplat's own`, 'Pick a name without the KPLAT_ prefix')
+  if (CHART_VARS.has(key)) throw new UsageError(`${key} is set by the platform for every process (the chart sets PORT and APP_VERSION)`, 'Pick another name')
 }
 
 export interface ConfigChange {
@@ -143,39 +136,58 @@ export interface ConfigChange {
 export interface ConfigOptions {
   restart: boolean
   timeoutMs: number
-  onStatus: (status: string) => void
 }
 
 /**
- * Writes the Secret and records the release, under the app's release lock (so two people's
- * changes neither overwrite each other nor get each other's snapshot; checkConfigChange
- * first), then, unless --no-restart, bumps the Application's config revision: Argo CD rolls
- * every process once, and they start with the new values.
+ * config:set and config:unset in one pass: the Secret and the add-ons' Secrets are read once
+ * and everything that would refuse the change is told before anything is written (or any
+ * progress shown). Then, under the app's release lock (so two people's changes neither
+ * overwrite each other nor get each other's snapshot), the Secret is written from that read
+ * and the release recorded; unless --no-restart, the Application's config revision is bumped:
+ * Argo CD rolls every process once, and they start with the new values.
  */
-export async function changeConfig(target: AppTarget, set: Record<string, string>, unset: string[], opts: ConfigOptions): Promise<ConfigChange> {
-  const words = [...(Object.keys(set).length > 0 ? [`Set ${Object.keys(set).sort().join(', ')}`] : []), ...(unset.length > 0 ? [`Unset ${[...unset].sort().join(', ')}`] : [])]
-  const {release, revision} = await withReleases(target.ledger, async ({append}) => {
-    const written = await writeConfig(target, (values) => {
-      const next = {...values, ...set}
-      for (const key of unset) delete next[key]
-      return next
+export async function changeConfig(target: AppTarget, change: {set: Record<string, string>; unset: string[]}, opts: ConfigOptions): Promise<ConfigChange> {
+  const {set, unset} = change
+  const keys = Object.keys(set)
+  for (const key of [...keys, ...unset]) checkName(key)
+  const [own, addons] = await Promise.all([readOwn(target), addonVars(target, false)])
+  for (const key of keys) {
+    const taken = addons.find((a) => a.name === key)
+    if (taken) throw new UsageError(`${key} is given by the add-on ${taken.source}`, 'Pick another name, or bind the add-on under a prefix (`kplat addons:create ... --as PREFIX`)')
+  }
+
+  const missing = unset.filter((k) => !(k in own.values))
+  if (missing.length > 0) throw new UsageError(`${target.name} has no config var ${missing.join(', ')}`, '`kplat config` lists them')
+
+  const words = [...(keys.length > 0 ? [`Set ${[...keys].sort().join(', ')}`] : []), ...(unset.length > 0 ? [`Unset ${[...unset].sort().join(', ')}`] : [])]
+  const doing = [...(keys.length > 0 ? [`Setting ${keys.join(', ')}`] : []), ...(unset.length > 0 ? [`Unsetting ${unset.join(', ')}`] : [])].join(' and ')
+  const label = opts.restart ? `${doing} and restarting ${target.name}` : `${doing} on ${target.name}`
+  const version = await step(target.progress, label, async (update) => {
+    const {release, revision} = await withReleases(target.ledger, async ({append}) => {
+      const written = await writeConfig(target, (values) => {
+        const next = {...values, ...set}
+        for (const key of unset) delete next[key]
+        return next
+      }, own)
+      const release = await append({kind: 'config', description: `${words.join('; ')} config vars`, snapshot: written.values, outcome: opts.restart ? 'deploying' : 'succeeded'})
+      if (opts.restart) await deployConfigRevision(target, written.revision)
+      return {release, revision: written.revision}
     })
-    const release = await append({kind: 'config', description: `${words.join('; ')} config vars`, snapshot: written.values, outcome: opts.restart ? 'deploying' : 'succeeded'})
-    if (opts.restart) await deployConfigRevision(target, written.revision)
-    return {release, revision: written.revision}
+    // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
+    if (opts.restart) await track(target.ledger, release, waitForKplatValues(target.kube, applicationRef(target), (values) => values.configRevision === revision, {...opts, onStatus: update}))
+    return release.version
   })
-  // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
-  if (opts.restart) await track(target.ledger, release, waitForKplatValues(target.kube, applicationRef(target), (values) => values.configRevision === revision, opts))
-  return {app: target.name, set: Object.keys(set).sort(), unset: [...unset].sort(), restarted: opts.restart, release: release.version}
+  return {app: target.name, set: [...keys].sort(), unset: [...unset].sort(), restarted: opts.restart, release: version}
 }
 
 /** Replaces the app's config vars with what `next` makes of them (optimistic concurrency); returns the Secret's new revision. */
-export async function writeConfig(target: AppTarget, next: (values: Record<string, string>) => Record<string, string>): Promise<{revision: string; values: Record<string, string>}> {
+export async function writeConfig(target: AppTarget, next: (values: Record<string, string>) => Record<string, string>, read?: Awaited<ReturnType<typeof readOwn>>): Promise<{revision: string; values: Record<string, string>}> {
   const {namespace} = target
   const name = configSecretName(target.name)
   const core = target.kube.api(k8s.CoreV1Api)
   for (let attempt = 0; ; attempt++) {
-    const {secret, values} = await readOwn(target)
+    // The caller's read serves the first attempt; a conflict means it is stale, so read again.
+    const {secret, values} = attempt === 0 && read ? read : await readOwn(target)
     const after = next(values)
     const body = {metadata: {name, namespace, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: target.name}, resourceVersion: secret?.metadata?.resourceVersion},
       type: 'Opaque', data: Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))}

@@ -178,7 +178,7 @@ export interface ScaleRequest {
 }
 
 /** Heroku's forms: web=3, web+1, web-1. */
-export function parseScale(args: string[], max: number): ScaleRequest[] {
+export function parseScale(args: string[]): ScaleRequest[] {
   const seen = new Set<string>()
   return args.map((arg) => {
     const m = /^([a-z][a-z0-9-]*)(=|\+|-)(\d+)$/.exec(arg)
@@ -191,7 +191,6 @@ export function parseScale(args: string[], max: number): ScaleRequest[] {
     const count = Number(digits)
     if (seen.has(type)) throw new UsageError(`${type} is scaled twice on one command line`, `Give one count per type, for example \`kplat ps:scale ${type}=${count}\``)
     seen.add(type)
-    if (count > max) throw new UsageError(`${arg}: at most ${max} processes of a type (the platform's maxProcesses)`, `Ask for ${max} or fewer`)
     return {type, op: op as ScaleRequest['op'], count}
   })
 }
@@ -217,8 +216,9 @@ export interface ScalePlan {
   types: ProcessType[]
 }
 
-/** Checks a scale against the app's types, counts and the platform's maximum, before anything changes. */
-export async function planScale(target: AppTarget, requests: ScaleRequest[], max: number): Promise<ScalePlan> {
+/** Checks a scale against the app's types, counts and the platform's maximum (its settings), before anything changes. */
+export async function planScale(target: AppTarget, requests: ScaleRequest[]): Promise<ScalePlan> {
+  const max = target.settings.maxProcesses
   const types = await processTypes(target)
   if (types.length === 0) throw notDeployed(target)
   const formation = {...kplatValues(target.application.spec.source).formation}

@@ -1,9 +1,8 @@
 import * as k8s from '../kube/k8s.js'
 import {ARGOCD, LABELS, MANAGED_BY_KPLAT, type Application} from '../kube/argocd.js'
-import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../errors.js'
-import type {PlatformSettings} from './settings.js'
+import type {Platform} from './target.js'
 
 /** An app as a developer sees it: what Heroku's apps:info shows. */
 export interface App {
@@ -32,12 +31,12 @@ export function toApp(application: Application): App {
 }
 
 /** The apps kplat created: Argo CD Applications that carry its label. */
-export async function listApps(kube: Kube, settings: PlatformSettings): Promise<App[]> {
-  return (await listApplications(kube, settings)).map(toApp).sort((a, b) => a.name.localeCompare(b.name))
+export async function listApps(platform: Platform): Promise<App[]> {
+  return (await listApplications(platform)).map(toApp).sort((a, b) => a.name.localeCompare(b.name))
 }
 
 /** The Argo CD Applications kplat created, as they are. */
-export async function listApplications(kube: Kube, settings: PlatformSettings): Promise<Application[]> {
+export async function listApplications({kube, settings}: Platform): Promise<Application[]> {
   const namespace = settings.argocdNamespace
   try {
     const list = await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({
@@ -49,12 +48,12 @@ export async function listApplications(kube: Kube, settings: PlatformSettings): 
   }
 }
 
-export async function getApp(kube: Kube, settings: PlatformSettings, name: string): Promise<App> {
-  return toApp(await getApplication(kube, settings, name))
+export async function getApp(platform: Platform, name: string): Promise<App> {
+  return toApp(await getApplication(platform, name))
 }
 
 /** The Argo CD Application of a kplat app, or a failure that says what to type instead. */
-export async function getApplication(kube: Kube, settings: PlatformSettings, name: string): Promise<Application> {
+export async function getApplication({kube, settings}: Platform, name: string): Promise<Application> {
   const namespace = settings.argocdNamespace
   let application: Application
   try {
@@ -67,9 +66,13 @@ export async function getApplication(kube: Kube, settings: PlatformSettings, nam
     throw kubeError(error, {verb: 'get', resource: 'applications.argoproj.io', namespace, server: kube.config.getCurrentCluster()?.server})
   }
 
+  refuseForeign(application, name)
+  return application
+}
+
+/** kplat acts only on the Applications it created. */
+export function refuseForeign(application: Application, name: string): void {
   if (application.metadata.labels?.[LABELS.managedBy] !== 'kplat') {
     throw new KplatError(`"${name}" is an Argo CD Application that kplat did not create`, {hint: 'kplat only manages apps it created; use argocd for this one'})
   }
-
-  return application
 }

@@ -8,7 +8,7 @@ import {warn} from '../progress.js'
  */
 export async function confirmDestruction(ctx: Context, opts: {app: string; confirm?: string; what: string}): Promise<void> {
   if (opts.confirm !== undefined) {
-    if (opts.confirm !== opts.app) throw new UsageError(`--confirm ${opts.confirm} does not name the app (${opts.app}); nothing was changed`, `Pass --confirm ${opts.app}`)
+    checkConfirm(opts.app, opts.confirm)
     warn(ctx.progress, `${opts.what}.`)
     return
   }
@@ -20,4 +20,9 @@ export async function confirmDestruction(ctx: Context, opts: {app: string; confi
   warn(ctx.progress, `${opts.what}. This cannot be undone.`)
   const typed = await ctx.ask.input(`To proceed, type ${opts.app}:`, `Pass --confirm ${opts.app}`)
   if (typed.trim() !== opts.app) throw new KplatError(`"${typed.trim()}" is not ${opts.app}; nothing was changed`, {hint: `Run it again and type ${opts.app}, or pass --confirm ${opts.app}`})
+}
+
+/** A --confirm that names another app is the command line's mistake: told before anything is looked up. */
+export function checkConfirm(app: string, confirm: string | undefined): void {
+  if (confirm !== undefined && confirm !== app) throw new UsageError(`--confirm ${confirm} does not name the app (${app}); nothing was changed`, `Pass --confirm ${app}`)
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
-import {ANSI, baseEnv, ROOT, runBin, runInProcess} from './helpers/cli.js'
+import {ANSI, baseEnv, ROOT, runBin, runInProcess} from '../helpers/cli.js'
 
 const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as {version: string}
 

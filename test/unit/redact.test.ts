@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {MASK, Redactor} from '../src/lib/redact.js'
+import {MASK, Redactor} from '../../src/lib/redact.js'
 
 describe('Redactor', () => {
   it('replaces every secret it was given, wherever it appears', () => {

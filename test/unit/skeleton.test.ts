@@ -3,11 +3,11 @@ import {chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync} from 'nod
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {describe, it} from 'node:test'
-import {parseParams, resolveParameters, type Question} from '../src/lib/skeleton/parameters.js'
-import {TemplateError} from '../src/lib/skeleton/expressions.js'
-import {renderSkeleton, runTemplate, stepValues} from '../src/lib/skeleton/render.js'
-import {loadTemplate} from '../src/lib/skeleton/template.js'
-import {UsageError} from '../src/lib/errors.js'
+import {parseParams, resolveParameters, type Question} from '../../src/lib/skeleton/parameters.js'
+import {TemplateError} from '../../src/lib/skeleton/expressions.js'
+import {renderSkeleton, runTemplate, stepValues} from '../../src/lib/skeleton/render.js'
+import {loadTemplate} from '../../src/lib/skeleton/template.js'
+import {UsageError} from '../../src/lib/errors.js'
 
 function skeleton(files: Record<string, string | Buffer>, executable: string[] = []): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kplat-skel-'))

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
-import {buildManifest} from '../scripts/manifest.js'
-import {commandReference, updatedReadme} from '../scripts/readme.js'
-import {ROOT} from './helpers/cli.js'
+import {buildManifest} from '../../scripts/manifest.js'
+import {commandReference, updatedReadme} from '../../scripts/readme.js'
+import {ROOT} from '../helpers/cli.js'
 
 describe('the package', () => {
   it('ships an oclif.manifest.json in step with the commands (npm run build writes it)', async () => {

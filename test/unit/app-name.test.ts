@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {validateAppName} from '../src/lib/shared/app-names.js'
-import {UsageError} from '../src/lib/errors.js'
+import {validateAppName} from '../../src/lib/shared/app-names.js'
+import {UsageError} from '../../src/lib/errors.js'
 
 describe('app names, as Heroku validates them', () => {
   it('accepts a lowercase letter, then lowercase letters, digits and dashes, up to 30', () => {

@@ -7,11 +7,11 @@ import * as path from 'node:path'
 import {describe, it} from 'node:test'
 import {PassThrough} from 'node:stream'
 import * as k8s from '@kubernetes/client-node'
-import {createKube, loadKubeConfig} from '../src/lib/kube/client.js'
-import {KubeHttp} from '../src/lib/kube/http.js'
-import {waitFor} from '../src/lib/kube/wait.js'
-import {Debug} from '../src/lib/debug.js'
-import {Redactor} from '../src/lib/redact.js'
+import {createKube, loadKubeConfig} from '../../src/lib/kube/client.js'
+import {KubeHttp} from '../../src/lib/kube/http.js'
+import {waitFor} from '../../src/lib/kube/wait.js'
+import {Debug} from '../../src/lib/debug.js'
+import {Redactor} from '../../src/lib/redact.js'
 
 // The server's side is the edge here: a scripted sequence of answers, and a clock that
 // records the waits instead of sleeping them.

@@ -5,7 +5,7 @@ import {readdirSync, readFileSync} from 'node:fs'
 import * as path from 'node:path'
 import {describe, it} from 'node:test'
 
-const SRC = path.resolve(import.meta.dirname, '../src')
+const SRC = path.resolve(import.meta.dirname, '../../src')
 const PORTS = ['github', 'kube', 'git', 'skeleton']
 /** Model primitives that any layer may use: they hold no screen and no capability. */
 const PRIMITIVES = ['errors', 'progress', 'ask', 'redact', 'debug', 'cache'].map((p) => `lib/${p}.ts`)
