@@ -17,23 +17,52 @@ try {
   const owns: number[] = []
   for (let i = 0; i < 3; i++) {
     const t0 = Date.now()
-    const {stderr} = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--name', `${app}-b${i}`], {KPLAT_DEBUG: '1'})
+    const {stderr} = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--name', `${app}-b${i}`], {
+      KPLAT_DEBUG: '1',
+    })
     const total = (Date.now() - t0) / 1000
-    const step = (label: RegExp) => Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
+    const step = (label: RegExp) =>
+      Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
     const waits = step(/Waiting for/) + step(/Restarting/)
     owns.push(total - waits)
-    console.log(`addons:create ${i + 1}: ${total.toFixed(1)} s in all, ${step(/Waiting for/).toFixed(1)} s provisioning, ${step(/Restarting/).toFixed(1)} s for the app's restart, kplat's own time ${(total - waits).toFixed(1)} s, ${requests(stderr)} API requests`)
+    console.log(
+      `addons:create ${i + 1}: ${total.toFixed(1)} s in all, ${step(/Waiting for/).toFixed(1)} s provisioning, ${step(/Restarting/).toFixed(1)} s for the app's restart, kplat's own time ${(total - waits).toFixed(1)} s, ${requests(stderr)} API requests`,
+    )
   }
 
-  console.log(`kplat's own time in addons:create: median ${median(owns).toFixed(1)} s (of ${owns.map((o) => o.toFixed(1)).join(', ')})`)
+  console.log(
+    `kplat's own time in addons:create: median ${median(owns).toFixed(1)} s (of ${owns.map((o) => o.toFixed(1)).join(', ')})`,
+  )
 
   // 2. addons --all over many add-ons: an XRD of the bench's own with no Composition, so
   // Crossplane composes nothing for its 200 instances, and Applications that Argo CD will
   // not sync (their project does not exist), so only the listing is measured.
   const group = 'bench.kplat.dev'
-  await applyDocuments(admin, [{apiVersion: 'apiextensions.crossplane.io/v2', kind: 'CompositeResourceDefinition', metadata: {name: `caches.${group}`},
-    spec: {scope: 'Namespaced', group, names: {kind: 'Cache', plural: 'caches'}, versions: [{name: 'v1', served: true, referenceable: true,
-      schema: {openAPIV3Schema: {type: 'object', properties: {spec: {type: 'object', properties: {sizeMB: {type: 'integer'}}}}}}}]}}])
+  await applyDocuments(admin, [
+    {
+      apiVersion: 'apiextensions.crossplane.io/v2',
+      kind: 'CompositeResourceDefinition',
+      metadata: {name: `caches.${group}`},
+      spec: {
+        scope: 'Namespaced',
+        group,
+        names: {kind: 'Cache', plural: 'caches'},
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            referenceable: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: {spec: {type: 'object', properties: {sizeMB: {type: 'integer'}}}},
+              },
+            },
+          },
+        ],
+      },
+    },
+  ])
   const extensions = admin.makeApiClient(k8s.ApiextensionsV1Api)
   for (let i = 0; ; i++) {
     const crd = await extensions.readCustomResourceDefinition({name: `caches.${group}`}).catch(() => undefined)
@@ -48,12 +77,37 @@ try {
       if (made.has(a)) continue
       made.add(a)
       const name = `bench-list-${a}`
-      await applyDocuments(admin, [
-        {apiVersion: 'v1', kind: 'Namespace', metadata: {name}},
-        {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: {name, namespace: 'argocd', labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': name}},
-          spec: {project: 'bench-none', source: {repoURL: 'http://127.0.0.1:9/none.git', path: 'chart'}, destination: {server: 'https://kubernetes.default.svc', namespace: name}}},
-        ...[0, 1, 2, 3].map((i) => ({apiVersion: `${group}/v1`, kind: 'Cache', metadata: {name: `cache-${i}`, namespace: name, labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': name}}, spec: {sizeMB: 64}})),
-      ], {parallel: false})
+      await applyDocuments(
+        admin,
+        [
+          {apiVersion: 'v1', kind: 'Namespace', metadata: {name}},
+          {
+            apiVersion: 'argoproj.io/v1alpha1',
+            kind: 'Application',
+            metadata: {
+              name,
+              namespace: 'argocd',
+              labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': name},
+            },
+            spec: {
+              project: 'bench-none',
+              source: {repoURL: 'http://127.0.0.1:9/none.git', path: 'chart'},
+              destination: {server: 'https://kubernetes.default.svc', namespace: name},
+            },
+          },
+          ...[0, 1, 2, 3].map((i) => ({
+            apiVersion: `${group}/v1`,
+            kind: 'Cache',
+            metadata: {
+              name: `cache-${i}`,
+              namespace: name,
+              labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': name},
+            },
+            spec: {sizeMB: 64},
+          })),
+        ],
+        {parallel: false},
+      )
     }
   }
 
@@ -70,7 +124,9 @@ try {
       listed = (JSON.parse(stdout) as Array<{service: string}>).filter((a) => a.service === 'cache').length
     }
 
-    console.log(`kplat addons --all over ${listed} add-ons of ${apps} apps: ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`)
+    console.log(
+      `kplat addons --all over ${listed} add-ons of ${apps} apps: ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`,
+    )
   }
 } finally {
   await ground.stop()

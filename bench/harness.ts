@@ -16,11 +16,13 @@ export async function startBench(name: string, maxBuffer = 64 << 20) {
   const ground = await startGround()
   const env = {...process.env, ...ground.env, CI: 'true'}
   const work = mkdtempSync(path.join(os.tmpdir(), `kplat-bench-${name}-`))
-  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}) => exec(process.execPath, [BIN, ...args], {env: {...env, ...extra}, cwd: work, maxBuffer})
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    exec(process.execPath, [BIN, ...args], {env: {...env, ...extra}, cwd: work, maxBuffer})
   return {ground, env, work, kplat}
 }
 
 /** The API requests a run made, from its KPLAT_DEBUG=1 log. */
-export const requests = (stderr: string) => stderr.split('\n').filter((l) => /^\[debug\] (GET|POST|PUT|PATCH|DELETE) /.test(l)).length
+export const requests = (stderr: string) =>
+  stderr.split('\n').filter((l) => /^\[debug\] (GET|POST|PUT|PATCH|DELETE) /.test(l)).length
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

@@ -24,11 +24,20 @@ try {
   const git = (args: string[]) => exec('git', ['-C', clone, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
   writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + '\n// two\n')
   await git(['-c', 'user.name=bench', '-c', 'user.email=bench@example.com', 'commit', '-qam', 'two'])
-  await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${ground.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', 'origin', 'main'])
+  await git([
+    '-c',
+    `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${ground.env.GITHUB_TOKEN}`).toString('base64')}`,
+    'push',
+    '-q',
+    'origin',
+    'main',
+  ])
   const sha = (await git(['rev-parse', 'HEAD'])).stdout.trim()
   const core = ground.cluster.adminConfig().makeApiClient(k8s.CoreV1Api)
   for (let i = 0; ; i++) {
-    const pods = (await core.listNamespacedPod({namespace: app})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+    const pods = (await core.listNamespacedPod({namespace: app})).items.filter(
+      (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+    )
     if (pods.length > 0 && pods.every((p) => p.spec!.containers[0].image!.endsWith(sha))) break
     if (i > 600) throw new Error('the push was not deployed')
     await new Promise((r) => setTimeout(r, 100))
@@ -57,13 +66,16 @@ try {
       const t = Date.now()
       const {stderr} = await kplat(['releases:rollback', to, '--app', app], {KPLAT_DEBUG: '1'})
       const total = Date.now() - t
-      const waited = Number(/Waiting for Argo CD to deploy v\d+\.\.\. done \((\d+\.\d)s\)/.exec(stderr)?.[1] ?? Number.NaN) * 1000
+      const waited =
+        Number(/Waiting for Argo CD to deploy v\d+\.\.\. done \((\d+\.\d)s\)/.exec(stderr)?.[1] ?? Number.NaN) * 1000
       whole.push(total)
       own.push(Math.round(total - waited))
       count = requests(stderr)
     }
 
-    console.log(`releases:rollback: ${count} API requests; kplat's own time median ${median(own)} ms of 3 (${own.join(', ')}); with the wait for Argo CD, median ${median(whole)} ms`)
+    console.log(
+      `releases:rollback: ${count} API requests; kplat's own time median ${median(own)} ms of 3 (${own.join(', ')}); with the wait for Argo CD, median ${median(whole)} ms`,
+    )
   }
 
   // 3. releases at the app's real count, then at 500.
@@ -79,19 +91,41 @@ try {
       listed = (JSON.parse(stdout) as unknown[]).length
     }
 
-    console.log(`releases (${label}, ${listed} releases): ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`)
+    console.log(
+      `releases (${label}, ${listed} releases): ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`,
+    )
   }
 
   await measure('as made')
   const ledger = await core.listNamespacedConfigMap({namespace: app, labelSelector: 'kplat.dev/release'})
-  const latest = ledger.items.map((c) => JSON.parse(c.data!.release) as {version: number}).sort((a, b) => b.version - a.version)[0]
+  const latest = ledger.items
+    .map((c) => JSON.parse(c.data!.release) as {version: number})
+    .sort((a, b) => b.version - a.version)[0]
   const template = ledger.items.find((c) => c.metadata!.labels!['kplat.dev/release'] === String(latest.version))!
   const copies = Array.from({length: 500 - latest.version}, (_, i) => latest.version + 1 + i)
   for (let i = 0; i < copies.length; i += 25) {
-    await Promise.all(copies.slice(i, i + 25).map((version) => core.createNamespacedConfigMap({namespace: app, body: {
-      metadata: {name: `${app}-release-v${version}`, labels: {...template.metadata!.labels, 'kplat.dev/release': String(version)}},
-      data: {release: JSON.stringify({...latest, version, kind: 'config', description: 'Set BENCH config vars', outcome: 'succeeded'})},
-    }})))
+    await Promise.all(
+      copies.slice(i, i + 25).map((version) =>
+        core.createNamespacedConfigMap({
+          namespace: app,
+          body: {
+            metadata: {
+              name: `${app}-release-v${version}`,
+              labels: {...template.metadata!.labels, 'kplat.dev/release': String(version)},
+            },
+            data: {
+              release: JSON.stringify({
+                ...latest,
+                version,
+                kind: 'config',
+                description: 'Set BENCH config vars',
+                outcome: 'succeeded',
+              }),
+            },
+          },
+        }),
+      ),
+    )
   }
 
   await measure('500')

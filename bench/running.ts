@@ -46,12 +46,18 @@ try {
   await kplat(['create', app, '--no-clone'])
   await kplat(['ps:scale', 'web=20', '--app', app])
   const core = ground.cluster.adminConfig().makeApiClient(k8s.CoreV1Api)
-  const webPods = async () => (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
-    .filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!)
+  const webPods = async () =>
+    (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => p.metadata!.name!)
   const pods = await webPods()
 
   // 1. The tail. kplat's stdout is a pipe read here; each line counted as it arrives.
-  const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'app', '-n', '0', '--app', app], {env, cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+  const tail = spawn(process.execPath, [BIN, 'logs', '--tail', '--source', 'app', '-n', '0', '--app', app], {
+    env,
+    cwd: work,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let received = 0
   let rest = ''
   const firstLines = new Map<string, number>()
@@ -92,7 +98,9 @@ try {
   // the pace) and a steady 30,000 lines/s, during which a new process starts.
   const files = pods.map((pod) => podLogPath(ground.dir, app, pod, 'web'))
   const phase = async (label: string, perSecond: number | undefined, seconds: number) => {
-    const writer = spawn(process.execPath, ['-e', WRITER, JSON.stringify({files, perSecond, seconds})], {stdio: ['ignore', 'pipe', 'inherit']})
+    const writer = spawn(process.execPath, ['-e', WRITER, JSON.stringify({files, perSecond, seconds})], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let report = ''
     writer.stdout.on('data', (d) => (report += d))
     const finished = new Promise((resolve) => writer.on('close', resolve))
@@ -105,7 +113,9 @@ try {
     for (let i = 0; i < 300 && received - counted0 < written; i++) await sleep(100)
     const elapsed = (Date.now() - t0) / 1000
     const printed = received - counted0
-    console.log(`logs --tail on ${pods.length} processes, ${label}: ${written} lines written in ${seconds} s, ${printed} printed in ${elapsed.toFixed(1)} s: ${Math.round(printed / elapsed)} lines/s; a new process's first line after ${latency} ms`)
+    console.log(
+      `logs --tail on ${pods.length} processes, ${label}: ${written} lines written in ${seconds} s, ${printed} printed in ${elapsed.toFixed(1)} s: ${Math.round(printed / elapsed)} lines/s; a new process's first line after ${latency} ms`,
+    )
   }
 
   // The steady phase first: the flood leaves a backlog in the ground that would count as its lines.
@@ -114,7 +124,9 @@ try {
   const status = readFileSync(`/proc/${tail.pid}/status`, 'utf8')
   const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
   tail.kill('SIGINT')
-  console.log(`kplat logs --tail: peak memory ${peak.toFixed(0)} MiB; a new process's first line with the stream idle after ${idleLatency} ms`)
+  console.log(
+    `kplat logs --tail: peak memory ${peak.toFixed(0)} MiB; a new process's first line with the stream idle after ${idleLatency} ms`,
+  )
 
   // 2. logs -n 100 on 20 processes.
   await kplat(['ps:scale', 'web=20', '--app', app])
@@ -124,13 +136,18 @@ try {
     let lines = 0
     for (let i = 0; i < 5; i++) {
       const t = Date.now()
-      const {stdout, stderr} = await kplat(['logs', '-n', '100', '--app', app, ...(source === 'app' ? ['--source', 'app'] : [])], {KPLAT_DEBUG: '1'})
+      const {stdout, stderr} = await kplat(
+        ['logs', '-n', '100', '--app', app, ...(source === 'app' ? ['--source', 'app'] : [])],
+        {KPLAT_DEBUG: '1'},
+      )
       times.push(Date.now() - t)
       count = requests(stderr)
       lines = stdout.split('\n').filter(Boolean).length
     }
 
-    console.log(`logs -n 100 (${source === 'app' ? '--source app' : 'app and platform'}) on 20 processes: ${lines} lines, ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`)
+    console.log(
+      `logs -n 100 (${source === 'app' ? '--source app' : 'app and platform'}) on 20 processes: ${lines} lines, ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`,
+    )
   }
 
   // 3. ps on 5 and on 50 processes.
@@ -147,7 +164,9 @@ try {
       listed = (JSON.parse(stdout) as {processes: unknown[]}).processes.length
     }
 
-    console.log(`ps on ${listed} processes: ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`)
+    console.log(
+      `ps on ${listed} processes: ${count} API requests, median ${median(times)} ms of 5 (${times.join(', ')})`,
+    )
   }
 
   // 4. config:set: with --no-restart it is all kplat's own time (no rollout to wait for);
@@ -158,12 +177,17 @@ try {
     let count = 0
     for (let i = 0; i < 3; i++) {
       const t = Date.now()
-      const {stderr} = await kplat(['config:set', `BENCH_${i}=${restart ? 'r' : 'n'}${i}`, '--app', app, ...(restart ? [] : ['--no-restart'])], {KPLAT_DEBUG: '1'})
+      const {stderr} = await kplat(
+        ['config:set', `BENCH_${i}=${restart ? 'r' : 'n'}${i}`, '--app', app, ...(restart ? [] : ['--no-restart'])],
+        {KPLAT_DEBUG: '1'},
+      )
       times.push(Date.now() - t)
       count = requests(stderr)
     }
 
-    console.log(`config:set${restart ? ' (with the restart)' : ' --no-restart'}: ${count} API requests, median ${median(times)} ms of 3 (${times.join(', ')})`)
+    console.log(
+      `config:set${restart ? ' (with the restart)' : ' --no-restart'}: ${count} API requests, median ${median(times)} ms of 3 (${times.join(', ')})`,
+    )
   }
 } finally {
   await ground.stop()

@@ -14,10 +14,27 @@ const subjects: Array<{name: string; argv: string[]}> = [
   {name: 'kplat --help', argv: [process.execPath, bin, '--help']},
   {name: 'kplat apps --help', argv: [process.execPath, bin, 'apps', '--help']},
   // What the build's bundle of the Kubernetes client saves every command that uses it.
-  {name: 'kube client, bundled', argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(path.join(root, 'dist', 'lib', 'kube', 'k8s.js'))})`]},
-  {name: 'kube client, package', argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(path.join(root, 'node_modules', '@kubernetes', 'client-node', 'dist', 'index.js'))})`]},
+  {
+    name: 'kube client, bundled',
+    argv: [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(path.join(root, 'dist', 'lib', 'kube', 'k8s.js'))})`,
+    ],
+  },
+  {
+    name: 'kube client, package',
+    argv: [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(path.join(root, 'node_modules', '@kubernetes', 'client-node', 'dist', 'index.js'))})`,
+    ],
+  },
 ]
-if (spawnSync('heroku', ['--version'], {stdio: 'ignore'}).status === 0) subjects.push({name: 'heroku --version', argv: ['heroku', '--version']})
+if (spawnSync('heroku', ['--version'], {stdio: 'ignore'}).status === 0)
+  subjects.push({name: 'heroku --version', argv: ['heroku', '--version']})
 
 const times = new Map(subjects.map((s) => [s.name, [] as number[]]))
 for (const s of subjects) spawnSync(s.argv[0], s.argv.slice(1), {stdio: 'ignore'}) // warm the file cache

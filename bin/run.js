@@ -13,7 +13,9 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 if (process.env.KPLAT_DEBUG && (await import('../dist/lib/debug.js')).debugEnabled(process.env)) {
   process.once('exit', () => {
     const {user, system} = process.cpuUsage()
-    process.stderr.write(`[debug] cpu ${((user + system) / 1e6).toFixed(2)}s (user ${(user / 1e6).toFixed(2)}s, system ${(system / 1e6).toFixed(2)}s)\n`)
+    process.stderr.write(
+      `[debug] cpu ${((user + system) / 1e6).toFixed(2)}s (user ${(user / 1e6).toFixed(2)}s, system ${(system / 1e6).toFixed(2)}s)\n`,
+    )
   })
 }
 
@@ -29,7 +31,10 @@ async function fastHelp() {
   const {helpTarget, loadHelpSource, renderHelp} = await import('../dist/lib/ui/help.js')
   const target = helpTarget(argv)
   if (!target) return false
-  const text = renderHelp(loadHelpSource(root), target.flatMap((a) => a.split(':')))
+  const text = renderHelp(
+    loadHelpSource(root),
+    target.flatMap((a) => a.split(':')),
+  )
   if (text === undefined) return false
   process.stdout.write(text)
   return true

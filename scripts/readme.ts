@@ -13,7 +13,9 @@ export function commandReference(): string {
   const source = loadHelpSource(root)
   const own = source.commands.filter((c) => !c.id.startsWith('autocomplete'))
   const sections = own.map((c) => {
-    const help = renderHelp(source, c.id.split(':'), 'PLATFORM')!.replace(/\n\nCOMMANDS\n[\s\S]*$/, '\n').trimEnd()
+    const help = renderHelp(source, c.id.split(':'), 'PLATFORM')!
+      .replace(/\n\nCOMMANDS\n[\s\S]*$/, '\n')
+      .trimEnd()
     return `### \`${source.bin} ${c.id}\`\n\n\`\`\`\n${help}\n\`\`\``
   })
   return [START, ...sections, END].join('\n\n')

@@ -12,9 +12,15 @@ const gitAuth = {
   GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${ground.env.GITHUB_TOKEN}`).toString('base64')}`,
 }
 // In the sandbox kplat registers apps in the ground's Backstage catalog, as on a platform that has one.
-const backstage = {KPLAT_BACKSTAGE_URL: ground.env.KPLAT_GROUND_BACKSTAGE_URL, KPLAT_BACKSTAGE_TOKEN: ground.env.KPLAT_GROUND_BACKSTAGE_TOKEN}
-for (const [key, value] of Object.entries({...ground.env, ...gitAuth, ...backstage})) process.stdout.write(`export ${key}='${value}'\n`)
-process.stdout.write(`# started in ${(ground.startedInMs / 1000).toFixed(1)}s; process ids: ${ground.processes.pids().join(' ')}\n`)
+const backstage = {
+  KPLAT_BACKSTAGE_URL: ground.env.KPLAT_GROUND_BACKSTAGE_URL,
+  KPLAT_BACKSTAGE_TOKEN: ground.env.KPLAT_GROUND_BACKSTAGE_TOKEN,
+}
+for (const [key, value] of Object.entries({...ground.env, ...gitAuth, ...backstage}))
+  process.stdout.write(`export ${key}='${value}'\n`)
+process.stdout.write(
+  `# started in ${(ground.startedInMs / 1000).toFixed(1)}s; process ids: ${ground.processes.pids().join(' ')}\n`,
+)
 process.stdout.write('sandbox ready\n')
 
 let stopping = false

@@ -14,11 +14,15 @@ const files = only.length > 0 ? only : findTests(path.join(root, 'test'))
 const ground = await startGround()
 console.log(`# proving ground up in ${(ground.startedInMs / 1000).toFixed(1)}s (${ground.dir})`)
 
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-  env: {...process.env, ...ground.env},
-})
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {...process.env, ...ground.env},
+  },
+)
 
 let interrupted = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -30,7 +34,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 let code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
 // Whatever kplat sent GitHub that GitHub's OpenAPI description does not allow fails the run.
-const {violations} = await control<{violations: string[]}>(ground.github, 'GET', 'requests').catch(() => ({violations: ['the ground\'s GitHub did not answer']}))
+const {violations} = await control<{violations: string[]}>(ground.github, 'GET', 'requests').catch(() => ({
+  violations: ["the ground's GitHub did not answer"],
+}))
 if (violations.length > 0) {
   console.error(`# GitHub contract violations:\n${violations.map((v) => `#   ${v}`).join('\n')}`)
   code = code || 1
@@ -48,9 +54,11 @@ console.log(`# ground stopped: ${pids.length} processes, none left${code === 0 ?
 process.exit(interrupted ? 130 : code)
 
 function findTests(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((e) => {
-    const full = path.join(dir, e.name)
-    if (e.isDirectory()) return findTests(full)
-    return e.name.endsWith('.test.ts') ? [path.relative(root, full)] : []
-  }).sort()
+  return readdirSync(dir, {withFileTypes: true})
+    .flatMap((e) => {
+      const full = path.join(dir, e.name)
+      if (e.isDirectory()) return findTests(full)
+      return e.name.endsWith('.test.ts') ? [path.relative(root, full)] : []
+    })
+    .sort()
 }

@@ -18,12 +18,26 @@ describe('kplat config, on the real Argo CD', () => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-config-'))
   const secretValue = `s3cr3t-${Date.now().toString(36)}-value`
   const env = (extra: NodeJS.ProcessEnv = {}) => ({PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra})
-  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(args, {env: env(extra), cwd: work})
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
+    runBin(args, {env: env(extra), cwd: work})
   /** kplat with its stdin fed, as `printf ... | kplat ...` does. */
-  const withStdin = (args: string[], input: string, extra: NodeJS.ProcessEnv = {}) => runBin(args, {env: env(extra), cwd: work, input})
-  const webPods = async () => (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
-    .filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!).sort()
-  const application = async () => JSON.stringify(await custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app}))
+  const withStdin = (args: string[], input: string, extra: NodeJS.ProcessEnv = {}) =>
+    runBin(args, {env: env(extra), cwd: work, input})
+  const webPods = async () =>
+    (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => p.metadata!.name!)
+      .sort()
+  const application = async () =>
+    JSON.stringify(
+      await custom.getNamespacedCustomObject({
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        plural: 'applications',
+        namespace: 'argocd',
+        name: app,
+      }),
+    )
 
   before(async () => {
     g = await ground()
@@ -37,25 +51,46 @@ describe('kplat config, on the real Argo CD', () => {
     const before = await webPods()
     const file = path.join(work, 'key.pem')
     writeFileSync(file, '-----BEGIN KEY-----\nabc\n-----END KEY-----\n')
-    const r = await withStdin(['config:set', 'GREETING=hi', 'API_TOKEN=-', `TLS_KEY=@${file}`, '--app', app, '--json'], `${secretValue}\n`, {KPLAT_DEBUG: '1'})
+    const r = await withStdin(
+      ['config:set', 'GREETING=hi', 'API_TOKEN=-', `TLS_KEY=@${file}`, '--app', app, '--json'],
+      `${secretValue}\n`,
+      {KPLAT_DEBUG: '1'},
+    )
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(JSON.parse(r.stdout), {app, set: ['API_TOKEN', 'GREETING', 'TLS_KEY'], unset: [], restarted: true, release: 2})
+    assert.deepEqual(JSON.parse(r.stdout), {
+      app,
+      set: ['API_TOKEN', 'GREETING', 'TLS_KEY'],
+      unset: [],
+      restarted: true,
+      release: 2,
+    })
     assert.ok(!(r.stdout + r.stderr).includes(secretValue), 'the value is in no output, debug log included')
     assert.match(r.stderr, /\[debug\] PUT|\[debug\] POST/, 'the debug log was on')
 
     const secret = await core.readNamespacedSecret({namespace: app, name: `${app}-config`})
-    const values = Object.fromEntries(Object.entries(secret.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]))
-    assert.deepEqual(values, {API_TOKEN: secretValue, GREETING: 'hi', TLS_KEY: '-----BEGIN KEY-----\nabc\n-----END KEY-----\n'})
+    const values = Object.fromEntries(
+      Object.entries(secret.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    )
+    assert.deepEqual(values, {
+      API_TOKEN: secretValue,
+      GREETING: 'hi',
+      TLS_KEY: '-----BEGIN KEY-----\nabc\n-----END KEY-----\n',
+    })
     assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'kplat')
     assert.ok(!(await application()).includes(secretValue), 'the value is not in the Application')
 
     // Every process runs with the Secret as env, restarted exactly once.
     const after = await webPods()
     assert.equal(after.length, before.length)
-    assert.ok(after.every((p) => !before.includes(p)), 'every process was replaced')
+    assert.ok(
+      after.every((p) => !before.includes(p)),
+      'every process was replaced',
+    )
     const pod = await core.readNamespacedPod({namespace: app, name: after[0]})
     assert.ok(pod.spec!.containers[0].envFrom!.some((e) => e.secretRef?.name === `${app}-config`))
-    const rs = (await g.admin().makeApiClient(k8s.AppsV1Api).listNamespacedReplicaSet({namespace: app})).items.filter((x) => x.metadata?.name?.startsWith(`${app}-web-`))
+    const rs = (await g.admin().makeApiClient(k8s.AppsV1Api).listNamespacedReplicaSet({namespace: app})).items.filter(
+      (x) => x.metadata?.name?.startsWith(`${app}-web-`),
+    )
     assert.equal(rs.length, 2, 'one rollout: the first ReplicaSet and one new one')
   })
 
@@ -66,13 +101,31 @@ describe('kplat config, on the real Argo CD', () => {
     assert.match(masked.stdout, /^GREETING\s+\*{8}$/m)
     assert.ok(!masked.stdout.includes(secretValue))
     const json = await kplat(['config', '--app', app, '--json'])
-    assert.deepEqual((JSON.parse(json.stdout) as Array<{name: string; value: string | null}>).map((v) => [v.name, v.value]), [['API_TOKEN', null], ['GREETING', null], ['TLS_KEY', null]])
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as Array<{name: string; value: string | null}>).map((v) => [v.name, v.value]),
+      [
+        ['API_TOKEN', null],
+        ['GREETING', null],
+        ['TLS_KEY', null],
+      ],
+    )
     const revealed = await kplat(['config', '--app', app, '--reveal', '--json'])
-    assert.deepEqual((JSON.parse(revealed.stdout) as Array<{name: string; value: string}>).map((v) => [v.name, v.value]).slice(0, 2), [['API_TOKEN', secretValue], ['GREETING', 'hi']])
+    assert.deepEqual(
+      (JSON.parse(revealed.stdout) as Array<{name: string; value: string}>).map((v) => [v.name, v.value]).slice(0, 2),
+      [
+        ['API_TOKEN', secretValue],
+        ['GREETING', 'hi'],
+      ],
+    )
     const one = await kplat(['config:get', 'API_TOKEN', '--app', app])
     assert.equal(one.stdout, `${secretValue}\n`)
     const shell = await kplat(['config', '--app', app, '--shell'])
-    assert.match(shell.stdout, new RegExp(`^API_TOKEN=${secretValue}\\nGREETING=hi\\nTLS_KEY='-----BEGIN KEY-----\\nabc\\n-----END KEY-----\\n'\\n$`))
+    assert.match(
+      shell.stdout,
+      new RegExp(
+        `^API_TOKEN=${secretValue}\\nGREETING=hi\\nTLS_KEY='-----BEGIN KEY-----\\nabc\\n-----END KEY-----\\n'\\n$`,
+      ),
+    )
   })
 
   it('--no-restart changes the Secret and leaves the processes running; unset removes', async () => {
@@ -89,20 +142,47 @@ describe('kplat config, on the real Argo CD', () => {
     assert.equal(unset.code, 0, unset.stderr)
     const after = await core.readNamespacedSecret({namespace: app, name: `${app}-config`})
     assert.deepEqual(Object.keys(after.data!), ['API_TOKEN'])
-    assert.ok((await webPods()).every((p) => !before.includes(p)), 'unset restarted the processes')
+    assert.ok(
+      (await webPods()).every((p) => !before.includes(p)),
+      'unset restarted the processes',
+    )
   })
 
   it('refuses bad names, an empty value from stdin and an unreadable file, changing nothing (exit 2)', async () => {
     const cases: Array<[string[], string, RegExp]> = [
-      [['1ABC=x'], '', /^Error: "1ABC" is not a valid config var name: an env var name is letters, digits and _, not starting with a digit\. For example GREETING or DATABASE_URL\n$/],
+      [
+        ['1ABC=x'],
+        '',
+        /^Error: "1ABC" is not a valid config var name: an env var name is letters, digits and _, not starting with a digit\. For example GREETING or DATABASE_URL\n$/,
+      ],
       [['MY-VAR=x'], '', /is not a valid config var name/],
-      [['PORT=9090'], '', /^Error: PORT is set by the platform for every process \(the chart sets PORT and APP_VERSION\)\. Pick another name\n$/],
-      [['KPLAT_APP=x'], '', /^Error: KPLAT_APP: names starting with KPLAT_ are kplat's own\. Pick a name without the KPLAT_ prefix\n$/],
+      [
+        ['PORT=9090'],
+        '',
+        /^Error: PORT is set by the platform for every process \(the chart sets PORT and APP_VERSION\)\. Pick another name\n$/,
+      ],
+      [
+        ['KPLAT_APP=x'],
+        '',
+        /^Error: KPLAT_APP: names starting with KPLAT_ are kplat's own\. Pick a name without the KPLAT_ prefix\n$/,
+      ],
       // A stray space makes a value an argument of its own: it is never echoed.
-      [['API_TOKEN=', 's3cr3t-value'], '', /^Error: argument 2 of 2 is not KEY=VALUE \(not shown: it may be a value\)\. (?![\s\S]*s3cr3t)/],
-      [['EMPTY=-'], '\n', /^Error: EMPTY=- read an empty value from stdin\. Pipe the value in, for example `printf %s "\$VALUE" \| kplat config:set EMPTY=-`, or unset it with `kplat config:unset EMPTY`\n$/],
+      [
+        ['API_TOKEN=', 's3cr3t-value'],
+        '',
+        /^Error: argument 2 of 2 is not KEY=VALUE \(not shown: it may be a value\)\. (?![\s\S]*s3cr3t)/,
+      ],
+      [
+        ['EMPTY=-'],
+        '\n',
+        /^Error: EMPTY=- read an empty value from stdin\. Pipe the value in, for example `printf %s "\$VALUE" \| kplat config:set EMPTY=-`, or unset it with `kplat config:unset EMPTY`\n$/,
+      ],
       [['A=-', 'B=-'], 'x', /^Error: only one value can come from stdin \(KEY=-\)\. Give the others as KEY=@file\n$/],
-      [['KEY=@/nonexistent/file'], '', /^Error: KEY=@\/nonexistent\/file: cannot read \/nonexistent\/file \(ENOENT\)\. Name a readable file after @\n$/],
+      [
+        ['KEY=@/nonexistent/file'],
+        '',
+        /^Error: KEY=@\/nonexistent\/file: cannot read \/nonexistent\/file \(ENOENT\)\. Name a readable file after @\n$/,
+      ],
     ]
     for (const [args, input, message] of cases) {
       const r = await withStdin(['config:set', ...args, '--app', app], input)
@@ -112,7 +192,10 @@ describe('kplat config, on the real Argo CD', () => {
 
     const missing = await kplat(['config:unset', 'NOSUCH', '--app', app])
     assert.equal(missing.code, 2)
-    assert.match(missing.stderr, new RegExp(`^Error: ${app} has no config var NOSUCH\\. \`kplat config\` lists them\\n$`))
+    assert.match(
+      missing.stderr,
+      new RegExp(`^Error: ${app} has no config var NOSUCH\\. \`kplat config\` lists them\\n$`),
+    )
     const secret = await core.readNamespacedSecret({namespace: app, name: `${app}-config`})
     assert.deepEqual(Object.keys(secret.data!), ['API_TOKEN'], 'nothing changed')
   })
@@ -120,15 +203,26 @@ describe('kplat config, on the real Argo CD', () => {
   it('will not touch a Secret of that name that kplat did not create, and names the right RBAC withholds', async () => {
     const other = uniqueName('other').slice(0, 24)
     assert.equal((await kplat(['create', other, '--no-clone'])).code, 0)
-    await core.createNamespacedSecret({namespace: other, body: {metadata: {name: `${other}-config`}, stringData: {THEIRS: 'keep'}}})
+    await core.createNamespacedSecret({
+      namespace: other,
+      body: {metadata: {name: `${other}-config`}, stringData: {THEIRS: 'keep'}},
+    })
     const r = await kplat(['config:set', 'A=b', '--app', other])
     assert.equal(r.code, 1)
-    assert.match(r.stderr, new RegExp(`Error: a Secret named ${other}-config exists in namespace ${other} that kplat did not create, so kplat will not read or write config vars in it\\.`))
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Error: a Secret named ${other}-config exists in namespace ${other} that kplat did not create, so kplat will not read or write config vars in it\\.`,
+      ),
+    )
     const theirs = await core.readNamespacedSecret({namespace: other, name: `${other}-config`})
     assert.deepEqual(Object.keys(theirs.data!), ['THEIRS'])
 
     const forbidden = await kplat(['config', '--app', app, '--context', RESTRICTED_CONTEXT])
     assert.equal(forbidden.code, 1)
-    assert.equal(forbidden.stderr, 'Error: forbidden: you may not get applications.argoproj.io in namespace argocd. Ask your platform team for the "get" right on applications.argoproj.io in namespace argocd, or pick another --context\n')
+    assert.equal(
+      forbidden.stderr,
+      'Error: forbidden: you may not get applications.argoproj.io in namespace argocd. Ask your platform team for the "get" right on applications.argoproj.io in namespace argocd, or pick another --context\n',
+    )
   })
 })

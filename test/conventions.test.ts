@@ -17,7 +17,10 @@ function repo(remotes: Record<string, string>, catalogApp?: string): string {
   execFileSync('git', ['init', '-q', dir])
   for (const [name, url] of Object.entries(remotes)) execFileSync('git', ['-C', dir, 'remote', 'add', name, url])
   if (catalogApp) {
-    writeFileSync(path.join(dir, 'catalog-info.yaml'), `apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${catalogApp}\n  annotations:\n    kplat.dev/app: ${catalogApp}\nspec:\n  type: service\n`)
+    writeFileSync(
+      path.join(dir, 'catalog-info.yaml'),
+      `apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ${catalogApp}\n  annotations:\n    kplat.dev/app: ${catalogApp}\nspec:\n  type: service\n`,
+    )
   }
 
   return dir
@@ -25,15 +28,20 @@ function repo(remotes: Record<string, string>, catalogApp?: string): string {
 
 function application(name: string): k8s.KubernetesObject {
   return {
-    apiVersion: 'argoproj.io/v1alpha1', kind: 'Application',
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
     metadata: {name, namespace: 'argocd', labels: {'app.kubernetes.io/managed-by': 'kplat', 'kplat.dev/app': name}},
-    spec: {project: 'default', source: {repoURL: `${GITHUB}/acme/${name}.git`, path: 'chart', targetRevision: 'main'}, destination: {server: 'https://kubernetes.default.svc', namespace: name}},
+    spec: {
+      project: 'default',
+      source: {repoURL: `${GITHUB}/acme/${name}.git`, path: 'chart', targetRevision: 'main'},
+      destination: {server: 'https://kubernetes.default.svc', namespace: name},
+    },
   } as k8s.KubernetesObject
 }
 
 const json = (r: RunResult) => JSON.parse(r.stdout) as Record<string, unknown>
 
-describe('conventions every command shares, against the ground\'s cluster', () => {
+describe("conventions every command shares, against the ground's cluster", () => {
   let g: TestGround
   let env: NodeJS.ProcessEnv
 
@@ -41,10 +49,16 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     g = await ground()
     env = baseEnv({KUBECONFIG: g.kubeconfig, GITHUB_API_URL: GITHUB})
     const objects = k8s.KubernetesObjectApi.makeApiClient(g.admin())
-    await objects.create({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'argocd'}}).catch((e) => assert.equal(e.code, 409))
-    for (const name of ['app-flag', 'app-env', 'app-remote', 'app-catalog', 'forked']) await objects.create(application(name))
+    await objects
+      .create({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'argocd'}})
+      .catch((e) => assert.equal(e.code, 409))
+    for (const name of ['app-flag', 'app-env', 'app-remote', 'app-catalog', 'forked'])
+      await objects.create(application(name))
     // An Application kplat did not create: listed by nobody, refused by name.
-    await objects.create({...application('foreign'), metadata: {name: 'foreign', namespace: 'argocd'}} as k8s.KubernetesObject)
+    await objects.create({
+      ...application('foreign'),
+      metadata: {name: 'foreign', namespace: 'argocd'},
+    } as k8s.KubernetesObject)
   })
 
   it('--json prints exactly one JSON document on stdout, in-process and as a subprocess', async () => {
@@ -53,7 +67,10 @@ describe('conventions every command shares, against the ground\'s cluster', () =
       const apps = JSON.parse(r.stdout) as Array<{name: string}>
       // Other test files' apps share the ground; these four are this file's, in order.
       const mine = new Set(['app-catalog', 'app-env', 'app-flag', 'app-remote'])
-      assert.deepEqual(apps.map((a) => a.name).filter((n) => mine.has(n)), [...mine])
+      assert.deepEqual(
+        apps.map((a) => a.name).filter((n) => mine.has(n)),
+        [...mine],
+      )
       assert.doesNotMatch(r.stdout + r.stderr, ANSI)
     }
   })
@@ -88,10 +105,16 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     assert.equal(none.code, 2)
     assert.match(none.stderr, /^Error: no app specified.*Pass --app APP/)
     const both = repo({origin: `${GITHUB}/acme/app-remote.git`}, 'app-catalog')
-    for (const r of [await runBin(['apps:info'], {env, cwd: both}), await runInProcess(['apps:info'], {env, cwd: both})]) {
+    for (const r of [
+      await runBin(['apps:info'], {env, cwd: both}),
+      await runInProcess(['apps:info'], {env, cwd: both}),
+    ]) {
       assert.equal(r.code, 2)
       assert.equal(r.stdout, '')
-      assert.match(r.stderr, /Several apps could be meant: app-catalog \(catalog-info\.yaml\), app-remote \(git remote origin\)\. Pass --app app-catalog/)
+      assert.match(
+        r.stderr,
+        /Several apps could be meant: app-catalog \(catalog-info\.yaml\), app-remote \(git remote origin\)\. Pass --app app-catalog/,
+      )
     }
   })
 
@@ -102,8 +125,17 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     assert.equal(asked.code, 0, asked.stderr)
     assert.match(asked.stderr, /Several apps could be meant; which one\?/)
     assert.equal(json(asked).name, 'app-remote')
-    for (const [label, extra, argv] of [['CI', {CI: 'true'}, []], ['NO_COLOR', {NO_COLOR: '1'}, []], ['--no-interactive', {}, ['--no-interactive']]] as const) {
-      const r = await runInProcess(['apps:info', ...argv], {env: {...env, ...extra}, cwd: both, tty: true, keys: ['\r']})
+    for (const [label, extra, argv] of [
+      ['CI', {CI: 'true'}, []],
+      ['NO_COLOR', {NO_COLOR: '1'}, []],
+      ['--no-interactive', {}, ['--no-interactive']],
+    ] as const) {
+      const r = await runInProcess(['apps:info', ...argv], {
+        env: {...env, ...extra},
+        cwd: both,
+        tty: true,
+        keys: ['\r'],
+      })
       assert.equal(r.code, 2, label)
       assert.doesNotMatch(r.stderr, /which one\?/, label)
       assert.match(r.stderr, /Pass --app/, label)
@@ -127,9 +159,16 @@ describe('conventions every command shares, against the ground\'s cluster', () =
     for (const debug of ['', '1']) {
       const r = await runBin(['apps', '--context', RESTRICTED_CONTEXT], {env: {...env, KPLAT_DEBUG: debug}})
       assert.equal(r.code, 1)
-      assert.match(r.stderr, /Error: forbidden: you may not list applications\.argoproj\.io in namespace argocd\. Ask your platform team/)
+      assert.match(
+        r.stderr,
+        /Error: forbidden: you may not list applications\.argoproj\.io in namespace argocd\. Ask your platform team/,
+      )
       assert.ok(!(r.stdout + r.stderr).includes(secret), 'the kube token must never be printed')
-      if (debug) assert.match(r.stderr, /\[debug\] GET https:\/\/127\.0\.0\.1:\d+\/apis\/argoproj\.io\/v1alpha1\/namespaces\/argocd\/applications\?labelSelector=\S+ 403 \d+ms/)
+      if (debug)
+        assert.match(
+          r.stderr,
+          /\[debug\] GET https:\/\/127\.0\.0\.1:\d+\/apis\/argoproj\.io\/v1alpha1\/namespaces\/argocd\/applications\?labelSelector=\S+ 403 \d+ms/,
+        )
       else assert.doesNotMatch(r.stderr, /\[debug\]/)
     }
   })
@@ -137,12 +176,22 @@ describe('conventions every command shares, against the ground\'s cluster', () =
   it('names an unknown --context and the contexts there are', async () => {
     const r = await runBin(['apps', '--context', 'nope'], {env})
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted\)\. Pass one of those to --context/)
+    assert.match(
+      r.stderr,
+      /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted\)\. Pass one of those to --context/,
+    )
   })
 
   it('never prints the GitHub token, even in debug output and errors', async () => {
     const secret = 'ghp_' + 'Z9'.repeat(18)
-    const r = await runBin(['auth:whoami'], {env: {...env, GITHUB_TOKEN: secret, KPLAT_DEBUG: '1', GITHUB_API_URL: `http://x-access-token:${secret}@127.0.0.1:9`}})
+    const r = await runBin(['auth:whoami'], {
+      env: {
+        ...env,
+        GITHUB_TOKEN: secret,
+        KPLAT_DEBUG: '1',
+        GITHUB_API_URL: `http://x-access-token:${secret}@127.0.0.1:9`,
+      },
+    })
     assert.equal(r.code, 1)
     assert.match(r.stderr, /\[debug\] GET http:\/\/\*\*\*@127\.0\.0\.1:9\/user/)
     assert.match(r.stderr, /Error: /)
@@ -152,21 +201,37 @@ describe('conventions every command shares, against the ground\'s cluster', () =
   it('refuses, in a fork, every command that takes --app: each gets its app from the one wiring (exit 2, nothing done)', async () => {
     // alice/forked is a fork of the platform's acme/forked: no remote points at the repository the app deploys from.
     const dir = repo({origin: `${GITHUB}/alice/forked.git`})
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {args: Record<string, {required?: boolean}>; flags: Record<string, unknown>}>}
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
+      commands: Record<string, {args: Record<string, {required?: boolean}>; flags: Record<string, unknown>}>
+    }
     // A valid value for each required argument, so that only the app is in question.
     const samples: Record<string, string[]> = {
-      'addons:create': ['gcs-bucket'], 'addons:destroy': ['forked-gcs-bucket', '--confirm', 'forked'], 'addons:info': ['forked-gcs-bucket'],
-      'apps:destroy': ['--confirm', 'forked'], 'config:get': ['GREETING'], 'config:set': ['GREETING=hi'], 'config:unset': ['GREETING'],
-      open: ['--url'], 'ps:scale': ['web=1'], 'releases:info': ['v1'], 'releases:rollback': ['v1'],
+      'addons:create': ['gcs-bucket'],
+      'addons:destroy': ['forked-gcs-bucket', '--confirm', 'forked'],
+      'addons:info': ['forked-gcs-bucket'],
+      'apps:destroy': ['--confirm', 'forked'],
+      'config:get': ['GREETING'],
+      'config:set': ['GREETING=hi'],
+      'config:unset': ['GREETING'],
+      open: ['--url'],
+      'ps:scale': ['web=1'],
+      'releases:info': ['v1'],
+      'releases:rollback': ['v1'],
     }
-    const ids = Object.keys(manifest.commands).filter((id) => 'app' in manifest.commands[id].flags).sort()
+    const ids = Object.keys(manifest.commands)
+      .filter((id) => 'app' in manifest.commands[id].flags)
+      .sort()
     assert.ok(ids.length >= 19, `only ${ids.length} commands take --app: ${ids.join(', ')}`)
     for (const id of ids) {
       const required = Object.entries(manifest.commands[id].args).filter(([, a]) => a.required)
       assert.ok(required.length === 0 || samples[id], `${id} needs a sample for ${required.map(([n]) => n).join(', ')}`)
       const r = await runBin([id, ...(samples[id] ?? [])], {env, cwd: dir})
       assert.equal(r.code, 2, `${id}: ${r.stderr}`)
-      assert.equal(r.stderr, 'Error: this repository\'s git remote origin points at alice/forked, but the app forked deploys from acme/forked. Pass --app forked if you mean that app all the same\n', id)
+      assert.equal(
+        r.stderr,
+        "Error: this repository's git remote origin points at alice/forked, but the app forked deploys from acme/forked. Pass --app forked if you mean that app all the same\n",
+        id,
+      )
       assert.equal(r.stdout, '', id)
     }
   })

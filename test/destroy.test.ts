@@ -21,10 +21,27 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
   let custom: k8s.CustomObjectsApi
   const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-destroy-'))
   const env = (extra: NodeJS.ProcessEnv = {}) => ({PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra})
-  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}, cwd = work): Promise<RunResult> => runBin(args, {env: env(extra), cwd})
-  const gone = async (read: () => Promise<unknown>) => read().then(() => false, (e: {code?: number}) => e.code === 404)
-  const application = (name: string) => custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name})
-  const repoStatus = async (name: string) => (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}, cwd = work): Promise<RunResult> =>
+    runBin(args, {env: env(extra), cwd})
+  const gone = async (read: () => Promise<unknown>) =>
+    read().then(
+      () => false,
+      (e: {code?: number}) => e.code === 404,
+    )
+  const application = (name: string) =>
+    custom.getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      plural: 'applications',
+      namespace: 'argocd',
+      name,
+    })
+  const repoStatus = async (name: string) =>
+    (
+      await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {
+        headers: {authorization: `token ${g.env.GITHUB_TOKEN}`},
+      })
+    ).status
 
   before(async () => {
     g = await ground()
@@ -37,13 +54,22 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
     assert.equal((await kplat(['create', app, '--no-clone'])).code, 0)
     const unasked = await kplat(['apps:destroy', '--app', app])
     assert.equal(unasked.code, 2)
-    assert.equal(unasked.stderr, `Error: Destroying ${app} deletes its processes, its namespace ${app}, and there is no terminal to confirm it on. Pass --confirm ${app}\n`)
+    assert.equal(
+      unasked.stderr,
+      `Error: Destroying ${app} deletes its processes, its namespace ${app}, and there is no terminal to confirm it on. Pass --confirm ${app}\n`,
+    )
     const wrong = await kplat(['apps:destroy', '--app', app, '--confirm', 'other-app'])
     assert.equal(wrong.code, 2)
-    assert.equal(wrong.stderr, `Error: --confirm other-app does not name the app (${app}); nothing was changed. Pass --confirm ${app}\n`)
+    assert.equal(
+      wrong.stderr,
+      `Error: --confirm other-app does not name the app (${app}); nothing was changed. Pass --confirm ${app}\n`,
+    )
     const forbidden = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--context', RESTRICTED_CONTEXT])
     assert.equal(forbidden.code, 1)
-    assert.equal(forbidden.stderr, 'Error: forbidden: you may not get applications.argoproj.io in namespace argocd. Ask your platform team for the "get" right on applications.argoproj.io in namespace argocd, or pick another --context\n')
+    assert.equal(
+      forbidden.stderr,
+      'Error: forbidden: you may not get applications.argoproj.io in namespace argocd. Ask your platform team for the "get" right on applications.argoproj.io in namespace argocd, or pick another --context\n',
+    )
     assert.ok(await application(app), 'the Application is still there')
     assert.ok(await core.readNamespace({name: app}))
   })
@@ -58,18 +84,43 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
     assert.equal(addon.code, 0, addon.stderr)
     // Something of someone else's, elsewhere: a ConfigMap in team-a must survive.
     const foreign = uniqueName('foreign')
-    await core.createNamespacedConfigMap({namespace: 'team-a', body: {metadata: {name: foreign, labels: {'kplat.dev/app': app}}}})
+    await core.createNamespacedConfigMap({
+      namespace: 'team-a',
+      body: {metadata: {name: foreign, labels: {'kplat.dev/app': app}}},
+    })
 
     const r = await kplat(['apps:destroy', '--confirm', app, '--json'], {}, clone)
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as {app: string; deleted: string[]; kept: string[]}
-    assert.deepEqual(result, {app, kept: [], deleted: [
-      `Application argocd/${app}`, `GCSBucket ${app}/${app}-gcs-bucket`, `Namespace ${app}`, `git remote kplat (${g.github.web}/${ORG}/${app}.git)`,
-    ]})
-    assert.match(r.stderr, new RegExp(`Warning: Destroying ${app} deletes its processes, its namespace ${app}, its add-on ${app}-gcs-bucket with their data\\.`))
+    assert.deepEqual(result, {
+      app,
+      kept: [],
+      deleted: [
+        `Application argocd/${app}`,
+        `GCSBucket ${app}/${app}-gcs-bucket`,
+        `Namespace ${app}`,
+        `git remote kplat (${g.github.web}/${ORG}/${app}.git)`,
+      ],
+    })
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Warning: Destroying ${app} deletes its processes, its namespace ${app}, its add-on ${app}-gcs-bucket with their data\\.`,
+      ),
+    )
     assert.ok(await gone(() => application(app)))
     assert.ok(await gone(() => core.readNamespace({name: app})))
-    assert.ok(await gone(() => custom.getNamespacedCustomObject({group: 'addons.kplat.dev', version: 'v1alpha1', plural: 'gcsbuckets', namespace: app, name: `${app}-gcs-bucket`})))
+    assert.ok(
+      await gone(() =>
+        custom.getNamespacedCustomObject({
+          group: 'addons.kplat.dev',
+          version: 'v1alpha1',
+          plural: 'gcsbuckets',
+          namespace: app,
+          name: `${app}-gcs-bucket`,
+        }),
+      ),
+    )
     assert.equal(await repoStatus(app), 200, 'the repository is kept')
     assert.ok(await core.readNamespacedConfigMap({namespace: 'team-a', name: foreign}), 'what kplat did not make stays')
     const {stdout: remotes} = await exec('git', ['-C', clone, 'remote'])
@@ -79,16 +130,24 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
 
     const again = await kplat(['apps:destroy', '--app', app, '--confirm', app])
     assert.equal(again.code, 1)
-    assert.equal(again.stderr, `Error: app "${app}" not found: kplat made nothing of that name in this cluster. Run \`kplat apps\` to list your apps\n`)
+    assert.equal(
+      again.stderr,
+      `Error: app "${app}" not found: kplat made nothing of that name in this cluster. Run \`kplat apps\` to list your apps\n`,
+    )
   })
 
   it('finishes the job when run again after an interruption', async () => {
     const app = uniqueName('half').slice(0, 24)
     assert.equal((await kplat(['create', app, '--no-clone'])).code, 0)
-    const child = spawn(process.execPath, [BIN, 'apps:destroy', '--app', app, '--confirm', app], {env: env(), cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'apps:destroy', '--app', app, '--confirm', app], {
+      env: env(),
+      cwd: work,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let err = ''
     child.stderr.on('data', (d) => (err += d))
-    for (let i = 0; !err.includes('and what it deployed... done') && i < 600; i++) await new Promise((r) => setTimeout(r, 50))
+    for (let i = 0; !err.includes('and what it deployed... done') && i < 600; i++)
+      await new Promise((r) => setTimeout(r, 50))
     child.kill('SIGINT')
     await new Promise((r) => child.on('close', r))
     assert.ok(await gone(() => application(app)), 'the first run got as far as the Application')
@@ -103,32 +162,57 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
     assert.equal((await kplat(['create', app, '--no-clone'])).code, 0)
     // Someone took the namespace over: it no longer carries kplat's labels. (They turned the
     // app's automated sync off first: Argo CD's sync would put the labels back.)
-    await custom.patchNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app,
-      body: {spec: {syncPolicy: {automated: null}}}}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
-    for (let i = 0; (await application(app) as {status?: {operationState?: {phase?: string}}}).status?.operationState?.phase === 'Running'; i++) {
+    await custom.patchNamespacedCustomObject(
+      {
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        plural: 'applications',
+        namespace: 'argocd',
+        name: app,
+        body: {spec: {syncPolicy: {automated: null}}},
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    )
+    for (
+      let i = 0;
+      ((await application(app)) as {status?: {operationState?: {phase?: string}}}).status?.operationState?.phase ===
+      'Running';
+      i++
+    ) {
       assert.ok(i < 300, 'a sync is still running')
       await new Promise((r) => setTimeout(r, 100))
     }
 
-    await core.patchNamespace({name: app, body: [{op: 'remove', path: '/metadata/labels/app.kubernetes.io~1managed-by'}]}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch))
+    await core.patchNamespace(
+      {name: app, body: [{op: 'remove', path: '/metadata/labels/app.kubernetes.io~1managed-by'}]},
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    )
     const r = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--json'])
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual((JSON.parse(r.stdout) as {kept: string[]}).kept, [`Namespace ${app} (not kplat's)`])
-    assert.match(r.stderr, new RegExp(`Warning: the namespace ${app} was not created by kplat for ${app}, so it is left as it is`))
+    assert.match(
+      r.stderr,
+      new RegExp(`Warning: the namespace ${app} was not created by kplat for ${app}, so it is left as it is`),
+    )
     assert.ok(await core.readNamespace({name: app}))
     await core.deleteNamespace({name: app})
   })
 
-  it('deletes a private repository with --delete-repository, and checks the token\'s scope before anything', async () => {
+  it("deletes a private repository with --delete-repository, and checks the token's scope before anything", async () => {
     const app = uniqueName('repo').slice(0, 24)
     assert.equal((await kplat(['create', app, '--no-clone', '--private'])).code, 0)
     const noScope = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--delete-repository'])
     assert.equal(noScope.code, 1)
-    assert.equal(noScope.stderr, 'Error: your GitHub token lacks the delete_repo scope that --delete-repository needs (it has: repo, workflow, read:org); nothing was deleted. Run `gh auth refresh -s delete_repo`, or destroy without --delete-repository to keep the repository\n')
+    assert.equal(
+      noScope.stderr,
+      'Error: your GitHub token lacks the delete_repo scope that --delete-repository needs (it has: repo, workflow, read:org); nothing was deleted. Run `gh auth refresh -s delete_repo`, or destroy without --delete-repository to keep the repository\n',
+    )
     assert.ok(await application(app))
 
     const token = await tokenFor(g.github, 'developer', ['repo', 'workflow', 'read:org', 'delete_repo'])
-    const r = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--delete-repository', '--json'], {GITHUB_TOKEN: token})
+    const r = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--delete-repository', '--json'], {
+      GITHUB_TOKEN: token,
+    })
     assert.equal(r.code, 0, r.stderr)
     const {deleted} = JSON.parse(r.stdout) as {deleted: string[]}
     assert.ok(deleted.includes(`repository ${g.github.web}/${ORG}/${app}`), deleted.join('\n'))

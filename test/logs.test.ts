@@ -11,7 +11,13 @@ import * as k8s from '@kubernetes/client-node'
 import {ANSI, BIN, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {appendPodLog, ground, uniqueName, type TestGround} from './helpers/ground.js'
 
-interface JsonLine {time: string; source: string; process: string; container: string | null; message: string}
+interface JsonLine {
+  time: string
+  source: string
+  process: string
+  container: string | null
+  message: string
+}
 
 describe('kplat logs, on the proving ground', () => {
   let g: TestGround
@@ -20,9 +26,13 @@ describe('kplat logs, on the proving ground', () => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-logs-'))
   const children: ChildProcess[] = []
   const env = (extra: NodeJS.ProcessEnv = {}) => ({PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra})
-  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(args, {env: env(extra), cwd: work})
-  const webPods = async () => (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
-    .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running').map((p) => p.metadata!.name!).sort()
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
+    runBin(args, {env: env(extra), cwd: work})
+  const webPods = async () =>
+    (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items
+      .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running')
+      .map((p) => p.metadata!.name!)
+      .sort()
 
   before(async () => {
     g = await ground()
@@ -39,7 +49,11 @@ describe('kplat logs, on the proving ground', () => {
 
   /** `kplat logs --tail ...` as a child process, its stdout a pipe, read as it comes. */
   function tail(args: string[], extra: NodeJS.ProcessEnv = {}) {
-    const child = spawn(process.execPath, [BIN, 'logs', '--tail', '--app', app, ...args], {env: env(extra), cwd: work, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'logs', '--tail', '--app', app, ...args], {
+      env: env(extra),
+      cwd: work,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     children.push(child)
     let stdout = ''
     let stderr = ''
@@ -47,7 +61,8 @@ describe('kplat logs, on the proving ground', () => {
     child.stderr!.on('data', (d) => (stderr += d))
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
     return {
-      child, exited,
+      child,
+      exited,
       out: () => stdout,
       err: () => stderr,
       async waitFor(what: string | RegExp, timeoutMs = 30_000) {
@@ -77,16 +92,39 @@ describe('kplat logs, on the proving ground', () => {
     const r = await kplat(['logs', '--app', app, '-n', '4', '--source', 'app'])
     assert.equal(r.code, 0, r.stderr)
     const lines = r.stdout.trimEnd().split('\n')
-    assert.deepEqual(lines.map((l) => l.replace(/^\S+ /, '')), [`app[${a}]: first`, `app[${b}]: second`, `app[${a}]: third`, `app[${b}]: fourth`])
-    assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z app\[/.test(l)), lines.join('\n'))
+    assert.deepEqual(
+      lines.map((l) => l.replace(/^\S+ /, '')),
+      [`app[${a}]: first`, `app[${b}]: second`, `app[${a}]: third`, `app[${b}]: fourth`],
+    )
+    assert.ok(
+      lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z app\[/.test(l)),
+      lines.join('\n'),
+    )
 
     const json = await kplat(['logs', '--app', app, '-n', '4', '--source', 'app', '--json'])
-    const parsed = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine)
-    assert.deepEqual(parsed.map((l) => [l.source, l.process, l.container, l.message]), [['app', a, 'web', 'first'], ['app', b, 'web', 'second'], ['app', a, 'web', 'third'], ['app', b, 'web', 'fourth']])
+    const parsed = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JsonLine)
+    assert.deepEqual(
+      parsed.map((l) => [l.source, l.process, l.container, l.message]),
+      [
+        ['app', a, 'web', 'first'],
+        ['app', b, 'web', 'second'],
+        ['app', a, 'web', 'third'],
+        ['app', b, 'web', 'fourth'],
+      ],
+    )
     assert.ok(parsed.every((l) => !Number.isNaN(Date.parse(l.time))))
 
     const one = await kplat(['logs', '--app', app, '--dyno', b, '-n', '2', '--source', 'app'])
-    assert.deepEqual(one.stdout.trimEnd().split('\n').map((l) => l.replace(/^\S+ /, '')), [`app[${b}]: second`, `app[${b}]: fourth`])
+    assert.deepEqual(
+      one.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.replace(/^\S+ /, '')),
+      [`app[${b}]: second`, `app[${b}]: fourth`],
+    )
   })
 
   it('gives each process a colour of its own on a terminal, and none in a pipe', async () => {
@@ -104,13 +142,25 @@ describe('kplat logs, on the proving ground', () => {
     const r = await kplat(['logs', '--app', app, '--source', 'platform', '-n', '200'])
     assert.equal(r.code, 0, r.stderr)
     const [a] = await webPods()
-    assert.match(r.stdout, new RegExp(`^\\S+ platform\\[Pod/${a}\\]: Scheduled: Successfully assigned ${app}/${a} to kwok-node-0$`, 'm'))
-    assert.match(r.stdout, new RegExp(`^\\S+ platform\\[Deployment/${app}-web\\]: ScalingReplicaSet: Scaled up replica set ${app}-web-\\S+ (to|from 1 to) 2`, 'm'))
-    assert.match(r.stdout, new RegExp(`^\\S+ platform\\[Application/${app}\\]: Argo CD: deployed revision [0-9a-f]{7}$`, 'm'))
+    assert.match(
+      r.stdout,
+      new RegExp(`^\\S+ platform\\[Pod/${a}\\]: Scheduled: Successfully assigned ${app}/${a} to kwok-node-0$`, 'm'),
+    )
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^\\S+ platform\\[Deployment/${app}-web\\]: ScalingReplicaSet: Scaled up replica set ${app}-web-\\S+ (to|from 1 to) 2`,
+        'm',
+      ),
+    )
+    assert.match(
+      r.stdout,
+      new RegExp(`^\\S+ platform\\[Application/${app}\\]: Argo CD: deployed revision [0-9a-f]{7}$`, 'm'),
+    )
     assert.doesNotMatch(r.stdout, / app\[/)
   })
 
-  it('follows every process: a scale-up\'s new pod and a restart\'s replacements join the stream, and Ctrl-C exits 0', async () => {
+  it("follows every process: a scale-up's new pod and a restart's replacements join the stream, and Ctrl-C exits 0", async () => {
     const t = tail(['--source', 'app', '-n', '0'])
     const [a] = await webPods()
     // Once following, a line written now comes through (retried: the stream may still be opening).
@@ -132,7 +182,14 @@ describe('kplat logs, on the proving ground', () => {
     assert.equal(restarted.code, 0, restarted.stderr)
     for (const pod of await webPods()) await t.waitFor(`app[${pod}]: listening on 8080`)
     assert.equal(await t.stop(), 0)
-    assert.equal(t.out().split('\n').filter((l) => l.endsWith(`app[${added}]: listening on 8080`)).length, 1, 'no line twice')
+    assert.equal(
+      t
+        .out()
+        .split('\n')
+        .filter((l) => l.endsWith(`app[${added}]: listening on 8080`)).length,
+      1,
+      'no line twice',
+    )
 
     await kplat(['ps:scale', 'web=2', '--app', app])
   })
@@ -158,7 +215,13 @@ describe('kplat logs, on the proving ground', () => {
   it('resumes a log stream the server cut without a gap or a repeat, and gives up with exit 1 when the cluster stays away', async () => {
     const proxy = await tcpProxy(new URL(g.admin().getCurrentCluster()!.server).port)
     const kubeconfig = path.join(work, 'via-proxy.kubeconfig')
-    writeFileSync(kubeconfig, readFileSync(g.kubeconfig, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/g, `server: https://127.0.0.1:${proxy.port}`))
+    writeFileSync(
+      kubeconfig,
+      readFileSync(g.kubeconfig, 'utf8').replace(
+        /server: https:\/\/127\.0\.0\.1:\d+/g,
+        `server: https://127.0.0.1:${proxy.port}`,
+      ),
+    )
     const [a] = await webPods()
     const t = tail(['--source', 'app', '--dyno', a, '-n', '0'], {KUBECONFIG: kubeconfig, KPLAT_RECONNECT_SECONDS: '3'})
     let marker = ''
@@ -177,8 +240,13 @@ describe('kplat logs, on the proving ground', () => {
     appendPodLog(g, app, a, 'web', 'during the cut')
     appendPodLog(g, app, a, 'web', 'after the cut')
     await t.waitFor('after the cut')
-    const shown = t.out().split('\n').filter(Boolean).map((l) => l.replace(/^\S+ app\[[^\]]+\]: /, ''))
-    for (const line of ['just before the cut', 'during the cut', 'after the cut']) assert.equal(shown.filter((s) => s === line).length, 1, `${line} once: ${shown.join(' | ')}`)
+    const shown = t
+      .out()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^\S+ app\[[^\]]+\]: /, ''))
+    for (const line of ['just before the cut', 'during the cut', 'after the cut'])
+      assert.equal(shown.filter((s) => s === line).length, 1, `${line} once: ${shown.join(' | ')}`)
     assert.deepEqual(shown.slice(-3), ['just before the cut', 'during the cut', 'after the cut'])
 
     // Now the cluster goes away for good: kplat says so, retries, and gives up.
@@ -186,19 +254,35 @@ describe('kplat logs, on the proving ground', () => {
     const code = await t.exited
     assert.equal(code, 1)
     assert.match(t.err(), /lost the connection to the cluster \((ECONNREFUSED|ECONNRESET)[^)]*\); reconnecting\.\.\./)
-    assert.match(t.err(), new RegExp(`Error: lost the cluster at https://127\\.0\\.0\\.1:${proxy.port} for \\d+s \\(ECONNREFUSED\\)\\. Check that it is running and reachable, then run the command again\\n$`))
+    assert.match(
+      t.err(),
+      new RegExp(
+        `Error: lost the cluster at https://127\\.0\\.0\\.1:${proxy.port} for \\d+s \\(ECONNREFUSED\\)\\. Check that it is running and reachable, then run the command again\\n$`,
+      ),
+    )
   })
 
   it('names what is not there: a process type, a process', async () => {
     const type = await kplat(['logs', '--app', app, '--ps', 'nosuch'])
     assert.equal(type.code, 1)
-    assert.equal(type.stderr, `Error: ${app} has no nosuch processes running (types with processes: web). \`kplat ps:scale nosuch=1 --app ${app}\` starts one\n`)
+    assert.equal(
+      type.stderr,
+      `Error: ${app} has no nosuch processes running (types with processes: web). \`kplat ps:scale nosuch=1 --app ${app}\` starts one\n`,
+    )
     const pod = await kplat(['logs', '--app', app, '--dyno', `${app}-web-nosuch`])
     assert.equal(pod.code, 1)
-    assert.match(pod.stderr, new RegExp(`^Error: ${app} has no process "${app}-web-nosuch" \\(its processes: ${app}-web-\\S+, ${app}-web-\\S+\\)\\. \`kplat ps --app ${app}\` lists them\\n$`))
+    assert.match(
+      pod.stderr,
+      new RegExp(
+        `^Error: ${app} has no process "${app}-web-nosuch" \\(its processes: ${app}-web-\\S+, ${app}-web-\\S+\\)\\. \`kplat ps --app ${app}\` lists them\\n$`,
+      ),
+    )
     const since = await kplat(['logs', '--app', app, '--since', 'yesterday'])
     assert.equal(since.code, 2)
-    assert.match(since.stderr, /^Error: invalid --since: "yesterday" is not a duration\. Use a number with s, m, h or d/)
+    assert.match(
+      since.stderr,
+      /^Error: invalid --since: "yesterday" is not a duration\. Use a number with s, m, h or d/,
+    )
   })
 
   // Last in this file: the extra pod would change the process lists the tests above expect.
@@ -206,10 +290,19 @@ describe('kplat logs, on the proving ground', () => {
     const pod = `${app}-many-containers`
     // Twelve: more streams than node's default of ten listeners on one signal.
     const extra = Array.from({length: 10}, (_, i) => ({name: `extra-${i}`, image: 'ghcr.io/acme/extra:1'}))
-    await core.createNamespacedPod({namespace: app, body: {
-      metadata: {name: pod},
-      spec: {containers: [{name: 'main', image: 'ghcr.io/acme/main:1'}, {name: 'proxy', image: 'ghcr.io/acme/proxy:1'}, ...extra]},
-    }})
+    await core.createNamespacedPod({
+      namespace: app,
+      body: {
+        metadata: {name: pod},
+        spec: {
+          containers: [
+            {name: 'main', image: 'ghcr.io/acme/main:1'},
+            {name: 'proxy', image: 'ghcr.io/acme/proxy:1'},
+            ...extra,
+          ],
+        },
+      },
+    })
     try {
       const deadline = Date.now() + 30_000
       while ((await core.readNamespacedPod({namespace: app, name: pod})).status?.phase !== 'Running') {
@@ -223,9 +316,25 @@ describe('kplat logs, on the proving ground', () => {
       const text = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app'])
       assert.equal(text.code, 0, text.stderr)
       assert.equal(text.stderr, '')
-      assert.deepEqual(text.stdout.trimEnd().split('\n').map((l) => l.replace(/^\S+ /, '')), [`app[${pod}/main]: from main`, `app[${pod}/proxy]: from proxy`])
+      assert.deepEqual(
+        text.stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => l.replace(/^\S+ /, '')),
+        [`app[${pod}/main]: from main`, `app[${pod}/proxy]: from proxy`],
+      )
       const json = await kplat(['logs', '--app', app, '--dyno', pod, '-n', '2', '--source', 'app', '--json'])
-      assert.deepEqual(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine).map((l) => [l.process, l.container, l.message]), [[pod, 'main', 'from main'], [pod, 'proxy', 'from proxy']])
+      assert.deepEqual(
+        json.stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as JsonLine)
+          .map((l) => [l.process, l.container, l.message]),
+        [
+          [pod, 'main', 'from main'],
+          [pod, 'proxy', 'from proxy'],
+        ],
+      )
 
       const t = tail(['--dyno', pod, '-n', '0'])
       await new Promise((resolve) => setTimeout(resolve, 1500))
@@ -260,9 +369,10 @@ async function tcpProxy(targetPort: string) {
   return {
     port: (server.address() as net.AddressInfo).port,
     cut,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      cut()
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        cut()
+      }),
   }
 }

@@ -17,7 +17,8 @@ describe('kplat open, on the proving ground', () => {
   const app = uniqueName('open').slice(0, 24)
   const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-open-'))
   const env = (extra: NodeJS.ProcessEnv = {}) => ({PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra})
-  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> => runBin(args, {env: env(extra), cwd: work})
+  const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
+    runBin(args, {env: env(extra), cwd: work})
   const children: ChildProcess[] = []
 
   after(() => {
@@ -57,17 +58,23 @@ describe('kplat open, on the proving ground', () => {
     const run = start(['--url', '/hello?x=1'])
     const url = await run.firstLine
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/hello\?x=1$/)
-    const answer = await get(url) as {pod: string; namespace: string; path: string}
+    const answer = (await get(url)) as {pod: string; namespace: string; path: string}
     assert.equal(answer.namespace, app)
     assert.match(answer.pod, new RegExp(`^${app}-web-`))
     assert.equal(answer.path, '/hello?x=1')
-    assert.match(run.err(), new RegExp(`http://${app}\\.apps\\.ground\\.test/ has no DNS record; forwarding a local port to it instead`))
-    assert.match(run.err(), new RegExp(`Forwarding 127\\.0\\.0\\.1:\\d+ to service ${app} port 80 of ${app}; Ctrl-C to stop`))
+    assert.match(
+      run.err(),
+      new RegExp(`http://${app}\\.apps\\.ground\\.test/ has no DNS record; forwarding a local port to it instead`),
+    )
+    assert.match(
+      run.err(),
+      new RegExp(`Forwarding 127\\.0\\.0\\.1:\\d+ to service ${app} port 80 of ${app}; Ctrl-C to stop`),
+    )
 
     // The forward follows the app through a restart: each connection goes to a pod that is up.
     const restarted = await kplat(['ps:restart', '--app', app])
     assert.equal(restarted.code, 0, restarted.stderr)
-    const again = await get(url) as {pod: string}
+    const again = (await get(url)) as {pod: string}
     assert.notEqual(again.pod, answer.pod)
 
     run.child.kill('SIGINT')
@@ -87,7 +94,7 @@ describe('kplat open, on the proving ground', () => {
 
     const url = readFileSync(opened, 'utf8').trim()
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
-    const answer = await get(url) as {namespace: string}
+    const answer = (await get(url)) as {namespace: string}
     assert.equal(answer.namespace, app)
     run.child.kill('SIGTERM')
     await run.exited
@@ -99,7 +106,12 @@ describe('kplat open, on the proving ground', () => {
     const r = await kplat(['open', '--url', '--app', app])
     assert.equal(r.code, 1)
     assert.equal(r.stdout, '')
-    assert.match(r.stderr, new RegExp(`Error: no ${app} web process is up to forward to\\. \`kplat ps --app ${app}\` shows its processes\\n$`))
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Error: no ${app} web process is up to forward to\\. \`kplat ps --app ${app}\` shows its processes\\n$`,
+      ),
+    )
     await kplat(['ps:scale', 'web=1', '--app', app])
 
     const missing = await kplat(['open', '--url', '--app', 'nosuch-app'])
@@ -112,21 +124,69 @@ describe('kplat open, on the proving ground', () => {
     const sa = uniqueName('viewer').slice(0, 30)
     const rbac = g.admin().makeApiClient(k8s.RbacAuthorizationV1Api)
     await core.createNamespacedServiceAccount({namespace: app, body: {metadata: {name: sa}}})
-    await rbac.createNamespacedRoleBinding({namespace: app, body: {metadata: {name: sa}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view'},
-      subjects: [{kind: 'ServiceAccount', name: sa, namespace: app}]}})
-    await rbac.createClusterRole({body: {metadata: {name: sa}, rules: [{apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get', 'list']}, {apiGroups: [''], resources: ['configmaps'], verbs: ['get']}]}})
-    await rbac.createClusterRoleBinding({body: {metadata: {name: sa}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa}, subjects: [{kind: 'ServiceAccount', name: sa, namespace: app}]}})
-    const token = (await core.createNamespacedServiceAccountToken({namespace: app, name: sa, body: {spec: {audiences: [], expirationSeconds: 600}}})).status!.token
+    await rbac.createNamespacedRoleBinding({
+      namespace: app,
+      body: {
+        metadata: {name: sa},
+        roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view'},
+        subjects: [{kind: 'ServiceAccount', name: sa, namespace: app}],
+      },
+    })
+    await rbac.createClusterRole({
+      body: {
+        metadata: {name: sa},
+        rules: [
+          {apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get', 'list']},
+          {apiGroups: [''], resources: ['configmaps'], verbs: ['get']},
+        ],
+      },
+    })
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: {name: sa},
+        roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa},
+        subjects: [{kind: 'ServiceAccount', name: sa, namespace: app}],
+      },
+    })
+    const token = (
+      await core.createNamespacedServiceAccountToken({
+        namespace: app,
+        name: sa,
+        body: {spec: {audiences: [], expirationSeconds: 600}},
+      })
+    ).status!.token
     const kc = g.admin()
     const kubeconfig = path.join(work, `${sa}.kubeconfig`)
-    writeFileSync(kubeconfig, JSON.stringify({apiVersion: 'v1', kind: 'Config', 'current-context': 'viewer',
-      clusters: [{name: 'ground', cluster: {server: kc.getCurrentCluster()!.server, 'certificate-authority-data': kc.getCurrentCluster()!.caData ?? readFileSync(kc.getCurrentCluster()!.caFile!).toString('base64')}}],
-      users: [{name: 'viewer', user: {token}}], contexts: [{name: 'viewer', context: {cluster: 'ground', user: 'viewer'}}]}))
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'viewer',
+        clusters: [
+          {
+            name: 'ground',
+            cluster: {
+              server: kc.getCurrentCluster()!.server,
+              'certificate-authority-data':
+                kc.getCurrentCluster()!.caData ?? readFileSync(kc.getCurrentCluster()!.caFile!).toString('base64'),
+            },
+          },
+        ],
+        users: [{name: 'viewer', user: {token}}],
+        contexts: [{name: 'viewer', context: {cluster: 'ground', user: 'viewer'}}],
+      }),
+    )
     try {
       const r = await kplat(['open', '--url', '--app', app], {KUBECONFIG: kubeconfig})
       assert.equal(r.code, 1, r.stderr)
       assert.equal(r.stdout, '')
-      assert.match(r.stderr, new RegExp(`Error: forbidden: you may not create pods/portforward in namespace ${app}, which kplat needs to reach ${app} \\(it has no URL that answers\\)\\. Ask your platform team for the "create" right on pods/portforward in ${app}`))
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `Error: forbidden: you may not create pods/portforward in namespace ${app}, which kplat needs to reach ${app} \\(it has no URL that answers\\)\\. Ask your platform team for the "create" right on pods/portforward in ${app}`,
+        ),
+      )
     } finally {
       await rbac.deleteClusterRoleBinding({name: sa}).catch(() => {})
       await rbac.deleteClusterRole({name: sa}).catch(() => {})
@@ -137,10 +197,12 @@ describe('kplat open, on the proving ground', () => {
 /** A GET on a connection of its own, as a browser's next page after a while. */
 function get(url: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    http.get(url, {agent: false}, (res) => {
-      let body = ''
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve(JSON.parse(body)))
-    }).on('error', reject)
+    http
+      .get(url, {agent: false}, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve(JSON.parse(body)))
+      })
+      .on('error', reject)
   })
 }

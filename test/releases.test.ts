@@ -17,8 +17,21 @@ const exec = promisify(execFile)
 const ORG = 'acme'
 
 interface Release {
-  version: number; kind: string; description: string; by: string; createdAt: string; commit?: string; message?: string; author?: string
-  config: {version: number; keys: string[]}; formation: Record<string, number>; addons: string[]; rollbackOf?: number; outcome: string; reason?: string; current?: boolean
+  version: number
+  kind: string
+  description: string
+  by: string
+  createdAt: string
+  commit?: string
+  message?: string
+  author?: string
+  config: {version: number; keys: string[]}
+  formation: Record<string, number>
+  addons: string[]
+  rollbackOf?: number
+  outcome: string
+  reason?: string
+  current?: boolean
 }
 
 describe('kplat releases and releases:rollback, on the real Argo CD', () => {
@@ -36,19 +49,31 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
   const kplat = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
     runBin(args, {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, ...extra}, cwd: work})
   const git = (args: string[]) => exec('git', ['-C', clone, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
-  const auth = () => `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
+  const auth = () =>
+    `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
   const releases = async (): Promise<Release[]> => {
     const r = await kplat(['releases', '--app', app, '--json', '--num', '100'])
     assert.equal(r.code, 0, r.stderr)
     return JSON.parse(r.stdout) as Release[]
   }
 
-  const application = async () => custom.getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app}) as Promise<{
-    spec: {syncPolicy?: {automated?: unknown}; revisionHistoryLimit?: number}; status?: {history?: unknown[]; sync?: {revision?: string}}}>
+  const application = async () =>
+    custom.getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      plural: 'applications',
+      namespace: 'argocd',
+      name: app,
+    }) as Promise<{
+      spec: {syncPolicy?: {automated?: unknown}; revisionHistoryLimit?: number}
+      status?: {history?: unknown[]; sync?: {revision?: string}}
+    }>
   /** The images of the app's running web processes, once they are all `want`. */
   const runs = async (commit: string) => {
     for (let i = 0; ; i++) {
-      const pods = (await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      const pods = (
+        await core.listNamespacedPod({namespace: app, labelSelector: 'kplat.dev/process=web'})
+      ).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
       const images = pods.map((p) => p.spec!.containers[0].image!)
       if (images.length > 0 && images.every((x) => x.endsWith(`:${commit}`))) return
       assert.ok(i < 600, `the app does not run ${commit.slice(0, 7)}: ${images.join(', ')}`)
@@ -58,10 +83,18 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
 
   const config = async () => {
     const secret = await core.readNamespacedSecret({namespace: app, name: `${app}-config`})
-    return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]))
+    return Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    )
   }
 
-  const heads = async () => Object.fromEntries((await git(['ls-remote', '--heads', 'origin'])).stdout.trim().split('\n').map((l) => l.split('\trefs/heads/').reverse()))
+  const heads = async () =>
+    Object.fromEntries(
+      (await git(['ls-remote', '--heads', 'origin'])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\trefs/heads/').reverse()),
+    )
   /** A commit and a push, as a developer does; by default, waits until the app runs it. */
   const push = async (text: string, wait = true) => {
     writeFileSync(path.join(clone, 'server.js'), readFileSync(path.join(clone, 'server.js'), 'utf8') + `\n// ${text}\n`)
@@ -83,14 +116,26 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
   })
 
   it('numbers every deploy, config change and scale, newest first, with who, what (names, never values) and the outcome', async () => {
-    const set = await runBin(['config:set', 'GREETING=-', '--app', app], {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work, input: secretOne})
+    const set = await runBin(['config:set', 'GREETING=-', '--app', app], {
+      env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env},
+      cwd: work,
+      input: secretOne,
+    })
     assert.equal(set.code, 0, set.stderr)
     const second = await push('Say hello twice')
     const scaled = await kplat(['ps:scale', 'web=2', '--app', app])
     assert.equal(scaled.code, 0, scaled.stderr)
 
     const list = await releases()
-    assert.deepEqual(list.map((r) => [r.version, r.kind, r.outcome]), [[4, 'scale', 'succeeded'], [3, 'deploy', 'succeeded'], [2, 'config', 'succeeded'], [1, 'deploy', 'succeeded']])
+    assert.deepEqual(
+      list.map((r) => [r.version, r.kind, r.outcome]),
+      [
+        [4, 'scale', 'succeeded'],
+        [3, 'deploy', 'succeeded'],
+        [2, 'config', 'succeeded'],
+        [1, 'deploy', 'succeeded'],
+      ],
+    )
     const [v4, v3, v2, v1] = list
     assert.equal(v1.commit, commits[0])
     assert.match(v1.description, new RegExp(`^Deploy ${commits[0].slice(0, 7)}`))
@@ -104,7 +149,10 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(v4.description, 'Scale web=2')
     assert.deepEqual(v4.formation, {web: 2, worker: 0})
     assert.equal(v4.commit, second)
-    assert.deepEqual(list.filter((r) => r.current).map((r) => r.version), [4])
+    assert.deepEqual(
+      list.filter((r) => r.current).map((r) => r.version),
+      [4],
+    )
     assert.ok(list.every((r) => !Number.isNaN(Date.parse(r.createdAt))))
 
     const human = await kplat(['releases', '--app', app])
@@ -113,7 +161,10 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.match(human.stdout, /^v4\s+Scale web=2\s+.+\s+succeeded \(current\)$/m)
     assert.match(human.stdout, /^v2\s+Set GREETING config vars\s/m)
     const two = await kplat(['releases', '--app', app, '-n', '2', '--json'])
-    assert.deepEqual((JSON.parse(two.stdout) as Release[]).map((r) => r.version), [4, 3])
+    assert.deepEqual(
+      (JSON.parse(two.stdout) as Release[]).map((r) => r.version),
+      [4, 3],
+    )
 
     const info = await kplat(['releases:info', 'v3', '--app', app])
     assert.equal(info.code, 0, info.stderr)
@@ -123,18 +174,36 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     // The values are in the config Secret and its snapshot only: not in any release, any output, or the Application.
     const ledger = await core.listNamespacedConfigMap({namespace: app, labelSelector: 'kplat.dev/release'})
     assert.equal(ledger.items.length, 4, 'one ConfigMap per release')
-    for (const text of [JSON.stringify(ledger.items), human.stdout, info.stdout, JSON.stringify(list), JSON.stringify(await application())]) assert.ok(!text.includes(secretOne))
+    for (const text of [
+      JSON.stringify(ledger.items),
+      human.stdout,
+      info.stdout,
+      JSON.stringify(list),
+      JSON.stringify(await application()),
+    ])
+      assert.ok(!text.includes(secretOne))
   })
 
   it('rolls back to the release before (config only, same code), then to v1 (code and config): automated sync and self-heal keep it, and the next push deploys', async () => {
-    const set = await runBin(['config:set', 'GREETING=-', '--app', app], {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work, input: secretTwo})
+    const set = await runBin(['config:set', 'GREETING=-', '--app', app], {
+      env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env},
+      cwd: work,
+      input: secretTwo,
+    })
     assert.equal(set.code, 0, set.stderr)
     assert.deepEqual(await config(), {GREETING: secretTwo})
 
     // Default: the release before the latest, v4, which had the first value.
     const back = await kplat(['releases:rollback', '--app', app, '--json'])
     assert.equal(back.code, 0, back.stderr)
-    assert.deepEqual(JSON.parse(back.stdout), {app, release: 6, rolledBackTo: 4, commit: commits[1], config: 'restored', warnings: []})
+    assert.deepEqual(JSON.parse(back.stdout), {
+      app,
+      release: 6,
+      rolledBackTo: 4,
+      commit: commits[1],
+      config: 'restored',
+      warnings: [],
+    })
     assert.deepEqual(await config(), {GREETING: secretOne})
     assert.ok(!(back.stdout + back.stderr).includes(secretOne))
 
@@ -145,7 +214,7 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.match(first.stdout, new RegExp(`^${app} runs v1's code and config again, as v7$`, 'm'))
     await runs(commits[0])
     assert.deepEqual(await config(), {})
-    assert.equal((await heads()).deploy, commits[0], 'the deploy branch is back at v1\'s commit')
+    assert.equal((await heads()).deploy, commits[0], "the deploy branch is back at v1's commit")
     assert.equal((await heads()).main, commits[1], 'main is untouched')
     const app1 = await application()
     assert.ok(app1.spec.syncPolicy?.automated, 'automated sync stays on')
@@ -154,9 +223,14 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     await new Promise((r) => setTimeout(r, 22_000))
     await runs(commits[0])
     const after = await releases()
-    assert.deepEqual(after.slice(0, 3).map((r) => [r.version, r.description, r.outcome, r.commit]), [
-      [7, 'Rollback to v1', 'succeeded', commits[0]], [6, 'Rollback to v4', 'succeeded', commits[1]], [5, 'Set GREETING config vars', 'succeeded', commits[1]],
-    ])
+    assert.deepEqual(
+      after.slice(0, 3).map((r) => [r.version, r.description, r.outcome, r.commit]),
+      [
+        [7, 'Rollback to v1', 'succeeded', commits[0]],
+        [6, 'Rollback to v4', 'succeeded', commits[1]],
+        [5, 'Set GREETING config vars', 'succeeded', commits[1]],
+      ],
+    )
     assert.equal(after[0].rollbackOf, 1)
     assert.deepEqual(after[0].formation, {web: 2, worker: 0}, 'the formation is not rolled back')
 
@@ -165,12 +239,21 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal((await heads()).deploy, third)
     const latest = await releases()
     assert.deepEqual([latest[0].version, latest[0].kind, latest[0].commit], [8, 'deploy', third])
-    assert.equal(latest.length, 8, 'the rollback\'s own syncs are not taken for deploys')
+    assert.equal(latest.length, 8, "the rollback's own syncs are not taken for deploys")
   })
 
   it('keeps every release, numbers unchanged, across 12 and more deploys while Argo CD keeps one, and hands out distinct numbers to two changes at once', async () => {
-    await custom.patchNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', namespace: 'argocd', name: app, body: {spec: {revisionHistoryLimit: 1}}},
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+    await custom.patchNamespacedCustomObject(
+      {
+        group: 'argoproj.io',
+        version: 'v1alpha1',
+        plural: 'applications',
+        namespace: 'argocd',
+        name: app,
+        body: {spec: {revisionHistoryLimit: 1}},
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    )
     const stable = (list: Release[]) => list.map((r) => [r.version, r.description, r.commit, r.createdAt])
     let previous = await releases()
     // A kplat command between two deploys is all it takes: here, `releases` after each push.
@@ -195,7 +278,11 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
 
     const list = await releases()
     assert.ok(((await application()).status?.history ?? []).length <= 2, 'Argo CD kept almost no history')
-    assert.deepEqual(list.map((r) => r.version), Array.from({length: lastDeploy.version + 2}, (_, i) => lastDeploy.version + 2 - i), 'every release is there, v1 to the last')
+    assert.deepEqual(
+      list.map((r) => r.version),
+      Array.from({length: lastDeploy.version + 2}, (_, i) => lastDeploy.version + 2 - i),
+      'every release is there, v1 to the last',
+    )
     assert.ok(list.filter((r) => r.kind === 'deploy').length >= 12)
     // The later snapshot holds both changes: each release's config is the whole config after it.
     assert.deepEqual(list[0].config.keys, ['A', 'B'])
@@ -216,12 +303,23 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     // The image of v3 is gone: its CI run is deleted, as retention does.
     const api = g.env.GITHUB_API_URL
     const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, accept: 'application/vnd.github+json'}
-    const listed = await (await fetch(`${api}/repos/${ORG}/${app}/actions/runs?head_sha=${commits[1]}`, {headers})).json() as {workflow_runs: Array<{id: number}>}
+    const listed = (await (
+      await fetch(`${api}/repos/${ORG}/${app}/actions/runs?head_sha=${commits[1]}`, {headers})
+    ).json()) as {workflow_runs: Array<{id: number}>}
     assert.ok(listed.workflow_runs.length > 0)
-    for (const run of listed.workflow_runs) assert.equal((await fetch(`${api}/repos/${ORG}/${app}/actions/runs/${run.id}`, {method: 'DELETE', headers})).status, 204)
+    for (const run of listed.workflow_runs)
+      assert.equal(
+        (await fetch(`${api}/repos/${ORG}/${app}/actions/runs/${run.id}`, {method: 'DELETE', headers})).status,
+        204,
+      )
     const gone = await kplat(['releases:rollback', 'v3', '--app', app])
     assert.equal(gone.code, 1)
-    assert.match(gone.stderr, new RegExp(`Error: the image of v3 \\(commit ${commits[1].slice(0, 7)}\\) may no longer exist: no successful CI run of that commit is left on GitHub`))
+    assert.match(
+      gone.stderr,
+      new RegExp(
+        `Error: the image of v3 \\(commit ${commits[1].slice(0, 7)}\\) may no longer exist: no successful CI run of that commit is left on GitHub`,
+      ),
+    )
     assert.deepEqual(await heads(), before, 'nothing moved')
     assert.equal((await releases()).length, count, 'no release was made')
 
@@ -230,14 +328,28 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     const building = await push('Slow build', false)
     const busy = await kplat(['releases:rollback', '--app', app])
     assert.equal(busy.code, 1)
-    assert.match(busy.stderr, new RegExp(`Error: a deploy is in progress: CI is building ${building.slice(0, 7)} \\(http://127\\.0\\.0\\.1:\\d+/${ORG}/${app}/actions/runs/\\d+\\), and when it is done it deploys that commit, which would undo the rollback\\. Wait for it`))
+    assert.match(
+      busy.stderr,
+      new RegExp(
+        `Error: a deploy is in progress: CI is building ${building.slice(0, 7)} \\(http://127\\.0\\.0\\.1:\\d+/${ORG}/${app}/actions/runs/\\d+\\), and when it is done it deploys that commit, which would undo the rollback\\. Wait for it`,
+      ),
+    )
     assert.equal((await heads()).deploy, before.deploy, 'nothing moved')
     await runs(building)
     assert.equal((await releases())[0].commit, building)
   })
 
   it('warns that add-ons are not rolled back', async () => {
-    const attached = await kplat(['addons:create', 'gcs-bucket', '--app', app, '--param', 'location=US', '--timeout', '120'])
+    const attached = await kplat([
+      'addons:create',
+      'gcs-bucket',
+      '--app',
+      app,
+      '--param',
+      'location=US',
+      '--timeout',
+      '120',
+    ])
     assert.equal(attached.code, 0, attached.stderr)
     const list = await releases()
     assert.equal(list[0].kind, 'addons')
@@ -251,7 +363,7 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.deepEqual(await config(), {})
   })
 
-  it('records a deploy Argo CD cannot render as failed with helm\'s words; the default rollback skips it, and a fixing push deploys', async () => {
+  it("records a deploy Argo CD cannot render as failed with helm's words; the default rollback skips it, and a fixing push deploys", async () => {
     writeFileSync(path.join(clone, 'chart', 'templates', 'broken.yaml'), '{{ .Values.nothing | notAFunction }}\n')
     await git(['add', '-A'])
     await git(['-c', 'user.name=Dev Eloper', '-c', 'user.email=dev@example.com', 'commit', '-qm', 'Break the chart'])
@@ -267,8 +379,19 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(list[0].kind, 'deploy')
     assert.match(list[0].reason!, /notAFunction/)
     const human = await kplat(['releases', '--app', app])
-    assert.match(human.stdout, new RegExp(`^v${list[0].version}\\s+Deploy ${broken.slice(0, 7)}: Break the chart\\s+Dev Eloper\\s+\\S+\\s+failed: parse error at \\(\\S+broken\\.yaml:1\\): function "notAFunction" not defined$`, 'm'), 'the table has helm\'s own words; releases:info has all of it')
-    assert.match(human.stdout, new RegExp(`^v${list[1].version}\\s+.*\\(current\\)$`, 'm'), 'the release before the failed one is what runs')
+    assert.match(
+      human.stdout,
+      new RegExp(
+        `^v${list[0].version}\\s+Deploy ${broken.slice(0, 7)}: Break the chart\\s+Dev Eloper\\s+\\S+\\s+failed: parse error at \\(\\S+broken\\.yaml:1\\): function "notAFunction" not defined$`,
+        'm',
+      ),
+      "the table has helm's own words; releases:info has all of it",
+    )
+    assert.match(
+      human.stdout,
+      new RegExp(`^v${list[1].version}\\s+.*\\(current\\)$`, 'm'),
+      'the release before the failed one is what runs',
+    )
 
     const back = await kplat(['releases:rollback', '--app', app, '--json'])
     assert.equal(back.code, 0, back.stderr)
@@ -284,6 +407,13 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     const fixed = (await git(['rev-parse', 'HEAD'])).stdout.trim()
     await runs(fixed)
     const after = await releases()
-    assert.deepEqual(after.slice(0, 3).map((r) => [r.kind, r.commit, r.outcome]), [['deploy', fixed, 'succeeded'], ['rollback', good, 'succeeded'], ['deploy', broken, 'failed']])
+    assert.deepEqual(
+      after.slice(0, 3).map((r) => [r.kind, r.commit, r.outcome]),
+      [
+        ['deploy', fixed, 'succeeded'],
+        ['rollback', good, 'succeeded'],
+        ['deploy', broken, 'failed'],
+      ],
+    )
   })
 })

@@ -3,7 +3,17 @@
 // packages, pinned in test/ground/scaffolder/) and by kplat, give identical trees: the same
 // paths, modes and bytes.
 import assert from 'node:assert/strict'
-import {chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, lstatSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  lstatSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -31,7 +41,11 @@ function treeOf(dir: string, base = dir, out: Tree = {}): Tree {
 }
 
 async function kplatTree(templateDir: string, parameters: Record<string, unknown>): Promise<Tree> {
-  const run = await runTemplate(await loadTemplate(templateDir), parameters, {host: 'github.com', owner: 'acme', name: String(parameters.name)})
+  const run = await runTemplate(await loadTemplate(templateDir), parameters, {
+    host: 'github.com',
+    owner: 'acme',
+    name: String(parameters.name),
+  })
   return Object.fromEntries(run.files.map((f) => [f.path, {mode: f.mode, bytes: f.content.toString('base64')}]))
 }
 
@@ -112,15 +126,18 @@ spec:
       action: acme:notify
       input: {channel: '#\${{ parameters.name }}'}
 `,
-    'skeleton/README.md': '# ${{ values.name | upper }}\n\nOwned by ${{ values.team }} (${{ values.kind }}) in ${{ values.owner }}; ${{ values.slug }}.\n'
-      + '{% if values.docs %}Docs are in docs/.{% else %}No docs.{% endif %}\n{% for s in values.services %}- ${{ s | replace("-", "_") }}\n{% endfor %}'
-      + 'Port ${{ values.port + 1 }}; ${{ values.services | dump }}; ${{ values.summary }}\n{% raw %}${{ github.sha }}{% endraw %}\n',
+    'skeleton/README.md':
+      '# ${{ values.name | upper }}\n\nOwned by ${{ values.team }} (${{ values.kind }}) in ${{ values.owner }}; ${{ values.slug }}.\n' +
+      '{% if values.docs %}Docs are in docs/.{% else %}No docs.{% endif %}\n{% for s in values.services %}- ${{ s | replace("-", "_") }}\n{% endfor %}' +
+      'Port ${{ values.port + 1 }}; ${{ values.services | dump }}; ${{ values.summary }}\n{% raw %}${{ github.sha }}{% endraw %}\n',
     'skeleton/src/${{ values.name }}/index.js': 'export const name = "${{ values.name }}"\n',
     'skeleton/{% if values.docs %}mkdocs.yml{% endif %}': 'site_name: ${{ values.name }}\n',
     'skeleton/{% if not values.docs %}NODOCS{% endif %}': 'x\n',
     'skeleton/static/${{ values.name }}.txt': 'kept as it is: ${{ values.name }}\n',
     'skeleton/static/rendered.txt': 'rendered: ${{ values.name }}\n',
-    'skeleton/logo.png': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0x24, 0x7b, 0x7b, 0x20, 0x76, 0x7d, 0x7d, 0xff]),
+    'skeleton/logo.png': Buffer.from([
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0x24, 0x7b, 0x7b, 0x20, 0x76, 0x7d, 0x7d, 0xff,
+    ]),
     'skeleton/latin1.txt': Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xe0, 0xe8, 0xec, 0xf2, 0xf9, 0xff, 0xfe, 0xfd, 0x0a]),
     'skeleton/crlf.txt': 'one ${{ values.name }}\r\ntwo\r\n',
     'skeleton/bom.txt': '\ufeffwith a BOM: ${{ values.name }}\n',
@@ -133,7 +150,8 @@ spec:
     'extras/plain.html': '<i>${{ values.name }}</i>\n',
     'cookie/{{ cookiecutter.name }}.md': 'Hello {{ cookiecutter.name }} {{ cookiecutter.tags | jsonify }}\n',
     'trimmed/out.txt': 'start\n    {% if values.on %}\n  on\n    {% endif %}\nend\n',
-    'single/config.yaml': 'name: ${{ values.name }}\nport: ${{ values.port }}\n{% raw %}ci: ${{ github.sha }}{% endraw %}\n',
+    'single/config.yaml':
+      'name: ${{ values.name }}\nport: ${{ values.port }}\n{% raw %}ci: ${{ github.sha }}{% endraw %}\n',
     'single/run.sh': '#!/bin/sh\n{% if values.name %}\necho ${{ values.name }}\n{% endif %}\n',
   })
   chmodSync(path.join(dir, 'single', 'run.sh'), 0o755)
@@ -142,12 +160,18 @@ spec:
   return dir
 }
 
-describe('rendering, byte for byte: kplat and Backstage\'s own scaffolder code', () => {
+describe("rendering, byte for byte: kplat and Backstage's own scaffolder code", () => {
   let backstage: Render
 
   before(async () => {
-    const installed = await provideNpmFolder('scaffolder', path.join(ROOT, 'test', 'ground', 'scaffolder'), ['package.json', 'package-lock.json', 'render.mjs'])
-    backstage = (await import(pathToFileURL(path.join(installed, 'render.mjs')).href) as {renderWithBackstage: Render}).renderWithBackstage
+    const installed = await provideNpmFolder('scaffolder', path.join(ROOT, 'test', 'ground', 'scaffolder'), [
+      'package.json',
+      'package-lock.json',
+      'render.mjs',
+    ])
+    backstage = (
+      (await import(pathToFileURL(path.join(installed, 'render.mjs')).href)) as {renderWithBackstage: Render}
+    ).renderWithBackstage
   })
 
   const compare = async (templateDir: string, parameters: Record<string, unknown>) => {
@@ -159,7 +183,11 @@ describe('rendering, byte for byte: kplat and Backstage\'s own scaffolder code',
     assert.deepEqual(Object.keys(ours).sort(), Object.keys(theirs).sort(), 'the same paths')
     for (const file of Object.keys(theirs)) {
       assert.equal(ours[file].mode, theirs[file].mode, `the mode of ${file}`)
-      assert.equal(Buffer.from(ours[file].bytes, 'base64').toString('latin1'), Buffer.from(theirs[file].bytes, 'base64').toString('latin1'), `the bytes of ${file}`)
+      assert.equal(
+        Buffer.from(ours[file].bytes, 'base64').toString('latin1'),
+        Buffer.from(theirs[file].bytes, 'base64').toString('latin1'),
+        `the bytes of ${file}`,
+      )
     }
 
     return theirs
@@ -167,24 +195,70 @@ describe('rendering, byte for byte: kplat and Backstage\'s own scaffolder code',
 
   it('the shipped node skeleton, with an apps domain and without', async () => {
     const node = path.join(ROOT, 'skeletons', 'node')
-    const base = {name: 'shop-api', owner: 'acme', description: 'A shop: "quoted" & <tagged>', port: 8080, registry: 'ghcr.io'}
+    const base = {
+      name: 'shop-api',
+      owner: 'acme',
+      description: 'A shop: "quoted" & <tagged>',
+      port: 8080,
+      registry: 'ghcr.io',
+    }
     const withDomain = await compare(node, {...base, appsDomain: 'apps.example.com'})
     assert.ok(withDomain['chart/templates/ingress.yaml'] && withDomain['.github/workflows/ci.yaml'])
     await compare(node, {...base, appsDomain: ''})
   })
 
-  it('a template with Backstage\'s filters, each, if, fetch:plain, fetch:template:file, the fetch options, a link, binary and odd text files', async () => {
+  it("a template with Backstage's filters, each, if, fetch:plain, fetch:template:file, the fetch options, a link, binary and odd text files", async () => {
     const dir = goldenTemplate()
-    const tree = await compare(dir, {name: 'shop', owner: 'group:default/payments', repoUrl: 'github.com?owner=acme&repo=shop', docs: true, services: ['api-gw', 'worker'], port: 8080})
+    const tree = await compare(dir, {
+      name: 'shop',
+      owner: 'group:default/payments',
+      repoUrl: 'github.com?owner=acme&repo=shop',
+      docs: true,
+      services: ['api-gw', 'worker'],
+      port: 8080,
+    })
     // What the comparison covered, so that it cannot pass on an empty or trivial tree.
-    for (const file of ['README.md', 'src/shop/index.js', 'mkdocs.yml', 'static/shop.txt', 'static/rendered.txt', 'logo.png', 'latin1.txt', 'start.sh', 'services/api-gw/main.txt', 'docs/index.md', 'extras/page.html', 'cookie/shop.md', 'trimmed/out.txt', 'config/shop.yaml']) {
+    for (const file of [
+      'README.md',
+      'src/shop/index.js',
+      'mkdocs.yml',
+      'static/shop.txt',
+      'static/rendered.txt',
+      'logo.png',
+      'latin1.txt',
+      'start.sh',
+      'services/api-gw/main.txt',
+      'docs/index.md',
+      'extras/page.html',
+      'cookie/shop.md',
+      'trimmed/out.txt',
+      'config/shop.yaml',
+    ]) {
       assert.ok(tree[file], `${file} is in the tree`)
     }
 
     assert.equal(tree['start.sh'].mode, '120000')
-    assert.equal(Buffer.from(tree['config/shop.yaml'].bytes, 'base64').toString(), 'name: shop\nport: 8080\nci: ${{ github.sha }}\n')
-    assert.match(Buffer.from(tree['README.md'].bytes, 'base64').toString(), /^# SHOP/, 'a file already there is kept without replace')
-    assert.equal(Buffer.from(tree['static/rendered.txt'].bytes, 'base64').toString(), '#!/bin/sh\necho shop\n', 'and replaced with it')
-    await compare(dir, {name: 'shop', owner: 'user:jane', repoUrl: 'github.com?owner=acme&repo=shop', docs: false, services: [], port: 1})
+    assert.equal(
+      Buffer.from(tree['config/shop.yaml'].bytes, 'base64').toString(),
+      'name: shop\nport: 8080\nci: ${{ github.sha }}\n',
+    )
+    assert.match(
+      Buffer.from(tree['README.md'].bytes, 'base64').toString(),
+      /^# SHOP/,
+      'a file already there is kept without replace',
+    )
+    assert.equal(
+      Buffer.from(tree['static/rendered.txt'].bytes, 'base64').toString(),
+      '#!/bin/sh\necho shop\n',
+      'and replaced with it',
+    )
+    await compare(dir, {
+      name: 'shop',
+      owner: 'user:jane',
+      repoUrl: 'github.com?owner=acme&repo=shop',
+      docs: false,
+      services: [],
+      port: 1,
+    })
   })
 })

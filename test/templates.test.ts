@@ -89,19 +89,36 @@ describe('a template written for Backstage, through kplat create, on the proving
     writeFileSync(path.join(tpl, 'template.yaml'), TEMPLATE)
   })
 
-  it('creates a working app with no edit: pickers filled from the app, filters, `if`, fetch:plain, publish:github\'s inputs, and a warning for the steps kplat does not run', async () => {
+  it("creates a working app with no edit: pickers filled from the app, filters, `if`, fetch:plain, publish:github's inputs, and a warning for the steps kplat does not run", async () => {
     const name = uniqueName('bks')
-    const r = await runBin(['create', name, '--template', tpl, '--param', 'owner=group:default/payments', '--json'], {env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}, cwd: work})
+    const r = await runBin(['create', name, '--template', tpl, '--param', 'owner=group:default/payments', '--json'], {
+      env: {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env},
+      cwd: work,
+    })
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stderr, /Warning: the template's step "argocd" \(argocd:create-helm-application\) is not run by kplat: its own flow registers the app with Argo CD/)
+    assert.match(
+      r.stderr,
+      /Warning: the template's step "argocd" \(argocd:create-helm-application\) is not run by kplat: its own flow registers the app with Argo CD/,
+    )
     assert.match(r.stderr, /catalog:register step is not run: the platform has no Backstage configured/)
     const warned = r.stderr.indexOf('argocd:create-helm-application')
-    assert.ok(warned >= 0 && warned < r.stderr.indexOf('Creating the repository'), 'the warning comes before anything is created')
+    assert.ok(
+      warned >= 0 && warned < r.stderr.indexOf('Creating the repository'),
+      'the warning comes before anything is created',
+    )
 
     const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`}
-    const repo = await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers})).json() as {description: string; private: boolean; topics: string[]}
-    assert.deepEqual(repo.topics, ['kplat', 'payments'], 'publish:github\'s topics')
-    assert.equal(repo.description, `Made from Backstage's template for ${ORG}/${name} (created by kplat)`, 'the template\'s description, with the mark kplat knows its repositories by')
+    const repo = (await (await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers})).json()) as {
+      description: string
+      private: boolean
+      topics: string[]
+    }
+    assert.deepEqual(repo.topics, ['kplat', 'payments'], "publish:github's topics")
+    assert.equal(
+      repo.description,
+      `Made from Backstage's template for ${ORG}/${name} (created by kplat)`,
+      "the template's description, with the mark kplat knows its repositories by",
+    )
     assert.equal(repo.private, false)
     // The clone create made holds what was pushed.
     const result = JSON.parse(r.stdout) as {commit: string; dir: string}
@@ -113,40 +130,97 @@ describe('a template written for Backstage, through kplat create, on the proving
 
     // It deployed: Healthy, running the pushed commit's image.
     const pods = await g.admin().makeApiClient(k8s.CoreV1Api).listNamespacedPod({namespace: name})
-    assert.ok(pods.items.some((p) => p.status?.phase === 'Running' && p.spec!.containers[0].image === `ghcr.io/${ORG}/${name}:${result.commit}`))
+    assert.ok(
+      pods.items.some(
+        (p) =>
+          p.status?.phase === 'Running' && p.spec!.containers[0].image === `ghcr.io/${ORG}/${name}:${result.commit}`,
+      ),
+    )
   })
 
   it('lists the shipped templates and those the platform publishes in a git repository, and creates from one by name', async () => {
     const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env}
     const shipped = await runBin(['templates', '--json'], {env, cwd: work})
     assert.equal(shipped.code, 0, shipped.stderr)
-    const list = JSON.parse(shipped.stdout) as Array<{name: string; source: string; title: string; parameters: Array<{name: string; required: boolean; type?: string; field?: string}>}>
-    assert.deepEqual(list.map((t) => [t.name, t.source]), [['node', 'shipped']])
-    assert.deepEqual(list[0].parameters.filter((p) => p.required).map((p) => p.name), ['name', 'owner'])
+    const list = JSON.parse(shipped.stdout) as Array<{
+      name: string
+      source: string
+      title: string
+      parameters: Array<{name: string; required: boolean; type?: string; field?: string}>
+    }>
+    assert.deepEqual(
+      list.map((t) => [t.name, t.source]),
+      [['node', 'shipped']],
+    )
+    assert.deepEqual(
+      list[0].parameters.filter((p) => p.required).map((p) => p.name),
+      ['name', 'owner'],
+    )
 
     // The platform team's repository of golden paths, on the ground's GitHub.
     const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, 'content-type': 'application/json'}
-    const made = await (await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {method: 'POST', headers, body: JSON.stringify({name: uniqueName('golden-paths')})})).json() as {clone_url: string}
+    const made = (await (
+      await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({name: uniqueName('golden-paths')}),
+      })
+    ).json()) as {clone_url: string}
     const source = path.join(work, 'golden')
     cpSync(tpl, path.join(source, 'services', 'backstage-node'), {recursive: true})
-    const git = (args: string[]) => exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    const git = (args: string[]) =>
+      exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
     await git(['init', '-q', '-b', 'main'])
     await git(['add', '-A'])
     await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Golden paths'])
-    await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', made.clone_url, 'main'])
+    await git([
+      '-c',
+      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
+      'push',
+      '-q',
+      made.clone_url,
+      'main',
+    ])
 
     const withPlatform = {...env, KPLAT_TEMPLATES: made.clone_url, KPLAT_CACHE: path.join(work, 'cache')}
     const both = await runBin(['templates'], {env: withPlatform, cwd: work})
     assert.equal(both.code, 0, both.stderr)
     assert.match(both.stdout, /^NAME\s+TITLE\s+SOURCE\s+PARAMETERS$/m)
-    assert.match(both.stdout, /^node\s+Node\.js HTTP service\s+shipped\s+name owner description\? port\? registry\? appsDomain\?$/m)
-    assert.match(both.stdout, new RegExp(`^backstage-node\\s+Node service, as written for Backstage\\s+${made.clone_url.replace(/[.?]/g, '\\$&')}\\s+name owner docs\\? repoUrl$`, 'm'))
-    const planned = await runBin(['create', uniqueName('gp'), '--template', 'backstage-node', '--param', 'owner=group:default/payments', '--dry-run', '--json'], {env: withPlatform, cwd: work})
+    assert.match(
+      both.stdout,
+      /^node\s+Node\.js HTTP service\s+shipped\s+name owner description\? port\? registry\? appsDomain\?$/m,
+    )
+    assert.match(
+      both.stdout,
+      new RegExp(
+        `^backstage-node\\s+Node service, as written for Backstage\\s+${made.clone_url.replace(/[.?]/g, '\\$&')}\\s+name owner docs\\? repoUrl$`,
+        'm',
+      ),
+    )
+    const planned = await runBin(
+      [
+        'create',
+        uniqueName('gp'),
+        '--template',
+        'backstage-node',
+        '--param',
+        'owner=group:default/payments',
+        '--dry-run',
+        '--json',
+      ],
+      {env: withPlatform, cwd: work},
+    )
     assert.equal(planned.code, 0, planned.stderr)
     assert.ok((JSON.parse(planned.stdout) as {dryRun: {files: string[]}}).dryRun.files.includes('TEAM'))
-    const unknown = await runBin(['create', 'x-app', '--template', 'nosuch', '--dry-run'], {env: withPlatform, cwd: work})
+    const unknown = await runBin(['create', 'x-app', '--template', 'nosuch', '--dry-run'], {
+      env: withPlatform,
+      cwd: work,
+    })
     assert.equal(unknown.code, 2)
-    assert.match(unknown.stderr, /no template named "nosuch" \(on offer: node, backstage-node\)\. Run `kplat templates` to list them/)
+    assert.match(
+      unknown.stderr,
+      /no template named "nosuch" \(on offer: node, backstage-node\)\. Run `kplat templates` to list them/,
+    )
   })
 
   it('says what is wrong with a template, with its file and line, and creates nothing', async () => {
@@ -155,50 +229,105 @@ describe('a template written for Backstage, through kplat create, on the proving
     cpSync(tpl, broken, {recursive: true})
     writeFileSync(path.join(broken, 'skeleton', 'NOTES.md'), 'fine\n${{ values.name | nosuchfilter }}\n')
     const name = uniqueName('broken')
-    const r = await runBin(['create', name, '--template', broken, '--param', 'owner=group:default/payments'], {env, cwd: work})
+    const r = await runBin(['create', name, '--template', broken, '--param', 'owner=group:default/payments'], {
+      env,
+      cwd: work,
+    })
     assert.equal(r.code, 1, r.stderr)
-    assert.match(r.stderr, /^Error: the template does not render: NOTES\.md line 2: filter not found: nosuchfilter\. Fix the template \(the file and line above\); nothing was created$/m)
+    assert.match(
+      r.stderr,
+      /^Error: the template does not render: NOTES\.md line 2: filter not found: nosuchfilter\. Fix the template \(the file and line above\); nothing was created$/m,
+    )
     assert.doesNotMatch(r.stderr, /bug in kplat/)
-    assert.equal((await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {headers: {authorization: `token ${g.env.GITHUB_TOKEN}`}})).status, 404, 'no repository was created')
+    assert.equal(
+      (
+        await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${name}`, {
+          headers: {authorization: `token ${g.env.GITHUB_TOKEN}`},
+        })
+      ).status,
+      404,
+      'no repository was created',
+    )
 
     const old = path.join(work, 'old')
     cpSync(tpl, old, {recursive: true})
-    writeFileSync(path.join(old, 'template.yaml'), TEMPLATE.replace('scaffolder.backstage.io/v1beta3', 'backstage.io/v1beta2'))
+    writeFileSync(
+      path.join(old, 'template.yaml'),
+      TEMPLATE.replace('scaffolder.backstage.io/v1beta3', 'backstage.io/v1beta2'),
+    )
     const refused = await runBin(['create', uniqueName('old'), '--template', old], {env, cwd: work})
     assert.equal(refused.code, 2)
-    assert.match(refused.stderr, /template\.yaml is not a Backstage Software Template \(want apiVersion scaffolder\.backstage\.io\/v1beta3, kind Template\)/)
+    assert.match(
+      refused.stderr,
+      /template\.yaml is not a Backstage Software Template \(want apiVersion scaffolder\.backstage\.io\/v1beta3, kind Template\)/,
+    )
   })
 
-  it('fetches a step\'s folder named by its GitHub URL, as Backstage templates often do, and refuses a URL it cannot fetch', async () => {
+  it("fetches a step's folder named by its GitHub URL, as Backstage templates often do, and refuses a URL it cannot fetch", async () => {
     const env = {PATH: process.env.PATH, HOME: process.env.HOME, ...g.env, KPLAT_CACHE: path.join(work, 'cache-url')}
     const headers = {authorization: `token ${g.env.GITHUB_TOKEN}`, 'content-type': 'application/json'}
-    const made = await (await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {method: 'POST', headers, body: JSON.stringify({name: uniqueName('shared')})})).json() as {clone_url: string; html_url: string}
+    const made = (await (
+      await fetch(`${g.env.GITHUB_API_URL}/orgs/${ORG}/repos`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({name: uniqueName('shared')}),
+      })
+    ).json()) as {clone_url: string; html_url: string}
     const source = path.join(work, 'shared-src')
     mkdirSync(path.join(source, 'shared', 'docs'), {recursive: true})
     writeFileSync(path.join(source, 'shared', 'docs', 'index.md'), '# Shared docs ${{ kept }}\n')
     mkdirSync(path.join(source, 'shared', 'extra'), {recursive: true})
     writeFileSync(path.join(source, 'shared', 'extra', '${{ values.name }}.txt'), 'made for ${{ values.name }}\n')
-    const git = (args: string[]) => exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    const git = (args: string[]) =>
+      exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
     await git(['init', '-q', '-b', 'main'])
     await git(['add', '-A'])
     await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Shared'])
-    await git(['-c', `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`, 'push', '-q', made.clone_url, 'main'])
+    await git([
+      '-c',
+      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
+      'push',
+      '-q',
+      made.clone_url,
+      'main',
+    ])
 
     const remote = path.join(work, 'remote-tpl')
     cpSync(tpl, remote, {recursive: true})
-    writeFileSync(path.join(remote, 'template.yaml'), TEMPLATE.replace('      input: {url: ./docs, targetPath: ./docs}', `      input: {url: '${made.html_url}/tree/main/shared/docs', targetPath: ./docs}
+    writeFileSync(
+      path.join(remote, 'template.yaml'),
+      TEMPLATE.replace(
+        '      input: {url: ./docs, targetPath: ./docs}',
+        `      input: {url: '${made.html_url}/tree/main/shared/docs', targetPath: ./docs}
     - id: extra
       action: fetch:template
-      input: {url: '${made.html_url}/tree/main/shared/extra', targetPath: ./extra, values: {name: '\${{ parameters.name }}'}}`))
+      input: {url: '${made.html_url}/tree/main/shared/extra', targetPath: ./extra, values: {name: '\${{ parameters.name }}'}}`,
+      ),
+    )
     const name = uniqueName('remote')
-    const planned = await runBin(['create', name, '--template', remote, '--param', 'owner=group:default/payments', '--dry-run', '--json'], {env, cwd: work})
+    const planned = await runBin(
+      ['create', name, '--template', remote, '--param', 'owner=group:default/payments', '--dry-run', '--json'],
+      {env, cwd: work},
+    )
     assert.equal(planned.code, 0, planned.stderr)
     const files = (JSON.parse(planned.stdout) as {dryRun: {files: string[]}}).dryRun.files
     assert.ok(files.includes('docs/index.md') && files.includes(`extra/${name}.txt`), files.join(' '))
 
-    writeFileSync(path.join(remote, 'template.yaml'), TEMPLATE.replace('      input: {url: ./docs, targetPath: ./docs}', '      input: {url: \'https://example.invalid/archive.zip\', targetPath: ./docs}'))
-    const refused = await runBin(['create', uniqueName('remote'), '--template', remote, '--param', 'owner=group:default/payments', '--dry-run'], {env, cwd: work})
+    writeFileSync(
+      path.join(remote, 'template.yaml'),
+      TEMPLATE.replace(
+        '      input: {url: ./docs, targetPath: ./docs}',
+        "      input: {url: 'https://example.invalid/archive.zip', targetPath: ./docs}",
+      ),
+    )
+    const refused = await runBin(
+      ['create', uniqueName('remote'), '--template', remote, '--param', 'owner=group:default/payments', '--dry-run'],
+      {env, cwd: work},
+    )
     assert.equal(refused.code, 1)
-    assert.match(refused.stderr, /Error: the template's step docs fetches https:\/\/example\.invalid\/archive\.zip, which kplat cannot fetch\. Use a folder beside template\.yaml, or a GitHub folder URL/)
+    assert.match(
+      refused.stderr,
+      /Error: the template's step docs fetches https:\/\/example\.invalid\/archive\.zip, which kplat cannot fetch\. Use a folder beside template\.yaml, or a GitHub folder URL/,
+    )
   })
 })

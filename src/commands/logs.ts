@@ -20,10 +20,20 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
 
   static flags = {
     tail: Flags.boolean({char: 't', description: 'keep following the logs until Ctrl-C'}),
-    num: Flags.integer({char: 'n', description: 'how many past lines to show, across every process (default: 100; all with --since)', min: 0, max: 100_000, helpValue: 'N'}),
+    num: Flags.integer({
+      char: 'n',
+      description: 'how many past lines to show, across every process (default: 100; all with --since)',
+      min: 0,
+      max: 100_000,
+      helpValue: 'N',
+    }),
     ps: Flags.string({char: 'p', description: 'only the processes of this type (web, worker, ...)', helpValue: 'TYPE'}),
     dyno: Flags.string({char: 'd', description: 'only this process, as `kplat ps` names it', helpValue: 'PROCESS'}),
-    source: Flags.string({char: 's', description: 'only the app\'s own output, or only what the platform did (default: both)', options: ['app', 'platform']}),
+    source: Flags.string({
+      char: 's',
+      description: "only the app's own output, or only what the platform did (default: both)",
+      options: ['app', 'platform'],
+    }),
     since: Flags.string({description: 'only lines newer than this: 30s, 10m, 2h, 1d, 1h30m', helpValue: 'DURATION'}),
     json: Flags.boolean({description: 'one JSON object per line (NDJSON) instead of text'}),
     ...appFlag,
@@ -69,12 +79,16 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
 export function parseDuration(text: string): number {
   const parts = [...text.matchAll(/(\d+)([smhd])/g)]
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) {
-    throw new UsageError(`invalid --since: "${text}" is not a duration`, 'Use a number with s, m, h or d, for example --since 10m or --since 1h30m')
+    throw new UsageError(
+      `invalid --since: "${text}" is not a duration`,
+      'Use a number with s, m, h or d, for example --since 10m or --since 1h30m',
+    )
   }
 
   const unit = {s: 1, m: 60, h: 3600, d: 86_400} as const
   const seconds = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2] as keyof typeof unit], 0)
-  if (seconds === 0) throw new UsageError('invalid --since: the duration is zero', 'Use a positive duration, for example --since 10m')
+  if (seconds === 0)
+    throw new UsageError('invalid --since: the duration is zero', 'Use a positive duration, for example --since 10m')
   return seconds
 }
 
@@ -98,7 +112,7 @@ function lineWriter(color: boolean, json: boolean, redact: (text: string) => str
   const paint = (process: string, text: string) => {
     if (!color) return text
     let c = assigned.get(process)
-    if (c === undefined) assigned.set(process, c = COLOURS[assigned.size % COLOURS.length])
+    if (c === undefined) assigned.set(process, (c = COLOURS[assigned.size % COLOURS.length]))
     return `\u001B[${c}m${text}\u001B[39m`
   }
 
@@ -106,7 +120,14 @@ function lineWriter(color: boolean, json: boolean, redact: (text: string) => str
     let out = ''
     for (const l of lines) {
       if (json) {
-        out += JSON.stringify({time: l.time, source: l.source, process: l.process, container: l.container ?? null, message: l.message}) + '\n'
+        out +=
+          JSON.stringify({
+            time: l.time,
+            source: l.source,
+            process: l.process,
+            container: l.container ?? null,
+            message: l.message,
+          }) + '\n'
         continue
       }
 

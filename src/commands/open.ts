@@ -7,7 +7,11 @@ export default class Open extends KplatCommand {
 
 The URL comes from the app's Ingress, Argo CD, or a LoadBalancer Service. When the app has none that answers (no DNS record yet, as in the sandbox), kplat forwards a local port to the app through the API server and stays up until Ctrl-C. With --url, without a terminal, or without a browser, the URL is the first line of stdout.`
 
-  static examples = ['<%= config.bin %> open --app myapp', '<%= config.bin %> open /admin', '<%= config.bin %> open --url      # prints the URL as the first line of stdout']
+  static examples = [
+    '<%= config.bin %> open --app myapp',
+    '<%= config.bin %> open /admin',
+    '<%= config.bin %> open --url      # prints the URL as the first line of stdout',
+  ]
   static args = {
     path: Args.string({description: 'a path on the app, such as /admin'}),
   }
@@ -23,13 +27,17 @@ The URL comes from the app's Ingress, Argo CD, or a LoadBalancer Service. When t
     const {appUrl} = await import('../lib/open/open.js')
     const target = await this.target(flags)
     const out = this.out
-    const found = await appUrl(target, args.path ?? '', {onForwardError: (error) => out.warn(`a forwarded connection failed: ${error.message}`)})
+    const found = await appUrl(target, args.path ?? '', {
+      onForwardError: (error) => out.warn(`a forwarded connection failed: ${error.message}`),
+    })
     if (found.fallback) out.info(`${found.fallback}; forwarding a local port to it instead`)
-    const opened = !flags.url && this.io.interactive && await this.browse(found.url)
+    const opened = !flags.url && this.io.interactive && (await this.browse(found.url))
     if (!opened) out.line(found.url)
     if (!found.forward) return
 
-    out.info(`Forwarding 127.0.0.1:${found.forward.port} to service ${found.forward.service} port ${found.forward.servicePort} of ${target.name}; Ctrl-C to stop`)
+    out.info(
+      `Forwarding 127.0.0.1:${found.forward.port} to service ${found.forward.service} port ${found.forward.servicePort} of ${target.name}; Ctrl-C to stop`,
+    )
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)

@@ -11,11 +11,17 @@ Each is a Backstage Software Template; \`kplat create --template NAME\` starts a
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Templates)
-    const [{loadSettings}, {listTemplates}] = await Promise.all([import('../lib/shared/settings.js'), import('../lib/templates/templates.js')])
+    const [{loadSettings}, {listTemplates}] = await Promise.all([
+      import('../lib/shared/settings.js'),
+      import('../lib/templates/templates.js'),
+    ])
     // Shipped templates need no cluster: without one (unless --context names it), the environment's settings do.
     const settings = flags.context
       ? await loadSettings(await this.ctx.kube(flags.context), this.ctx.env)
-      : await this.ctx.kube().then((kube) => loadSettings(kube, this.ctx.env)).catch(() => loadSettings(undefined, this.ctx.env))
+      : await this.ctx
+          .kube()
+          .then((kube) => loadSettings(kube, this.ctx.env))
+          .catch(() => loadSettings(undefined, this.ctx.env))
     const templates = await listTemplates(this.ctx, settings)
     this.render(flags.json, templates, (list) => {
       const out = this.out
@@ -25,7 +31,9 @@ Each is a Backstage Software Template; \`kplat create --template NAME\` starts a
         {header: 'SOURCE', get: (t) => t.source},
         {header: 'PARAMETERS', get: (t) => t.parameters.map((p) => `${p.name}${p.required ? '' : '?'}`).join(' ')},
       ])
-      out.info('\nStart an app from one: `kplat create NAME --template TEMPLATE` (a parameter with ? is optional; pass any with --param KEY=VALUE)')
+      out.info(
+        '\nStart an app from one: `kplat create NAME --template TEMPLATE` (a parameter with ? is optional; pass any with --param KEY=VALUE)',
+      )
     })
   }
 }

@@ -12,7 +12,9 @@ const hook: Hook.CommandNotFound = async function ({id, config}) {
   const label = io.stderr.isTTY && io.color ? '\u001B[31mError:\u001B[39m' : 'Error:'
   const typed = toConfiguredId(id, config)
   if (id.startsWith('-')) {
-    io.stderr.write(`${label} ${typed} is not a flag of ${config.bin} itself; flags follow a command. \`${config.bin} help\` lists the commands, \`${config.bin} COMMAND --help\` their flags\n`)
+    io.stderr.write(
+      `${label} ${typed} is not a flag of ${config.bin} itself; flags follow a command. \`${config.bin} help\` lists the commands, \`${config.bin} COMMAND --help\` their flags\n`,
+    )
     process.exitCode = EXIT.usage
     return
   }
@@ -20,7 +22,9 @@ const hook: Hook.CommandNotFound = async function ({id, config}) {
   const visible = config.commands.filter((c) => !c.hidden).flatMap((c) => [c.id, ...c.aliases])
   const closest = nearest(id, visible)
   const suggestion = closest ? ` Did you mean \`${config.bin} ${toConfiguredId(closest, config)}\`?` : ''
-  io.stderr.write(`${label} ${typed} is not a ${config.bin} command.${suggestion} \`${config.bin} help\` lists the commands\n`)
+  io.stderr.write(
+    `${label} ${typed} is not a ${config.bin} command.${suggestion} \`${config.bin} help\` lists the commands\n`,
+  )
   // 127: what a shell answers for a command it cannot find.
   process.exitCode = 127
 }
@@ -40,7 +44,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({length: b.length + 1}, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
     const row = [i]
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
     previous = row
   }
 

@@ -32,14 +32,27 @@ export abstract class KplatCommand extends Command {
     const o = contextOverrides.getStore() ?? {}
     const env = o.env ?? process.env
     const now = o.now ?? Date.now
-    const io = createIO({env, noInteractive: this.argv.includes('--no-interactive'), stdin: o.stdin, stdout: o.stdout, stderr: o.stderr})
+    const io = createIO({
+      env,
+      noInteractive: this.argv.includes('--no-interactive'),
+      stdin: o.stdin,
+      stdout: o.stdout,
+      stderr: o.stderr,
+    })
     const prompter = new Prompter(io)
     // One redactor for the model and the screen, so every secret the model registers is masked on screen.
     const redactor = new Redactor()
     const out = new Output(io, redactor, now, env.KPLAT_PROGRESS)
     const ctx = new Context({
-      version: this.config.version, env, cwd: o.cwd ?? process.cwd(), now, stderr: io.stderr, redactor,
-      progress: out.progress, ask: prompter, interactive: io.interactive,
+      version: this.config.version,
+      env,
+      cwd: o.cwd ?? process.cwd(),
+      now,
+      stderr: io.stderr,
+      redactor,
+      progress: out.progress,
+      ask: prompter,
+      interactive: io.interactive,
     })
     this.wiring = {ctx, io, out, prompter}
     return this.wiring
@@ -89,7 +102,9 @@ export abstract class KplatCommand extends Command {
     if (error instanceof Errors.ExitError) throw error
     const {ctx, io} = this.wired
     const known = toKplatError(error, this.id ?? '', this.config.bin, this.argv)
-    const message = known ? formatError(known) : `unexpected error: ${error.message}. This is a bug in kplat; run again with KPLAT_DEBUG=1 and report what it prints`
+    const message = known
+      ? formatError(known)
+      : `unexpected error: ${error.message}. This is a bug in kplat; run again with KPLAT_DEBUG=1 and report what it prints`
     const label = io.stderr.isTTY && io.color ? '\u001B[31mError:\u001B[39m' : 'Error:'
     io.stderr.write(ctx.redactor.redact(`${label} ${message}`) + '\n')
     if (ctx.debug.enabled && error.stack) io.stderr.write(ctx.redactor.redact(error.stack) + '\n')
@@ -102,16 +117,25 @@ function toKplatError(error: Error, id: string, bin: string, argv: string[]): Kp
   // oclif's parser errors: unknown flag, missing argument, bad option value.
   // A flag value its definition refuses (a negative --timeout, say): still the command line's fault.
   const parsing = /^Parsing (--[\w-]+)\s*\n\s*(.+)/.exec(error.message)
-  if (error instanceof Errors.CLIError && parsing) return new UsageError(`invalid ${parsing[1]}: ${parsing[2].trim()}`, `See \`${bin} ${id} --help\``)
+  if (error instanceof Errors.CLIError && parsing)
+    return new UsageError(`invalid ${parsing[1]}: ${parsing[2].trim()}`, `See \`${bin} ${id} --help\``)
   // oclif lists the missing arguments on the lines after its first, which one line would lose.
   const missing = (error as {args?: {name?: string; description?: string}[]}).args
   if (error instanceof Errors.CLIError && 'parse' in error && missing?.length) {
     const names = missing.map((a) => (a.name ?? 'argument').toUpperCase())
-    const what = missing.map((a) => `${(a.name ?? 'argument').toUpperCase()}${a.description ? ` (${a.description})` : ''}`).join(', ')
+    const what = missing
+      .map((a) => `${(a.name ?? 'argument').toUpperCase()}${a.description ? ` (${a.description})` : ''}`)
+      .join(', ')
     // A flag that takes several values swallows the arguments after it.
-    const greedy = /Note: (--[\w-]+(?:, --[\w-]+)*) allows? multiple values/.exec(error.message)?.[1].split(', ').filter((f) => argv.some((a) => a === f || a.startsWith(`${f}=`)))
+    const greedy = /Note: (--[\w-]+(?:, --[\w-]+)*) allows? multiple values/
+      .exec(error.message)?.[1]
+      .split(', ')
+      .filter((f) => argv.some((a) => a === f || a.startsWith(`${f}=`)))
     const order = greedy?.length ? `; put it before ${greedy.join(', ')}, which takes several values` : ''
-    return new UsageError(`missing ${what}`, `Type \`${bin} ${id} ${names.join(' ')}\`${order}. See \`${bin} ${id} --help\``)
+    return new UsageError(
+      `missing ${what}`,
+      `Type \`${bin} ${id} ${names.join(' ')}\`${order}. See \`${bin} ${id} --help\``,
+    )
   }
 
   if (error instanceof Errors.CLIError && 'parse' in error) {

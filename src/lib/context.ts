@@ -84,7 +84,13 @@ export class Context {
   github(): Promise<GitHub> {
     this.githubClient ??= (async () => {
       const [{createGitHub}, token] = await Promise.all([import('./github/client.js'), this.githubToken()])
-      return createGitHub({env: this.env, token, debug: this.debug, warn: (text) => this.progress({type: 'warning', text}), version: this.version})
+      return createGitHub({
+        env: this.env,
+        token,
+        debug: this.debug,
+        warn: (text) => this.progress({type: 'warning', text}),
+        version: this.version,
+      })
     })()
     return this.githubClient
   }
@@ -95,7 +101,8 @@ export class Context {
     let kube = this.kubeClients.get(key)
     if (!kube) {
       kube = import('./kube/client.js').then(({createKube}) =>
-        createKube({env: this.env, context, debug: this.debug, redactor: this.redactor}))
+        createKube({env: this.env, context, debug: this.debug, redactor: this.redactor}),
+      )
       this.kubeClients.set(key, kube)
     }
 

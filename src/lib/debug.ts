@@ -2,7 +2,11 @@ import type {Redactor} from './redact.js'
 
 /** KPLAT_DEBUG=1: stack traces and one line per HTTP request, on stderr, redacted. */
 export class Debug {
-  constructor(readonly enabled: boolean, private readonly stderr: NodeJS.WritableStream, private readonly redactor: Redactor) {}
+  constructor(
+    readonly enabled: boolean,
+    private readonly stderr: NodeJS.WritableStream,
+    private readonly redactor: Redactor,
+  ) {}
 
   log(text: string): void {
     if (this.enabled) this.stderr.write(this.redactor.redact(`[debug] ${text}`) + '\n')

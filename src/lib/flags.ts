@@ -15,7 +15,7 @@ export const appFlag = {
 
 export const kubeContextFlag = {
   context: Flags.string({
-    description: 'Kubernetes context to use (default: the kubeconfig\'s current context)',
+    description: "Kubernetes context to use (default: the kubeconfig's current context)",
     helpValue: 'NAME',
   }),
 }
@@ -23,6 +23,12 @@ export const kubeContextFlag = {
 /** --timeout, the same bounds everywhere: a number of seconds from 1 to a day. */
 export function timeoutFlag(what: string, seconds = 300) {
   return {
-    timeout: Flags.integer({description: `seconds to wait for ${what}`, default: seconds, min: 1, max: 86_400, helpValue: 'SECONDS'}),
+    timeout: Flags.integer({
+      description: `seconds to wait for ${what}`,
+      default: seconds,
+      min: 1,
+      max: 86_400,
+      helpValue: 'SECONDS',
+    }),
   }
 }

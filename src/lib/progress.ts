@@ -19,7 +19,11 @@ export const silent: Progress = () => {}
 let nextId = 0
 
 /** Runs fn as one step: a start event, its details as they come, and done or failed. */
-export async function step<T>(progress: Progress, label: string, fn: (detail: (text: string) => void) => Promise<T>): Promise<T> {
+export async function step<T>(
+  progress: Progress,
+  label: string,
+  fn: (detail: (text: string) => void) => Promise<T>,
+): Promise<T> {
   const id = ++nextId
   progress({type: 'step', id, phase: 'start', label})
   try {

@@ -27,8 +27,10 @@ const PATTERNS: Array<[RegExp, string | ((...m: string[]) => string)]> = [
   // user:password@ in URLs (git remotes carry tokens this way).
   [/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+:[^/@\s]+@/gi, `$1${MASK}@`],
   // Authorization headers and bearer tokens, however they are printed.
-  [/(\bauthorization["']?\s*[:=]\s*["']?)(?:(bearer|basic|token)\s+)?[^\s"',}]+/gi,
-    (_m, head: string, scheme?: string) => `${head}${scheme ? scheme + ' ' : ''}${MASK}`],
+  [
+    /(\bauthorization["']?\s*[:=]\s*["']?)(?:(bearer|basic|token)\s+)?[^\s"',}]+/gi,
+    (_m, head: string, scheme?: string) => `${head}${scheme ? scheme + ' ' : ''}${MASK}`,
+  ],
   [/\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${MASK}`],
   // Tokens passed in query strings.
   [/([?&](?:access_token|token|client_secret)=)[^&\s]+/gi, `$1${MASK}`],

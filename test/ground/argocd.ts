@@ -58,29 +58,101 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
     ARGOCD_PAUSE_GEN_AFTER_FAILED_ATTEMPTS: '0',
   }
   const common = ['--redis', redis, '--loglevel', 'warn']
-  netns.start('redis', 'redis-server', ['--bind', '127.0.0.1', '--port', String(PORTS.redis), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'])
-  netns.start('argocd-repo-server', path.join(binDir, 'argocd'), [...common, '--address', '127.0.0.1', '--port', String(PORTS.repoServer),
-    '--metrics-address', '127.0.0.1', '--metrics-port', String(PORTS.repoServerMetrics), '--disable-tls'],
-  {...env, ARGOCD_BINARY_NAME: 'argocd-repo-server', ARGOCD_GPG_ENABLED: 'false', ARGOCD_ASK_PASS_SOCK: path.join(work, 'askpass.sock'),
-    // How long resolved branches are cached: a platform's timeout.reconciliation (see below).
-    ARGOCD_RECONCILIATION_TIMEOUT: '15s'})
-  netns.start('argocd-application-controller', path.join(binDir, 'argocd'), [...common, '--namespace', ARGOCD_NAMESPACE,
-    '--repo-server', repoServer, '--repo-server-plaintext', '--metrics-port', String(PORTS.controllerMetrics),
-    // Errors from the repo-server show at once instead of after three minutes of grace.
-    '--repo-error-grace-period-seconds', '0', '--status-processors', '4', '--operation-processors', '4',
-    // Two webhook refreshes of one app that come while its first is running are folded into
-    // one, so of two pushes in a row the second can wait for this poll, which resolves
-    // branches from the repo-server's cache: 15 s (plus up to 5 s of jitter), and the cache as
-    // long, where Argo CD's defaults are 120 s plus up to 60 s, and 3 minutes.
-    '--app-resync', '15', '--app-resync-jitter', '5'],
-  {...env, ARGOCD_BINARY_NAME: 'argocd-application-controller'})
-  netns.start('argocd-server', path.join(binDir, 'argocd'), [...common, '--namespace', ARGOCD_NAMESPACE, '--insecure',
-    '--address', '127.0.0.1', '--port', String(opts.serverPort), '--metrics-port', String(opts.serverPort + 1),
-    '--repo-server', repoServer, '--repo-server-plaintext', '--staticassets', path.join(work, 'ui')],
-  {...env, ARGOCD_BINARY_NAME: 'argocd-server'})
+  netns.start('redis', 'redis-server', [
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(PORTS.redis),
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--loglevel',
+    'warning',
+  ])
+  netns.start(
+    'argocd-repo-server',
+    path.join(binDir, 'argocd'),
+    [
+      ...common,
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(PORTS.repoServer),
+      '--metrics-address',
+      '127.0.0.1',
+      '--metrics-port',
+      String(PORTS.repoServerMetrics),
+      '--disable-tls',
+    ],
+    {
+      ...env,
+      ARGOCD_BINARY_NAME: 'argocd-repo-server',
+      ARGOCD_GPG_ENABLED: 'false',
+      ARGOCD_ASK_PASS_SOCK: path.join(work, 'askpass.sock'),
+      // How long resolved branches are cached: a platform's timeout.reconciliation (see below).
+      ARGOCD_RECONCILIATION_TIMEOUT: '15s',
+    },
+  )
+  netns.start(
+    'argocd-application-controller',
+    path.join(binDir, 'argocd'),
+    [
+      ...common,
+      '--namespace',
+      ARGOCD_NAMESPACE,
+      '--repo-server',
+      repoServer,
+      '--repo-server-plaintext',
+      '--metrics-port',
+      String(PORTS.controllerMetrics),
+      // Errors from the repo-server show at once instead of after three minutes of grace.
+      '--repo-error-grace-period-seconds',
+      '0',
+      '--status-processors',
+      '4',
+      '--operation-processors',
+      '4',
+      // Two webhook refreshes of one app that come while its first is running are folded into
+      // one, so of two pushes in a row the second can wait for this poll, which resolves
+      // branches from the repo-server's cache: 15 s (plus up to 5 s of jitter), and the cache as
+      // long, where Argo CD's defaults are 120 s plus up to 60 s, and 3 minutes.
+      '--app-resync',
+      '15',
+      '--app-resync-jitter',
+      '5',
+    ],
+    {...env, ARGOCD_BINARY_NAME: 'argocd-application-controller'},
+  )
+  netns.start(
+    'argocd-server',
+    path.join(binDir, 'argocd'),
+    [
+      ...common,
+      '--namespace',
+      ARGOCD_NAMESPACE,
+      '--insecure',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(opts.serverPort),
+      '--metrics-port',
+      String(opts.serverPort + 1),
+      '--repo-server',
+      repoServer,
+      '--repo-server-plaintext',
+      '--staticassets',
+      path.join(work, 'ui'),
+    ],
+    {...env, ARGOCD_BINARY_NAME: 'argocd-server'},
+  )
 
   const webhook = `http://127.0.0.1:${opts.serverPort}/api/webhook`
-  await waitFor('argocd-server /healthz', async () => ((await fetch(`http://127.0.0.1:${opts.serverPort}/healthz`)).ok ? true : undefined), 60_000)
+  await waitFor(
+    'argocd-server /healthz',
+    async () => ((await fetch(`http://127.0.0.1:${opts.serverPort}/healthz`)).ok ? true : undefined),
+    60_000,
+  )
   trace('argocd: argocd-server answers')
   return {webhook}
 }
@@ -90,10 +162,30 @@ function settings() {
   const partOf = {'app.kubernetes.io/part-of': 'argocd'}
   return {
     namespace: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: ARGOCD_NAMESPACE}},
-    objects: [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'argocd-cm', namespace: ARGOCD_NAMESPACE, labels: partOf}, data: {}},
-    // argocd-server fills in its own signing key; without a webhook secret, pushes are not signed.
-      {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'argocd-secret', namespace: ARGOCD_NAMESPACE, labels: partOf}, data: {}}],
-    project: {apiVersion: 'argoproj.io/v1alpha1', kind: 'AppProject', metadata: {name: 'default', namespace: ARGOCD_NAMESPACE},
-      spec: {sourceRepos: ['*'], destinations: [{server: '*', namespace: '*'}], clusterResourceWhitelist: [{group: '*', kind: '*'}]}},
+    objects: [
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {name: 'argocd-cm', namespace: ARGOCD_NAMESPACE, labels: partOf},
+        data: {},
+      },
+      // argocd-server fills in its own signing key; without a webhook secret, pushes are not signed.
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {name: 'argocd-secret', namespace: ARGOCD_NAMESPACE, labels: partOf},
+        data: {},
+      },
+    ],
+    project: {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AppProject',
+      metadata: {name: 'default', namespace: ARGOCD_NAMESPACE},
+      spec: {
+        sourceRepos: ['*'],
+        destinations: [{server: '*', namespace: '*'}],
+        clusterResourceWhitelist: [{group: '*', kind: '*'}],
+      },
+    },
   }
 }

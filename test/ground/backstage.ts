@@ -30,32 +30,56 @@ export function provideBackstage(): Promise<string> {
 }
 
 /** Starts the catalog backend as a process of the group and waits until it is ready. */
-export async function startBackstage(processes: ProcessGroup, dir: string, installed: string, github: {web: string; api: string; token: string}): Promise<BackstageGround> {
+export async function startBackstage(
+  processes: ProcessGroup,
+  dir: string,
+  installed: string,
+  github: {web: string; api: string; token: string},
+): Promise<BackstageGround> {
   const port = await freePort()
   const token = randomBytes(24).toString('base64url')
   const url = `http://127.0.0.1:${port}`
   const config = path.join(dir, 'backstage.yaml')
-  writeFileSync(config, JSON.stringify({
-    backend: {
-      baseUrl: url,
-      listen: `127.0.0.1:${port}`,
-      database: {client: 'better-sqlite3', connection: ':memory:'},
-      auth: {externalAccess: [{type: 'static', options: {token, subject: 'kplat'}}]},
-    },
-    integrations: {github: [{host: new URL(github.web).host, apiBaseUrl: github.api, token: github.token}]},
-    catalog: {
-      // New locations are processed at once; this is for refreshes.
-      processingInterval: {seconds: 5},
-      stitchingStrategy: {pollingInterval: {milliseconds: 250}},
-      rules: [{allow: ['Component', 'System', 'API', 'Resource', 'Location', 'Template', 'Group', 'User', 'Domain']}],
-    },
-  }, null, 2))
-  processes.start('backstage', process.execPath, [path.join(installed, 'index.mjs'), '--config', config], {...process.env, NODE_ENV: 'production'}, installed)
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        backend: {
+          baseUrl: url,
+          listen: `127.0.0.1:${port}`,
+          database: {client: 'better-sqlite3', connection: ':memory:'},
+          auth: {externalAccess: [{type: 'static', options: {token, subject: 'kplat'}}]},
+        },
+        integrations: {github: [{host: new URL(github.web).host, apiBaseUrl: github.api, token: github.token}]},
+        catalog: {
+          // New locations are processed at once; this is for refreshes.
+          processingInterval: {seconds: 5},
+          stitchingStrategy: {pollingInterval: {milliseconds: 250}},
+          rules: [
+            {allow: ['Component', 'System', 'API', 'Resource', 'Location', 'Template', 'Group', 'User', 'Domain']},
+          ],
+        },
+      },
+      null,
+      2,
+    ),
+  )
+  processes.start(
+    'backstage',
+    process.execPath,
+    [path.join(installed, 'index.mjs'), '--config', config],
+    {...process.env, NODE_ENV: 'production'},
+    installed,
+  )
   const deadline = Date.now() + 60_000
   for (;;) {
-    const ready = await fetch(`${url}/.backstage/health/v1/readiness`).then((r) => r.ok, () => false)
+    const ready = await fetch(`${url}/.backstage/health/v1/readiness`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ready) return {url, token}
-    if (Date.now() > deadline) throw new Error(`the ground's Backstage did not become ready; see ${processes.logDir}/backstage.log`)
+    if (Date.now() > deadline)
+      throw new Error(`the ground's Backstage did not become ready; see ${processes.logDir}/backstage.log`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }

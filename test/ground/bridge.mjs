@@ -15,7 +15,8 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 
 const [dir, side, ...specs] = process.argv.slice(2)
-const ports = (key) => (specs.find((s) => s.startsWith(`${key}=`))?.slice(key.length + 1) ?? '').split(',').filter(Boolean).map(Number)
+const ports = (key) =>
+  (specs.find((s) => s.startsWith(`${key}=`))?.slice(key.length + 1) ?? '').split(',').filter(Boolean).map(Number)
 const socket = (kind, port) => path.join(dir, `${kind}-${port}.sock`)
 
 function pipe(client, connectTo) {
@@ -43,10 +44,14 @@ function listen(at, connectTo) {
 const tcp = (port) => ({host: '127.0.0.1', port})
 const listeners = []
 for (const port of ports('out')) {
-  listeners.push(side === 'host' ? listen(socket('out', port), tcp(port)) : listen(tcp(port), {path: socket('out', port)}))
+  listeners.push(
+    side === 'host' ? listen(socket('out', port), tcp(port)) : listen(tcp(port), {path: socket('out', port)}),
+  )
 }
 for (const port of ports('in')) {
-  listeners.push(side === 'host' ? listen(tcp(port), {path: socket('in', port)}) : listen(socket('in', port), tcp(port)))
+  listeners.push(
+    side === 'host' ? listen(tcp(port), {path: socket('in', port)}) : listen(socket('in', port), tcp(port)),
+  )
 }
 await Promise.all(listeners)
 writeFileSync(path.join(dir, `${side}.ready`), `${process.pid}\n`)

@@ -1,5 +1,15 @@
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
-import {appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync} from 'node:fs'
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+} from 'node:fs'
 import * as https from 'node:https'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -39,25 +49,42 @@ export interface Cluster {
  * A real control plane on 127.0.0.1: etcd, kube-apiserver (RBAC on), controller-manager,
  * scheduler, and kwok playing one node whose pods run (runtime.ts gives them logs and ports).
  */
-export async function startCluster(opts: ClusterOptions & {
-  /** Started as soon as the API server answers, beside the rest of the cluster (controllers need no node). */
-  alongside?: (plane: {port: number; componentsConfig: string; admin: k8s.KubeConfig}) => Promise<void>
-}): Promise<Cluster> {
+export async function startCluster(
+  opts: ClusterOptions & {
+    /** Started as soon as the API server answers, beside the rest of the cluster (controllers need no node). */
+    alongside?: (plane: {port: number; componentsConfig: string; admin: k8s.KubeConfig}) => Promise<void>
+  },
+): Promise<Cluster> {
   const {dir, binDir, processes} = opts
   const {server, kubeconfig, componentsConfig, servingCert, died, developer, etcd} = await startControlPlane(opts)
   trace('cluster: API server ready')
-  const alongside = opts.alongside?.({port: Number(new URL(server).port), componentsConfig, admin: contextConfig(kubeconfig, ADMIN_CONTEXT)})
+  const alongside = opts.alongside?.({
+    port: Number(new URL(server).port),
+    componentsConfig,
+    admin: contextConfig(kubeconfig, ADMIN_CONTEXT),
+  })
   alongside?.catch(() => {})
   const bin = (name: string) => path.join(binDir, name)
   const kwokPort = await freePort()
 
   processes.start('kube-controller-manager', bin('kube-controller-manager'), [
-    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
-    `--service-account-private-key-file=${dir}/certs/sa.key`, `--root-ca-file=${servingCert}`,
-    '--use-service-account-credentials=false', '--controllers=*', '--concurrent-gc-syncs=5', '--v=0',
+    `--kubeconfig=${componentsConfig}`,
+    '--bind-address=127.0.0.1',
+    '--secure-port=0',
+    '--leader-elect=false',
+    `--service-account-private-key-file=${dir}/certs/sa.key`,
+    `--root-ca-file=${servingCert}`,
+    '--use-service-account-credentials=false',
+    '--controllers=*',
+    '--concurrent-gc-syncs=5',
+    '--v=0',
   ])
   processes.start('kube-scheduler', bin('kube-scheduler'), [
-    `--kubeconfig=${componentsConfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false', '--v=0',
+    `--kubeconfig=${componentsConfig}`,
+    '--bind-address=127.0.0.1',
+    '--secure-port=0',
+    '--leader-elect=false',
+    '--v=0',
   ])
 
   const admin = new k8s.KubeConfig()
@@ -67,25 +94,54 @@ export async function startCluster(opts: ClusterOptions & {
   await waitForCrds(admin, readYamlDir(path.join(binDir, 'kwok-crds')))
 
   processes.start('kwok', bin('kwok'), [
-    `--kubeconfig=${componentsConfig}`, `--config=${path.join(HERE, 'kwok', 'stages.yaml')}`,
-    '--manage-all-nodes=true', `--server-address=127.0.0.1:${kwokPort}`, '--node-ip=127.0.0.1', `--node-port=${kwokPort}`,
-    '--node-lease-duration-seconds=40', '--cidr=10.0.1.0/24', '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
+    `--kubeconfig=${componentsConfig}`,
+    `--config=${path.join(HERE, 'kwok', 'stages.yaml')}`,
+    '--manage-all-nodes=true',
+    `--server-address=127.0.0.1:${kwokPort}`,
+    '--node-ip=127.0.0.1',
+    `--node-port=${kwokPort}`,
+    '--node-lease-duration-seconds=40',
+    '--cidr=10.0.1.0/24',
+    '--enable-crds=Logs,ClusterLogs,PortForward,ClusterPortForward',
   ])
 
   await applyDocuments(admin, [
-    {apiVersion: 'v1', kind: 'Node', metadata: {name: 'kwok-node-0', labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'}, annotations: {'kwok.x-k8s.io/node': 'fake'}}},
+    {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: 'kwok-node-0',
+        labels: {'kubernetes.io/hostname': 'kwok-node-0', type: 'kwok'},
+        annotations: {'kwok.x-k8s.io/node': 'fake'},
+      },
+    },
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
-    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
       roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
-      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}]},
+      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}],
+    },
   ])
 
   const core = admin.makeApiClient(k8s.CoreV1Api)
-  await waitFor('node kwok-node-0 Ready', async () => {
-    const node = await core.readNode({name: 'kwok-node-0'})
-    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
-  }, 60_000, died)
-  await waitFor('default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined, 60_000, died)
+  await waitFor(
+    'node kwok-node-0 Ready',
+    async () => {
+      const node = await core.readNode({name: 'kwok-node-0'})
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined
+    },
+    60_000,
+    died,
+  )
+  await waitFor(
+    'default service account',
+    async () =>
+      (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined,
+    60_000,
+    died,
+  )
   trace('cluster: node Ready')
   await alongside
 
@@ -124,60 +180,110 @@ export async function startControlPlane(opts: ClusterOptions) {
     components: {token: token(), name: 'ground-components', groups: 'system:masters'},
     developer: {token: token(), name: 'developer', groups: ''},
   }
-  writeText(`${dir}/certs/tokens.csv`, Object.values(users).map((u) => `${u.token},${u.name},${u.name},"${u.groups}"`).join('\n') + '\n')
+  writeText(
+    `${dir}/certs/tokens.csv`,
+    Object.values(users)
+      .map((u) => `${u.token},${u.name},${u.name},"${u.groups}"`)
+      .join('\n') + '\n',
+  )
 
   processes.start('etcd', bin('etcd'), [
     `--data-dir=${dir}/etcd`,
-    `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-    `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-    `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync=true', '--log-level=warn',
+    `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
   ])
-  await waitFor('etcd', async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok ? true : undefined), 30_000, died)
+  await waitFor(
+    'etcd',
+    async () => ((await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok ? true : undefined),
+    30_000,
+    died,
+  )
 
   processes.start('kube-apiserver', bin('kube-apiserver'), [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-    `--cert-dir=${dir}/certs`, `--token-auth-file=${dir}/certs/tokens.csv`,
-    '--authorization-mode=RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--cert-dir=${dir}/certs`,
+    `--token-auth-file=${dir}/certs/tokens.csv`,
+    '--authorization-mode=RBAC',
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${dir}/certs/sa.pub`, `--service-account-signing-key-file=${dir}/certs/sa.key`,
+    `--service-account-key-file=${dir}/certs/sa.pub`,
+    `--service-account-signing-key-file=${dir}/certs/sa.key`,
     '--kubelet-preferred-address-types=InternalIP',
     // Watches on ConfigMaps go to etcd, so a test that compacts etcd sees a resourceVersion
     // expire (410 Gone) at once. (Compacting every few seconds instead made the API server
     // answer 429 while its watch caches re-listed.)
     '--watch-cache-sizes=configmaps#0',
-    '--enable-priority-and-fairness=false', '--profiling=false', '--v=0',
+    '--enable-priority-and-fairness=false',
+    '--profiling=false',
+    '--v=0',
   ])
   const server = `https://127.0.0.1:${apiPort}`
   const servingCert = `${dir}/certs/apiserver.crt`
-  await waitFor('kube-apiserver /readyz', async () => {
-    if (!existsSync(servingCert)) return undefined
-    return (await get(`${server}/readyz`, readFileSync(servingCert), users.admin.token)) === 200 ? true : undefined
-  }, 90_000, died)
+  await waitFor(
+    'kube-apiserver /readyz',
+    async () => {
+      if (!existsSync(servingCert)) return undefined
+      return (await get(`${server}/readyz`, readFileSync(servingCert), users.admin.token)) === 200 ? true : undefined
+    },
+    90_000,
+    died,
+  )
 
   // One kubeconfig shape for people and components: a context per user, the first current.
-  const kubeconfigFor = (contexts: Array<{name: string; user: {name: string; token: string}; namespace?: string}>) => stringify({
-    apiVersion: 'v1', kind: 'Config', preferences: {},
-    clusters: [{name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}}],
-    users: contexts.map((c) => ({name: c.user.name, user: {token: c.user.token}})),
-    contexts: contexts.map((c) => ({name: c.name, context: {cluster: 'ground', user: c.user.name, ...(c.namespace ? {namespace: c.namespace} : {})}})),
-    'current-context': contexts[0].name,
-  })
+  const kubeconfigFor = (contexts: Array<{name: string; user: {name: string; token: string}; namespace?: string}>) =>
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      preferences: {},
+      clusters: [
+        {name: 'ground', cluster: {server, 'certificate-authority-data': readFileSync(servingCert).toString('base64')}},
+      ],
+      users: contexts.map((c) => ({name: c.user.name, user: {token: c.user.token}})),
+      contexts: contexts.map((c) => ({
+        name: c.name,
+        context: {cluster: 'ground', user: c.user.name, ...(c.namespace ? {namespace: c.namespace} : {})},
+      })),
+      'current-context': contexts[0].name,
+    })
   const kubeconfig = `${dir}/kubeconfig`
-  writeText(kubeconfig, kubeconfigFor([
-    {name: ADMIN_CONTEXT, user: users.admin},
-    {name: RESTRICTED_CONTEXT, user: users.developer, namespace: TEAM_NAMESPACE},
-  ]))
+  writeText(
+    kubeconfig,
+    kubeconfigFor([
+      {name: ADMIN_CONTEXT, user: users.admin},
+      {name: RESTRICTED_CONTEXT, user: users.developer, namespace: TEAM_NAMESPACE},
+    ]),
+  )
   const componentsConfig = `${dir}/components.kubeconfig`
   writeText(componentsConfig, kubeconfigFor([{name: users.components.name, user: users.components}]))
-  return {server, kubeconfig, componentsConfig, servingCert, died, developer: users.developer.name, etcd: `http://127.0.0.1:${etcdPort}`}
+  return {
+    server,
+    kubeconfig,
+    componentsConfig,
+    servingCert,
+    died,
+    developer: users.developer.name,
+    etcd: `http://127.0.0.1:${etcdPort}`,
+  }
 }
 
 /**
  * A line as kwok reads pod logs: the CRI log format a kubelet writes, the time in RFC 3339
  * with nine digits of fraction. `at` is a Date or nanoseconds since the epoch.
  */
-export function criLogLine(text: string, stream: 'stdout' | 'stderr' = 'stdout', at: Date | bigint = new Date()): string {
+export function criLogLine(
+  text: string,
+  stream: 'stdout' | 'stderr' = 'stdout',
+  at: Date | bigint = new Date(),
+): string {
   const ns = typeof at === 'bigint' ? at : BigInt(at.getTime()) * 1_000_000n
   const seconds = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)
   return `${seconds}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z ${stream} F ${text}\n`
@@ -215,7 +321,9 @@ function contextConfig(file: string, context: string): k8s.KubeConfig {
 }
 
 export function readYamlDir(dir: string): Manifest[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
     .flatMap((f) => parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d) => d.toJS() as Manifest))
     .filter((o) => o && o.kind)
 }
@@ -227,8 +335,17 @@ export type Manifest = k8s.KubernetesObject & Record<string, unknown>
  * would drop `default`, `enum` and `x-kubernetes-*` from CRD schemas: the upstream CRDs
  * must reach the apiserver unchanged.)
  */
-export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[], opts: {subresource?: 'status'; fieldManager?: string; parallel?: boolean} = {}): Promise<void> {
-  const paths = new PathFinder(k8s.createConfiguration({baseServer: new k8s.ServerConfiguration(kc.getCurrentCluster()!.server, {}), authMethods: {default: kc}}))
+export async function applyDocuments(
+  kc: k8s.KubeConfig,
+  objects: Manifest[],
+  opts: {subresource?: 'status'; fieldManager?: string; parallel?: boolean} = {},
+): Promise<void> {
+  const paths = new PathFinder(
+    k8s.createConfiguration({
+      baseServer: new k8s.ServerConfiguration(kc.getCurrentCluster()!.server, {}),
+      authMethods: {default: kc},
+    }),
+  )
   // Independent objects (a set of CRDs, say) go out together; otherwise in order, so that a
   // namespace exists before what lives in it.
   if (opts.parallel) {
@@ -242,7 +359,8 @@ export async function applyDocuments(kc: k8s.KubeConfig, objects: Manifest[], op
     url.searchParams.set('fieldManager', opts.fieldManager ?? 'kplat-ground')
     url.searchParams.set('force', 'true')
     const status = await kubeRequest(api, 'PATCH', url, JSON.stringify(object), 'application/apply-patch+yaml')
-    if (status.code >= 300) throw new Error(`applying ${object.kind} ${object.metadata?.name}: ${status.code} ${status.body.slice(0, 500)}`)
+    if (status.code >= 300)
+      throw new Error(`applying ${object.kind} ${object.metadata?.name}: ${status.code} ${status.body.slice(0, 500)}`)
   }
 }
 
@@ -255,17 +373,30 @@ export interface KubeConnection {
 export async function kubeConnection(kc: k8s.KubeConfig): Promise<KubeConnection> {
   const options: https.RequestOptions = {}
   await kc.applyToHTTPSOptions(options)
-  return {server: kc.getCurrentCluster()!.server, options: {...options, agent: new https.Agent({...(options.agent as https.Agent).options, keepAlive: true})}}
+  return {
+    server: kc.getCurrentCluster()!.server,
+    options: {...options, agent: new https.Agent({...(options.agent as https.Agent).options, keepAlive: true})},
+  }
 }
 
 /** One request to the API server; the answer's status and body. */
-export function kubeRequest(api: KubeConnection, method: string, url: URL | string, body?: string, contentType = 'application/json'): Promise<{code: number; body: string}> {
+export function kubeRequest(
+  api: KubeConnection,
+  method: string,
+  url: URL | string,
+  body?: string,
+  contentType = 'application/json',
+): Promise<{code: number; body: string}> {
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL(url, api.server), {...api.options, method, headers: {...api.options.headers, 'content-type': contentType}}, (res) => {
-      let text = ''
-      res.on('data', (d) => (text += d))
-      res.on('end', () => resolve({code: res.statusCode ?? 0, body: text}))
-    })
+    const req = https.request(
+      new URL(url, api.server),
+      {...api.options, method, headers: {...api.options.headers, 'content-type': contentType}},
+      (res) => {
+        let text = ''
+        res.on('data', (d) => (text += d))
+        res.on('end', () => resolve({code: res.statusCode ?? 0, body: text}))
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -282,12 +413,19 @@ export async function waitForCrds(kc: k8s.KubeConfig, objects: k8s.KubernetesObj
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api)
   const names = objects.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata!.name!)
   let waiting = names
-  await waitFor(`CRDs Established (${names.length})`, async () => {
-    const established = new Set((await api.listCustomResourceDefinition()).items
-      .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')).map((c) => c.metadata!.name!))
-    waiting = names.filter((n) => !established.has(n))
-    return waiting.length === 0 ? true : undefined
-  }, 30_000).catch((error: Error) => {
+  await waitFor(
+    `CRDs Established (${names.length})`,
+    async () => {
+      const established = new Set(
+        (await api.listCustomResourceDefinition()).items
+          .filter((c) => c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True'))
+          .map((c) => c.metadata!.name!),
+      )
+      waiting = names.filter((n) => !established.has(n))
+      return waiting.length === 0 ? true : undefined
+    },
+    30_000,
+  ).catch((error: Error) => {
     throw new Error(`${error.message}; not yet: ${waiting.join(', ')}`)
   })
 }

@@ -37,21 +37,36 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
   const cache = path.join(work, 'xpkg-cache')
   mkdirSync(cache, {recursive: true})
 
-  const crds = [...readYamlDir(path.join(binDir, 'crossplane-crds')), ...readYamlDir(path.join(binDir, 'provider-nop-crds'))]
+  const crds = [
+    ...readYamlDir(path.join(binDir, 'crossplane-crds')),
+    ...readYamlDir(path.join(binDir, 'provider-nop-crds')),
+  ]
   const [tls] = await Promise.all([
     makeCertificates(path.join(work, 'tls')),
-    applyDocuments(admin, [{apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'crossplane-system'}}, ...crds], {parallel: true})
-      .then(() => waitForCrds(admin, crds)),
+    applyDocuments(admin, [{apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'crossplane-system'}}, ...crds], {
+      parallel: true,
+    }).then(() => waitForCrds(admin, crds)),
   ])
 
   trace('crossplane: CRDs established, certificates made')
   // Played the External runtime's part: the package is in core's cache (so core makes the
   // revision and reads its capabilities offline), and the revision's endpoint is the process.
-  const meta = 'apiVersion: meta.pkg.crossplane.io/v1\nkind: Function\nmetadata:\n  name: function-patch-and-transform\nspec: {}\n'
+  const meta =
+    'apiVersion: meta.pkg.crossplane.io/v1\nkind: Function\nmetadata:\n  name: function-patch-and-transform\nspec: {}\n'
   const digest = `sha256:${createHash('sha256').update(meta).digest('hex')}`
   writeFileSync(path.join(cache, `${friendlyId(FUNCTION_SOURCE, digest)}.gz`), gzipSync(meta))
-  await applyDocuments(admin, [{apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: {name: FUNCTION},
-    spec: {package: `${FUNCTION_SOURCE}@${digest}`, packagePullPolicy: 'IfNotPresent', skipDependencyResolution: true}}])
+  await applyDocuments(admin, [
+    {
+      apiVersion: 'pkg.crossplane.io/v1',
+      kind: 'Function',
+      metadata: {name: FUNCTION},
+      spec: {
+        package: `${FUNCTION_SOURCE}@${digest}`,
+        packagePullPolicy: 'IfNotPresent',
+        skipDependencyResolution: true,
+      },
+    },
+  ])
   // The kit before core starts: core then reconciles every XRD from its first moment.
   const applied = applyDocuments(admin, opts.kit, {parallel: true})
   applied.catch(() => {})
@@ -59,23 +74,66 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
   // provider-nop first: it dies when its fixed metrics port is taken, and the function's own
   // metrics server (also fixed, on the same port) gives up quietly. By default it observes a
   // resource every 10 s and one at a time, so a plan Ready after a second took 10-20 s.
-  netns.start('provider-nop', path.join(binDir, 'provider-nop'), ['--poll=1s', '--max-reconcile-rate=10'], {...env, TLS_SERVER_CERTS_DIR: tls.nop})
-  await waitFor('provider-nop\'s metrics port', () => netns.listening(8080), 30_000)
+  netns.start('provider-nop', path.join(binDir, 'provider-nop'), ['--poll=1s', '--max-reconcile-rate=10'], {
+    ...env,
+    TLS_SERVER_CERTS_DIR: tls.nop,
+  })
+  await waitFor("provider-nop's metrics port", () => netns.listening(8080), 30_000)
   trace('crossplane: provider-nop listens')
-  netns.start(FUNCTION, path.join(binDir, FUNCTION), [`--address=127.0.0.1:${PORTS.function}`, `--tls-certs-dir=${tls.function}`], env)
-  netns.start('crossplane', path.join(binDir, 'crossplane'), ['core', 'start', '--package-runtime=External', '--enable-webhooks=false',
-    `--cache-dir=${cache}`, `--tls-client-certs-dir=${tls.client}`, `--metrics-port=${PORTS.metrics}`, `--health-probe-port=${PORTS.health}`], env)
+  netns.start(
+    FUNCTION,
+    path.join(binDir, FUNCTION),
+    [`--address=127.0.0.1:${PORTS.function}`, `--tls-certs-dir=${tls.function}`],
+    env,
+  )
+  netns.start(
+    'crossplane',
+    path.join(binDir, 'crossplane'),
+    [
+      'core',
+      'start',
+      '--package-runtime=External',
+      '--enable-webhooks=false',
+      `--cache-dir=${cache}`,
+      `--tls-client-certs-dir=${tls.client}`,
+      `--metrics-port=${PORTS.metrics}`,
+      `--health-probe-port=${PORTS.health}`,
+    ],
+    env,
+  )
 
   await applied
   const custom = admin.makeApiClient(k8s.CustomObjectsApi)
-  const revision = await waitFor('the FunctionRevision of function-patch-and-transform', async () => {
-    const list = await custom.listClusterCustomObject({group: 'pkg.crossplane.io', version: 'v1', plural: 'functionrevisions', labelSelector: `pkg.crossplane.io/package=${FUNCTION}`}) as {items: Manifest[]}
-    return list.items.find((r) => (r.spec as {desiredState?: string}).desiredState === 'Active')
-  }, 60_000)
-  await applyDocuments(admin, [{apiVersion: 'pkg.crossplane.io/v1', kind: 'FunctionRevision', metadata: {name: revision.metadata!.name},
-    status: {endpoint: `127.0.0.1:${PORTS.function}`}}], {subresource: 'status', fieldManager: 'kplat-ground-runtime'})
+  const revision = await waitFor(
+    'the FunctionRevision of function-patch-and-transform',
+    async () => {
+      const list = (await custom.listClusterCustomObject({
+        group: 'pkg.crossplane.io',
+        version: 'v1',
+        plural: 'functionrevisions',
+        labelSelector: `pkg.crossplane.io/package=${FUNCTION}`,
+      })) as {items: Manifest[]}
+      return list.items.find((r) => (r.spec as {desiredState?: string}).desiredState === 'Active')
+    },
+    60_000,
+  )
+  await applyDocuments(
+    admin,
+    [
+      {
+        apiVersion: 'pkg.crossplane.io/v1',
+        kind: 'FunctionRevision',
+        metadata: {name: revision.metadata!.name},
+        status: {endpoint: `127.0.0.1:${PORTS.function}`},
+      },
+    ],
+    {subresource: 'status', fieldManager: 'kplat-ground-runtime'},
+  )
   trace('crossplane: function revision has its endpoint')
-  await waitForXrds(admin, opts.kit.filter((o) => o.kind === 'CompositeResourceDefinition'))
+  await waitForXrds(
+    admin,
+    opts.kit.filter((o) => o.kind === 'CompositeResourceDefinition'),
+  )
 }
 
 /**
@@ -86,10 +144,15 @@ export async function startCrossplane(opts: CrossplaneOptions): Promise<void> {
 async function waitForXrds(admin: k8s.KubeConfig, xrds: Manifest[]): Promise<void> {
   const kinds = xrds.flatMap((xrd) => {
     const spec = xrd.spec as {group: string; names: {plural: string}; claimNames?: {plural: string}}
-    return [spec.names.plural, ...(spec.claimNames ? [spec.claimNames.plural] : [])].map((plural) => `${plural}.${spec.group}`)
+    return [spec.names.plural, ...(spec.claimNames ? [spec.claimNames.plural] : [])].map(
+      (plural) => `${plural}.${spec.group}`,
+    )
   })
-  await waitForCrds(admin, kinds.map((name) => ({apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {name}})))
-  trace('crossplane: the kit\'s kinds are served')
+  await waitForCrds(
+    admin,
+    kinds.map((name) => ({apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: {name}})),
+  )
+  trace("crossplane: the kit's kinds are served")
 }
 
 /** Crossplane's name for a cached package: FriendlyID(source, digest) of crossplane-runtime's xpkg. */
@@ -115,15 +178,59 @@ async function makeCertificates(dir: string): Promise<{client: string; function:
   const dirs = {client: path.join(dir, 'client'), function: path.join(dir, 'function'), nop: path.join(dir, 'nop')}
   for (const d of Object.values(dirs)) mkdirSync(d, {recursive: true})
   const ca = {crt: path.join(dir, 'ca.crt'), key: path.join(dir, 'ca.key')}
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30',
-    '-subj', '/CN=kplat-ground-crossplane-ca', '-keyout', ca.key, '-out', ca.crt])
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=kplat-ground-crossplane-ca',
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.crt,
+  ])
   const issue = async (to: string, cn: string, ext: string) => {
     const key = path.join(to, 'tls.key')
     const csr = path.join(to, 'tls.csr')
     const extFile = path.join(to, 'ext.cnf')
     writeFileSync(extFile, ext)
-    await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', key, '-out', csr])
-    await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', '30', '-extfile', extFile, '-out', path.join(to, 'tls.crt')])
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      key,
+      '-out',
+      csr,
+    ])
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.crt,
+      '-CAkey',
+      ca.key,
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      extFile,
+      '-out',
+      path.join(to, 'tls.crt'),
+    ])
     writeFileSync(path.join(to, 'ca.crt'), readFileSync(ca.crt))
   }
 

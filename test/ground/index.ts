@@ -37,8 +37,19 @@ export const READER = 'argocd-reader'
 function platformSettings(github: GitHubGround) {
   return [
     {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kplat-system'}},
-    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'kplat', namespace: 'kplat-system'},
-      data: {githubOwner: ORG, registry: 'ghcr.io', appsDomain: 'apps.ground.test', argocdNamespace: 'argocd', argocdProject: 'default', repoCredentials: `${github.web}/${ORG}/`}},
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {name: 'kplat', namespace: 'kplat-system'},
+      data: {
+        githubOwner: ORG,
+        registry: 'ghcr.io',
+        appsDomain: 'apps.ground.test',
+        argocdNamespace: 'argocd',
+        argocdProject: 'default',
+        repoCredentials: `${github.web}/${ORG}/`,
+      },
+    },
   ]
 }
 
@@ -48,8 +59,12 @@ function platformSettings(github: GitHubGround) {
  * fine-grained token with contents:read, or a GitHub App).
  */
 function credentialTemplate(github: GitHubGround, token: string) {
-  return {apiVersion: 'v1', kind: 'Secret', metadata: {name: 'repo-creds-acme', namespace: 'argocd', labels: {'argocd.argoproj.io/secret-type': 'repo-creds'}},
-    stringData: {type: 'git', url: `${github.web}/${ORG}/`, username: READER, password: token}}
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {name: 'repo-creds-acme', namespace: 'argocd', labels: {'argocd.argoproj.io/secret-type': 'repo-creds'}},
+    stringData: {type: 'git', url: `${github.web}/${ORG}/`, username: READER, password: token},
+  }
 }
 
 /**
@@ -58,10 +73,20 @@ function credentialTemplate(github: GitHubGround, token: string) {
  */
 export function platformKit(): Manifest[] {
   const kinds = new Set(['CompositeResourceDefinition', 'Composition'])
-  const walk = (dir: string): string[] => [dir, ...readdirSync(dir, {withFileTypes: true}).filter((e) => e.isDirectory()).flatMap((e) => walk(path.join(dir, e.name)))]
-  const objects = walk(path.join(REPO, 'platform-kit')).flatMap(readYamlDir).filter((o) => kinds.has(o.kind!))
-  const local = new Map(objects.filter((o) => o.kind === 'Composition' && o.metadata?.labels?.provider === 'local')
-    .map((c) => [(c.spec as {compositeTypeRef: {kind: string}}).compositeTypeRef.kind, c.metadata!.name!]))
+  const walk = (dir: string): string[] => [
+    dir,
+    ...readdirSync(dir, {withFileTypes: true})
+      .filter((e) => e.isDirectory())
+      .flatMap((e) => walk(path.join(dir, e.name))),
+  ]
+  const objects = walk(path.join(REPO, 'platform-kit'))
+    .flatMap(readYamlDir)
+    .filter((o) => kinds.has(o.kind!))
+  const local = new Map(
+    objects
+      .filter((o) => o.kind === 'Composition' && o.metadata?.labels?.provider === 'local')
+      .map((c) => [(c.spec as {compositeTypeRef: {kind: string}}).compositeTypeRef.kind, c.metadata!.name!]),
+  )
   return objects.map((o) => {
     if (o.kind !== 'CompositeResourceDefinition') return o
     const spec = o.spec as {names: {kind: string}}
@@ -73,10 +98,15 @@ export function platformKit(): Manifest[] {
 /** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
 export function provideBinaries(): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [path.join(REPO, 'scripts', 'provide-binaries.sh')], {maxBuffer: 64 << 20}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`provide-binaries.sh failed: ${stderr.slice(-4000)}`))
-      else resolve(stdout.trim().split('\n').pop()!)
-    })
+    execFile(
+      'bash',
+      [path.join(REPO, 'scripts', 'provide-binaries.sh')],
+      {maxBuffer: 64 << 20},
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`provide-binaries.sh failed: ${stderr.slice(-4000)}`))
+        else resolve(stdout.trim().split('\n').pop()!)
+      },
+    )
   })
 }
 
@@ -101,30 +131,53 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
       await control(gh, 'POST', 'users', {login: DEVELOPER})
       await control(gh, 'POST', 'users', {login: READER})
       await control(gh, 'POST', 'users', {login: ORG, type: 'Organization', members: [DEVELOPER, READER]})
-      return (await control<{token: string}>(gh, 'POST', 'tokens', {login: DEVELOPER, scopes: ['repo', 'workflow', 'read:org']})).token
+      return (
+        await control<{token: string}>(gh, 'POST', 'tokens', {
+          login: DEVELOPER,
+          scopes: ['repo', 'workflow', 'read:org'],
+        })
+      ).token
     })
     users.catch(() => {})
-    const reader = users.then(async () => (await control<{token: string}>(await githubStarting, 'POST', 'tokens', {login: READER, scopes: ['repo']})).token)
+    const reader = users.then(
+      async () =>
+        (await control<{token: string}>(await githubStarting, 'POST', 'tokens', {login: READER, scopes: ['repo']}))
+          .token,
+    )
     reader.catch(() => {})
     let webhook = ''
     // Backstage reads the organisation's repositories with the bot's token, as Argo CD does.
-    const backstageStarting = Promise.all([installing, githubStarting, reader]).then(([installed, gh, readerToken]) => startBackstage(processes, dir, installed, {...gh, token: readerToken}))
+    const backstageStarting = Promise.all([installing, githubStarting, reader]).then(([installed, gh, readerToken]) =>
+      startBackstage(processes, dir, installed, {...gh, token: readerToken}),
+    )
     backstageStarting.catch(() => {})
-    ;[cluster, github, backstage] = await Promise.all([startCluster({dir, binDir, processes, alongside: async ({port, componentsConfig, admin}) => {
-      // The real controllers live in a network namespace of the ground's own (see netns.ts):
-      // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
-      const [argocdServerPort, gh] = await Promise.all([freePort(), githubStarting])
-      const netns = await startNetns(processes, dir, {out: [port, Number(new URL(gh.web).port)], in: [argocdServerPort]})
-      const controllers = {dir, binDir, netns, admin, componentsConfig}
-      const [argocd] = await Promise.all([
-        startArgoCd({...controllers, serverPort: argocdServerPort}),
-        // With the sample platform kit, installed as a platform team would.
-        startCrossplane({...controllers, kit: platformKit()}),
-        applyDocuments(admin, platformSettings(gh)),
-      ])
-      await applyDocuments(admin, [credentialTemplate(gh, await reader)])
-      webhook = argocd.webhook
-    }}), githubStarting, backstageStarting])
+    ;[cluster, github, backstage] = await Promise.all([
+      startCluster({
+        dir,
+        binDir,
+        processes,
+        alongside: async ({port, componentsConfig, admin}) => {
+          // The real controllers live in a network namespace of the ground's own (see netns.ts):
+          // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
+          const [argocdServerPort, gh] = await Promise.all([freePort(), githubStarting])
+          const netns = await startNetns(processes, dir, {
+            out: [port, Number(new URL(gh.web).port)],
+            in: [argocdServerPort],
+          })
+          const controllers = {dir, binDir, netns, admin, componentsConfig}
+          const [argocd] = await Promise.all([
+            startArgoCd({...controllers, serverPort: argocdServerPort}),
+            // With the sample platform kit, installed as a platform team would.
+            startCrossplane({...controllers, kit: platformKit()}),
+            applyDocuments(admin, platformSettings(gh)),
+          ])
+          await applyDocuments(admin, [credentialTemplate(gh, await reader)])
+          webhook = argocd.webhook
+        },
+      }),
+      githubStarting,
+      backstageStarting,
+    ])
     token = await users
     // GitHub tells Argo CD of every push through its webhook, as a platform team sets it up
     // with GitHub Enterprise Server's global webhooks.
@@ -142,11 +195,16 @@ export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
     github,
     processes,
     env: {
-      KUBECONFIG: cluster.kubeconfig, GITHUB_API_URL: github.api, GITHUB_TOKEN: token,
-      KPLAT_GROUND_DIR: dir, KPLAT_GROUND_GITHUB: JSON.stringify(github), KPLAT_GROUND_ETCD: cluster.etcd,
+      KUBECONFIG: cluster.kubeconfig,
+      GITHUB_API_URL: github.api,
+      GITHUB_TOKEN: token,
+      KPLAT_GROUND_DIR: dir,
+      KPLAT_GROUND_GITHUB: JSON.stringify(github),
+      KPLAT_GROUND_ETCD: cluster.etcd,
       // What a developer sets to have kplat use the platform's Backstage (the ground's shared
       // ConfigMap leaves it out, so only the tests that mean to register do).
-      KPLAT_GROUND_BACKSTAGE_URL: backstage.url, KPLAT_GROUND_BACKSTAGE_TOKEN: backstage.token,
+      KPLAT_GROUND_BACKSTAGE_URL: backstage.url,
+      KPLAT_GROUND_BACKSTAGE_TOKEN: backstage.token,
     },
     startedInMs: performance.now() - started,
     async stop(keep = false) {

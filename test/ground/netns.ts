@@ -27,25 +27,52 @@ export interface Netns {
   listening(port: number): Promise<true | undefined>
 }
 
-export async function startNetns(processes: ProcessGroup, dir: string, ports: {out: number[]; in: number[]}): Promise<Netns> {
+export async function startNetns(
+  processes: ProcessGroup,
+  dir: string,
+  ports: {out: number[]; in: number[]},
+): Promise<Netns> {
   const bridgeDir = path.join(dir, 'bridge')
   mkdirSync(bridgeDir, {recursive: true})
   const spec = [`out=${ports.out.join(',')}`, `in=${ports.in.join(',')}`]
   // unshare and sh exec in turn, so the pid the group holds is the bridge's own.
-  const inside = processes.start('netns-bridge', 'unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"',
-    process.execPath, BRIDGE, bridgeDir, 'netns', ...spec])
+  const inside = processes.start('netns-bridge', 'unshare', [
+    '--net',
+    '--',
+    'sh',
+    '-c',
+    'ip link set lo up && exec "$0" "$@"',
+    process.execPath,
+    BRIDGE,
+    bridgeDir,
+    'netns',
+    ...spec,
+  ])
   processes.start('host-bridge', process.execPath, [BRIDGE, bridgeDir, 'host', ...spec])
   const died = () => {
     const gone = processes.started.find((p) => p.child.exitCode !== null)
     return gone && `${gone.name} exited (${gone.child.exitCode}); see ${processes.logDir}/${gone.name}.log`
   }
-  await waitFor('the ground\'s network namespace', async () =>
-    existsSync(path.join(bridgeDir, 'netns.ready')) && existsSync(path.join(bridgeDir, 'host.ready')) ? true : undefined, 15_000, died)
+  await waitFor(
+    "the ground's network namespace",
+    async () =>
+      existsSync(path.join(bridgeDir, 'netns.ready')) && existsSync(path.join(bridgeDir, 'host.ready'))
+        ? true
+        : undefined,
+    15_000,
+    died,
+  )
   return {
     pid: inside.pid,
-    start: (name, command, args, env, cwd) => processes.start(name, 'nsenter', [`--net=/proc/${inside.pid}/ns/net`, '--', command, ...args], env, cwd),
-    listening: (port) => new Promise((resolve) => {
-      execFile('nsenter', [`--net=/proc/${inside.pid}/ns/net`, '--', 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], (error) => resolve(error ? undefined : true))
-    }),
+    start: (name, command, args, env, cwd) =>
+      processes.start(name, 'nsenter', [`--net=/proc/${inside.pid}/ns/net`, '--', command, ...args], env, cwd),
+    listening: (port) =>
+      new Promise((resolve) => {
+        execFile(
+          'nsenter',
+          [`--net=/proc/${inside.pid}/ns/net`, '--', 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`],
+          (error) => resolve(error ? undefined : true),
+        )
+      }),
   }
 }

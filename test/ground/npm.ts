@@ -17,14 +17,25 @@ export async function provideNpmFolder(name: string, source: string, files: stri
   rmSync(partial, {recursive: true, force: true})
   mkdirSync(partial, {recursive: true})
   for (const file of files) copyFileSync(path.join(source, file), path.join(partial, file))
-  const env: NodeJS.ProcessEnv = {...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false'}
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+  }
   // node-gyp would download the headers; the machine's own are used instead.
-  for (const dir of ['/usr', '/usr/local']) if (existsSync(path.join(dir, 'include', 'node', 'node.h'))) env.npm_config_nodedir ??= dir
+  for (const dir of ['/usr', '/usr/local'])
+    if (existsSync(path.join(dir, 'include', 'node', 'node.h'))) env.npm_config_nodedir ??= dir
   await new Promise<void>((resolve, reject) => {
-    execFile('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], {cwd: partial, env, maxBuffer: 64 << 20}, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`installing the ground's ${name} failed: ${String(stderr).slice(-4000)}`))
-      else resolve()
-    })
+    execFile(
+      'npm',
+      ['ci', '--no-audit', '--no-fund', '--loglevel=error'],
+      {cwd: partial, env, maxBuffer: 64 << 20},
+      (error, _stdout, stderr) => {
+        if (error) reject(new Error(`installing the ground's ${name} failed: ${String(stderr).slice(-4000)}`))
+        else resolve()
+      },
+    )
   })
   writeFileSync(path.join(partial, '.ready'), new Date().toISOString())
   if (existsSync(path.join(cache, '.ready'))) rmSync(partial, {recursive: true, force: true})

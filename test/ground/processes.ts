@@ -16,7 +16,10 @@ export class ProcessGroup {
   readonly started: Started[] = []
   private stopping?: Promise<void>
 
-  constructor(readonly logDir: string, private readonly pidFile?: string) {
+  constructor(
+    readonly logDir: string,
+    private readonly pidFile?: string,
+  ) {
     mkdirSync(logDir, {recursive: true})
     process.once('exit', () => this.killNow('SIGKILL'))
   }
@@ -58,7 +61,8 @@ export class ProcessGroup {
   unref(): void {
     for (const p of this.started) {
       p.child.unref()
-      for (const stream of [p.child.stdout, p.child.stderr]) (stream as unknown as {unref?: () => void} | null)?.unref?.()
+      for (const stream of [p.child.stdout, p.child.stderr])
+        (stream as unknown as {unref?: () => void} | null)?.unref?.()
     }
   }
 
@@ -112,7 +116,12 @@ export function freePort(): Promise<number> {
   })
 }
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, died?: () => string | undefined): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  died?: () => string | undefined,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -125,7 +134,10 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       last = error
     }
 
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      )
     await new Promise((r) => setTimeout(r, 100))
   }
 }
@@ -137,5 +149,6 @@ export function writeText(path: string, text: string): void {
 const traceStart = performance.now()
 /** With KPLAT_GROUND_TRACE=1, prints when each step of a ground's start ends (for making it faster). */
 export function trace(step: string): void {
-  if (process.env.KPLAT_GROUND_TRACE === '1') process.stderr.write(`[ground] ${((performance.now() - traceStart) / 1000).toFixed(2)}s ${step}\n`)
+  if (process.env.KPLAT_GROUND_TRACE === '1')
+    process.stderr.write(`[ground] ${((performance.now() - traceStart) / 1000).toFixed(2)}s ${step}\n`)
 }

@@ -64,7 +64,9 @@ export async function startRenderer(binDir: string): Promise<Renderer> {
     // The namespace is the renderer's own, so fixed ports cannot clash with anything; it
     // bridges nothing.
     const netns = await startNetns(processes, dir, {out: [], in: []})
-    const started = FUNCTIONS.map((f) => netns.start(f.name, path.join(binDir, f.name), ['--insecure', `--address=127.0.0.1:${f.port}`]))
+    const started = FUNCTIONS.map((f) =>
+      netns.start(f.name, path.join(binDir, f.name), ['--insecure', `--address=127.0.0.1:${f.port}`]),
+    )
     const died = () => {
       const gone = started.find((p) => p.child.exitCode !== null)
       return gone && `${gone.name} exited (${gone.child.exitCode}); see ${processes.logDir}/${gone.name}.log`
@@ -74,20 +76,27 @@ export async function startRenderer(binDir: string): Promise<Renderer> {
     const crossplane = path.join(binDir, 'crossplane')
 
     const render = async (input: RenderInput): Promise<RenderOutput> => {
-      const message = request.fromObject({composite: {
-        compositeResource: toStruct(input.xr),
-        composition: toStruct(input.composition),
-        functions,
-        observedResources: (input.observed ?? []).map(toStruct),
-        // Crossplane puts these Secrets in its in-memory store as they are, where the
-        // composed resources' connection details are read from; the field's name says what
-        // the engine otherwise uses them for (the functions' credentials).
-        credentials: (input.secrets ?? []).map(toStruct),
-        ...(input.xrd ? {compositeResourceDefinition: toStruct(input.xrd)} : {}),
-      }})
-      const {code, stdout, stderr} = await run('nsenter', [`--net=/proc/${netns.pid}/ns/net`, '--', crossplane, 'internal', 'render'],
-        Buffer.from(request.encode(message).finish()), 60_000)
-      if (code !== 0 && code !== 3) throw new Error(`crossplane internal render exited with ${code}: ${stderr.slice(-4000)}`)
+      const message = request.fromObject({
+        composite: {
+          compositeResource: toStruct(input.xr),
+          composition: toStruct(input.composition),
+          functions,
+          observedResources: (input.observed ?? []).map(toStruct),
+          // Crossplane puts these Secrets in its in-memory store as they are, where the
+          // composed resources' connection details are read from; the field's name says what
+          // the engine otherwise uses them for (the functions' credentials).
+          credentials: (input.secrets ?? []).map(toStruct),
+          ...(input.xrd ? {compositeResourceDefinition: toStruct(input.xrd)} : {}),
+        },
+      })
+      const {code, stdout, stderr} = await run(
+        'nsenter',
+        [`--net=/proc/${netns.pid}/ns/net`, '--', crossplane, 'internal', 'render'],
+        Buffer.from(request.encode(message).finish()),
+        60_000,
+      )
+      if (code !== 0 && code !== 3)
+        throw new Error(`crossplane internal render exited with ${code}: ${stderr.slice(-4000)}`)
       const decoded = response.toObject(response.decode(stdout), {oneofs: true, defaults: false, arrays: true}) as Obj
       const out = decoded.composite as Obj | undefined
       if (!out) throw new Error(`crossplane internal render gave no composite output: ${stderr.slice(-4000)}`)
@@ -95,7 +104,11 @@ export async function startRenderer(binDir: string): Promise<Renderer> {
         xr: fromStruct(out.compositeResource),
         composed: (out.composedResources ?? []).map(fromStruct),
         deleted: (out.deletedResources ?? []).map(fromStruct),
-        events: (out.events ?? []).map((e: Obj) => ({type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? ''})),
+        events: (out.events ?? []).map((e: Obj) => ({
+          type: e.type ?? '',
+          reason: e.reason ?? '',
+          message: e.message ?? '',
+        })),
         ...(code === 3 ? {fatal: stderr} : {}),
       }
     }
@@ -108,7 +121,12 @@ export async function startRenderer(binDir: string): Promise<Renderer> {
 }
 
 /** Runs a command to its end with the given stdin; kills it (by its pid) after timeoutMs. */
-function run(command: string, args: string[], stdin: Buffer, timeoutMs: number): Promise<{code: number | null; stdout: Buffer; stderr: string}> {
+function run(
+  command: string,
+  args: string[],
+  stdin: Buffer,
+  timeoutMs: number,
+): Promise<{code: number | null; stdout: Buffer; stderr: string}> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL'})
     const stdout: Buffer[] = []
@@ -117,7 +135,12 @@ function run(command: string, args: string[], stdin: Buffer, timeoutMs: number):
     child.stderr.on('data', (b: Buffer) => stderr.push(b))
     child.once('error', reject)
     child.once('close', (code, signal) => {
-      if (signal) reject(new Error(`${command} ${args.join(' ')} ended by ${signal} (timeout ${timeoutMs} ms?): ${Buffer.concat(stderr).toString().slice(-4000)}`))
+      if (signal)
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} ended by ${signal} (timeout ${timeoutMs} ms?): ${Buffer.concat(stderr).toString().slice(-4000)}`,
+          ),
+        )
       else resolve({code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString()})
     })
     child.stdin.end(stdin)
@@ -127,18 +150,29 @@ function run(command: string, args: string[], stdin: Buffer, timeoutMs: number):
 // google.protobuf.Struct has no JSON mapping in protobufjs: these build and read its
 // messages as plain objects (the shape fromObject takes and toObject with oneofs gives).
 export function toStruct(value: Obj): Obj {
-  return {fields: Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, toValue(v)]))}
+  return {
+    fields: Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, toValue(v)]),
+    ),
+  }
 }
 
 function toValue(value: unknown): Obj {
   if (value === null) return {nullValue: 0}
   if (Array.isArray(value)) return {listValue: {values: value.map(toValue)}}
   switch (typeof value) {
-  case 'string': return {stringValue: value}
-  case 'number': return {numberValue: value}
-  case 'boolean': return {boolValue: value}
-  case 'object': return {structValue: toStruct(value as Obj)}
-  default: throw new Error(`cannot put a ${typeof value} in a google.protobuf.Struct`)
+    case 'string':
+      return {stringValue: value}
+    case 'number':
+      return {numberValue: value}
+    case 'boolean':
+      return {boolValue: value}
+    case 'object':
+      return {structValue: toStruct(value as Obj)}
+    default:
+      throw new Error(`cannot put a ${typeof value} in a google.protobuf.Struct`)
   }
 }
 
@@ -148,13 +182,20 @@ export function fromStruct(struct: Obj | undefined): Obj {
 
 function fromValue(value: Obj): unknown {
   switch (value.kind) {
-  case 'nullValue': return null
-  case 'numberValue': return value.numberValue
-  case 'stringValue': return value.stringValue
-  case 'boolValue': return value.boolValue
-  case 'structValue': return fromStruct(value.structValue)
-  case 'listValue': return ((value.listValue as Obj).values ?? []).map(fromValue)
-  default: return null
+    case 'nullValue':
+      return null
+    case 'numberValue':
+      return value.numberValue
+    case 'stringValue':
+      return value.stringValue
+    case 'boolValue':
+      return value.boolValue
+    case 'structValue':
+      return fromStruct(value.structValue)
+    case 'listValue':
+      return ((value.listValue as Obj).values ?? []).map(fromValue)
+    default:
+      return null
   }
 }
 
@@ -174,7 +215,11 @@ export interface Reconciled {
  * provider leaves them (see fakeProvider), as the next pass's observed resources, and the
  * status Crossplane wrote on the XR stays on it; until a pass changes nothing.
  */
-export async function reconcile(renderer: Renderer, input: {xr: Obj; composition: Obj; xrd?: Obj}, maxPasses = 8): Promise<Reconciled> {
+export async function reconcile(
+  renderer: Renderer,
+  input: {xr: Obj; composition: Obj; xrd?: Obj},
+  maxPasses = 8,
+): Promise<Reconciled> {
   let xr = input.xr
   let observed: Obj[] = []
   let secrets: Obj[] = []
@@ -192,7 +237,9 @@ export async function reconcile(renderer: Renderer, input: {xr: Obj; composition
     ;({observed, secrets} = fakeProvider(out.composed))
   }
 
-  throw new Error(`no fixed point after ${maxPasses} passes; the last composed: ${JSON.stringify(passes.at(-1)?.composed)}`)
+  throw new Error(
+    `no fixed point after ${maxPasses} passes; the last composed: ${JSON.stringify(passes.at(-1)?.composed)}`,
+  )
 }
 
 /**
@@ -200,8 +247,17 @@ export async function reconcile(renderer: Renderer, input: {xr: Obj; composition
  * order (Go's maps give them in any order).
  */
 function fingerprint(out: RenderOutput): string {
-  const canonical = (v: unknown): unknown => Array.isArray(v) ? v.map(canonical)
-    : isObject(v) ? Object.fromEntries(Object.keys(v).filter((k) => k !== 'lastTransitionTime').sort().map((k) => [k, canonical(v[k])])) : v
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : isObject(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .filter((k) => k !== 'lastTransitionTime')
+              .sort()
+              .map((k) => [k, canonical(v[k])]),
+          )
+        : v
   const composed = [...out.composed].sort((a, b) => resourceName(a).localeCompare(resourceName(b)))
   return JSON.stringify(canonical({composed, status: out.xr.status}))
 }
@@ -240,7 +296,8 @@ const sibling = (all: Obj[], kind: string): Obj => {
   if (!found) throw new Error(`no ${kind} composed beside the resource that selects one`)
   return found
 }
-const keyRingId = (kr: Obj) => `projects/${PROJECT}/locations/${kr.spec.forProvider.location}/keyRings/${externalName(kr)}`
+const keyRingId = (kr: Obj) =>
+  `projects/${PROJECT}/locations/${kr.spec.forProvider.location}/keyRings/${externalName(kr)}`
 const serviceAccountEmail = (sa: Obj) => `${externalName(sa)}@${PROJECT}.iam.gserviceaccount.com`
 const rdsAddress = (db: Obj) => `${externalName(db)}.c9akciq32example.${db.spec.forProvider.region}.rds.amazonaws.com`
 
@@ -256,31 +313,75 @@ const rdsAddress = (db: Obj) => `${externalName(db)}.c9akciq32example.${db.spec.
  */
 const CLOUD: Record<string, (mr: Obj, all: Obj[]) => Emulated> = {
   'KeyRing.kms.gcp.upbound.io': (mr) => ({atProvider: {id: keyRingId(mr), project: PROJECT}}),
-  'CryptoKey.kms.gcp.upbound.io': (mr, all) => ({atProvider: {id: `${keyRingId(sibling(all, 'KeyRing'))}/cryptoKeys/${externalName(mr)}`}}),
-  'ServiceAccount.cloudplatform.gcp.upbound.io': (mr) => ({atProvider: {
-    email: serviceAccountEmail(mr), id: `projects/${PROJECT}/serviceAccounts/${serviceAccountEmail(mr)}`, project: PROJECT}}),
-  'ServiceAccountKey.cloudplatform.gcp.upbound.io': (_mr, all) => ({
-    atProvider: {id: `projects/${PROJECT}/serviceAccounts/${serviceAccountEmail(sibling(all, 'ServiceAccount'))}/keys/0123456789abcdef`},
-    connection: {private_key: JSON.stringify({type: 'service_account', project_id: PROJECT, private_key_id: '0123456789abcdef',
-      private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n', client_email: serviceAccountEmail(sibling(all, 'ServiceAccount'))})},
+  'CryptoKey.kms.gcp.upbound.io': (mr, all) => ({
+    atProvider: {id: `${keyRingId(sibling(all, 'KeyRing'))}/cryptoKeys/${externalName(mr)}`},
   }),
-  'Bucket.storage.gcp.upbound.io': (mr) => ({atProvider: {id: externalName(mr), project: PROJECT, url: `gs://${externalName(mr)}`}}),
-  'BucketIAMMember.storage.gcp.upbound.io': (mr, all) => ({atProvider: {
-    id: `b/${externalName(sibling(all, 'Bucket'))}/${mr.spec.forProvider.role}/${mr.spec.forProvider.member}`}}),
-  'Bucket.s3.aws.upbound.io': (mr) => ({atProvider: {id: externalName(mr), arn: `arn:aws:s3:::${externalName(mr)}`, region: mr.spec.forProvider.region}}),
-  'BucketServerSideEncryptionConfiguration.s3.aws.upbound.io': (_mr, all) => ({atProvider: {id: externalName(sibling(all, 'Bucket'))}}),
+  'ServiceAccount.cloudplatform.gcp.upbound.io': (mr) => ({
+    atProvider: {
+      email: serviceAccountEmail(mr),
+      id: `projects/${PROJECT}/serviceAccounts/${serviceAccountEmail(mr)}`,
+      project: PROJECT,
+    },
+  }),
+  'ServiceAccountKey.cloudplatform.gcp.upbound.io': (_mr, all) => ({
+    atProvider: {
+      id: `projects/${PROJECT}/serviceAccounts/${serviceAccountEmail(sibling(all, 'ServiceAccount'))}/keys/0123456789abcdef`,
+    },
+    connection: {
+      private_key: JSON.stringify({
+        type: 'service_account',
+        project_id: PROJECT,
+        private_key_id: '0123456789abcdef',
+        private_key: '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
+        client_email: serviceAccountEmail(sibling(all, 'ServiceAccount')),
+      }),
+    },
+  }),
+  'Bucket.storage.gcp.upbound.io': (mr) => ({
+    atProvider: {id: externalName(mr), project: PROJECT, url: `gs://${externalName(mr)}`},
+  }),
+  'BucketIAMMember.storage.gcp.upbound.io': (mr, all) => ({
+    atProvider: {
+      id: `b/${externalName(sibling(all, 'Bucket'))}/${mr.spec.forProvider.role}/${mr.spec.forProvider.member}`,
+    },
+  }),
+  'Bucket.s3.aws.upbound.io': (mr) => ({
+    atProvider: {id: externalName(mr), arn: `arn:aws:s3:::${externalName(mr)}`, region: mr.spec.forProvider.region},
+  }),
+  'BucketServerSideEncryptionConfiguration.s3.aws.upbound.io': (_mr, all) => ({
+    atProvider: {id: externalName(sibling(all, 'Bucket'))},
+  }),
   'BucketPublicAccessBlock.s3.aws.upbound.io': (_mr, all) => ({atProvider: {id: externalName(sibling(all, 'Bucket'))}}),
   'BucketVersioning.s3.aws.upbound.io': (_mr, all) => ({atProvider: {id: externalName(sibling(all, 'Bucket'))}}),
-  'User.iam.aws.upbound.io': (mr) => ({atProvider: {id: externalName(mr), arn: `arn:aws:iam::${ACCOUNT}:user/${externalName(mr)}`}}),
-  'Policy.iam.aws.upbound.io': (mr) => ({atProvider: {id: `arn:aws:iam::${ACCOUNT}:policy/${externalName(mr)}`, arn: `arn:aws:iam::${ACCOUNT}:policy/${externalName(mr)}`}}),
+  'User.iam.aws.upbound.io': (mr) => ({
+    atProvider: {id: externalName(mr), arn: `arn:aws:iam::${ACCOUNT}:user/${externalName(mr)}`},
+  }),
+  'Policy.iam.aws.upbound.io': (mr) => ({
+    atProvider: {
+      id: `arn:aws:iam::${ACCOUNT}:policy/${externalName(mr)}`,
+      arn: `arn:aws:iam::${ACCOUNT}:policy/${externalName(mr)}`,
+    },
+  }),
   'UserPolicyAttachment.iam.aws.upbound.io': (mr) => ({atProvider: {id: externalName(mr)}}),
-  'AccessKey.iam.aws.upbound.io': () => ({atProvider: {id: 'AKIAIOSFODNN7EXAMPLE', status: 'Active'}, connection: {
-    username: 'AKIAIOSFODNN7EXAMPLE', password: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-    'attribute.secret': 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'attribute.ses_smtp_password_v4': 'BExampleSmtpPassword'}}),
+  'AccessKey.iam.aws.upbound.io': () => ({
+    atProvider: {id: 'AKIAIOSFODNN7EXAMPLE', status: 'Active'},
+    connection: {
+      username: 'AKIAIOSFODNN7EXAMPLE',
+      password: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      'attribute.secret': 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      'attribute.ses_smtp_password_v4': 'BExampleSmtpPassword',
+    },
+  }),
   'Instance.rds.aws.upbound.io': (mr) => ({
     atProvider: {id: 'db-EXAMPLE0123456789', address: rdsAddress(mr), port: 5432, endpoint: `${rdsAddress(mr)}:5432`},
-    connection: {endpoint: `${rdsAddress(mr)}:5432`, address: rdsAddress(mr), host: rdsAddress(mr), port: '5432',
-      username: mr.spec.forProvider.username, password: 'generated-password-0123'},
+    connection: {
+      endpoint: `${rdsAddress(mr)}:5432`,
+      address: rdsAddress(mr),
+      host: rdsAddress(mr),
+      port: '5432',
+      username: mr.spec.forProvider.username,
+      password: 'generated-password-0123',
+    },
   }),
   // provider-nop (the local plans): writes the connection details its spec lists, and the
   // conditions its spec schedules (here, as they stand once every one is due).
@@ -319,15 +420,24 @@ export function fakeProvider(composed: Obj[]): {observed: Obj[]; secrets: Obj[]}
       ...(atProvider ? {atProvider} : {}),
       conditions: [
         {type: 'Synced', status: 'True', reason: 'ReconcileSuccess', lastTransitionTime: at},
-        {type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'Available' : 'Creating', lastTransitionTime: at},
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason: ready ? 'Available' : 'Creating',
+          lastTransitionTime: at,
+        },
       ],
     }
     const ref = mr.spec.writeConnectionSecretToRef
     if (ref && connection) {
-      secrets.push({apiVersion: 'v1', kind: 'Secret', type: 'connection.crossplane.io/v1alpha1',
+      secrets.push({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'connection.crossplane.io/v1alpha1',
         // A namespaced resource writes its Secret in its own namespace.
         metadata: {name: ref.name, namespace: mr.metadata.namespace ?? ref.namespace},
-        data: Object.fromEntries(Object.entries(connection).map(([k, v]) => [k, Buffer.from(v).toString('base64')]))})
+        data: Object.fromEntries(Object.entries(connection).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      })
     }
     return mr
   })
@@ -363,16 +473,32 @@ export function withDefaults(xr: Obj, xrd: Obj): Obj {
  * then takes the XR as a modern one), and the data of the Secret composed under the name the
  * legacy XR's spec.writeConnectionSecretToRef gives is returned.
  */
-export async function legacyConnectionDetails(renderer: Renderer, composition: Obj, reconciled: Reconciled): Promise<Record<string, string>> {
+export async function legacyConnectionDetails(
+  renderer: Renderer,
+  composition: Obj,
+  reconciled: Reconciled,
+): Promise<Record<string, string>> {
   const ref = reconciled.xr.spec.writeConnectionSecretToRef
   if (!ref) throw new Error('the legacy XR names no connection Secret (spec.writeConnectionSecretToRef)')
-  const out = await renderer.render({xr: reconciled.xr, composition, observed: reconciled.observed, secrets: reconciled.secrets})
+  const out = await renderer.render({
+    xr: reconciled.xr,
+    composition,
+    observed: reconciled.observed,
+    secrets: reconciled.secrets,
+  })
   if (out.fatal) throw new Error(`the pipeline returned a fatal result: ${out.fatal}`)
-  const secret = out.composed.find((o) => o.kind === 'Secret' && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace)
-  if (!secret) throw new Error(`no Secret ${ref.namespace}/${ref.name} composed; composed: ${out.composed.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`)
+  const secret = out.composed.find(
+    (o) => o.kind === 'Secret' && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace,
+  )
+  if (!secret)
+    throw new Error(
+      `no Secret ${ref.namespace}/${ref.name} composed; composed: ${out.composed.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    )
   return decode(secret)
 }
 
 export function decode(secret: Obj): Record<string, string> {
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v as string, 'base64').toString()]))
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v as string, 'base64').toString()]),
+  )
 }

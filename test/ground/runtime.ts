@@ -34,7 +34,11 @@ export async function startRuntime(kc: k8s.KubeConfig, dir: string): Promise<Run
   let stopped = false
   let watching: http.ClientRequest | undefined
   const problem = (what: string, error: unknown) => {
-    if (!stopped) appendFileSync(path.join(dir, 'logs', 'runtime.log'), `${new Date().toISOString()} ${what}: ${(error as Error).message ?? error}\n`)
+    if (!stopped)
+      appendFileSync(
+        path.join(dir, 'logs', 'runtime.log'),
+        `${new Date().toISOString()} ${what}: ${(error as Error).message ?? error}\n`,
+      )
   }
 
   function seen(type: string, pod: k8s.V1Pod): void {
@@ -58,7 +62,10 @@ export async function startRuntime(kc: k8s.KubeConfig, dir: string): Promise<Run
   function end(uid: string): void {
     const served = pods.get(uid)
     pods.delete(uid)
-    served?.then((s) => s.forEach(({server}) => close(server)), () => {})
+    served?.then(
+      (s) => s.forEach(({server}) => close(server)),
+      () => {},
+    )
   }
 
   async function relist(): Promise<string> {
@@ -113,7 +120,7 @@ export async function startRuntime(kc: k8s.KubeConfig, dir: string): Promise<Run
     let version = ''
     while (!stopped) {
       try {
-        version = await watch(version || await relist())
+        version = await watch(version || (await relist()))
       } catch (error) {
         problem('watching pods', error)
         await new Promise((r) => setTimeout(r, 500).unref())
@@ -141,22 +148,40 @@ async function startPod(api: KubeConnection, dir: string, pod: k8s.V1Pod): Promi
     appendFileSync(file, '')
   }
 
-  const served = await Promise.all(containers.filter((c) => c.ports?.length).map((c) => serve(pod, c, files.get(c.name)!)))
-  const metadata = {name, namespace, ownerReferences: [{apiVersion: 'v1', kind: 'Pod', name, uid, controller: false, blockOwnerDeletion: false}]}
+  const served = await Promise.all(
+    containers.filter((c) => c.ports?.length).map((c) => serve(pod, c, files.get(c.name)!)),
+  )
+  const metadata = {
+    name,
+    namespace,
+    ownerReferences: [{apiVersion: 'v1', kind: 'Pod', name, uid, controller: false, blockOwnerDeletion: false}],
+  }
   const apply = async (kind: string, plural: string, spec: object) => {
     const url = new URL(`/apis/kwok.x-k8s.io/v1alpha1/namespaces/${namespace}/${plural}/${name}`, api.server)
     url.searchParams.set('fieldManager', 'kplat-ground-runtime')
     url.searchParams.set('force', 'true')
-    const answer = await kubeRequest(api, 'PATCH', url, JSON.stringify({apiVersion: 'kwok.x-k8s.io/v1alpha1', kind, metadata, spec}), 'application/apply-patch+yaml')
+    const answer = await kubeRequest(
+      api,
+      'PATCH',
+      url,
+      JSON.stringify({apiVersion: 'kwok.x-k8s.io/v1alpha1', kind, metadata, spec}),
+      'application/apply-patch+yaml',
+    )
     if (answer.code >= 300) throw new Error(`applying ${kind}: ${answer.code} ${answer.body.slice(0, 300)}`)
   }
 
   try {
     await Promise.all([
-      apply('Logs', 'logs', {logs: containers.map((c) => ({containers: [c.name], logsFile: files.get(c.name), follow: true}))}),
-      served.length > 0 && apply('PortForward', 'portforwards', {forwards: served.map((s) => ({
-        ports: s.ports, target: {address: '127.0.0.1', port: (s.server.address() as AddressInfo).port},
-      }))}),
+      apply('Logs', 'logs', {
+        logs: containers.map((c) => ({containers: [c.name], logsFile: files.get(c.name), follow: true})),
+      }),
+      served.length > 0 &&
+        apply('PortForward', 'portforwards', {
+          forwards: served.map((s) => ({
+            ports: s.ports,
+            target: {address: '127.0.0.1', port: (s.server.address() as AddressInfo).port},
+          })),
+        }),
     ])
   } catch (error) {
     served.forEach((s) => close(s.server))
@@ -177,7 +202,15 @@ async function serve(pod: k8s.V1Pod, container: k8s.V1Container, file: string): 
     // Logged before the answer, so that whoever has the answer finds the line.
     appendCriLine(file, `${req.method} ${req.url} 200`)
     res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify({pod: pod.metadata!.name, namespace: pod.metadata!.namespace, container: container.name, image: container.image, path: req.url}) + '\n')
+    res.end(
+      JSON.stringify({
+        pod: pod.metadata!.name,
+        namespace: pod.metadata!.namespace,
+        container: container.name,
+        image: container.image,
+        path: req.url,
+      }) + '\n',
+    )
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

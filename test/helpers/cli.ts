@@ -24,13 +24,23 @@ export interface RunOptions {
 
 /** A clean environment: nothing from the developer's shell leaks into a test. */
 export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: '/nonexistent/kubeconfig', GITHUB_API_URL: 'http://127.0.0.1:9', ...extra}
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    KUBECONFIG: '/nonexistent/kubeconfig',
+    GITHUB_API_URL: 'http://127.0.0.1:9',
+    ...extra,
+  }
 }
 
 /** Runs bin/run.js as a user would, as a child process. */
 export function runBin(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...argv], {cwd: opts.cwd ?? ROOT, env: opts.env ?? baseEnv(), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, ...argv], {
+      cwd: opts.cwd ?? ROOT,
+      env: opts.env ?? baseEnv(),
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    })
     if (opts.input !== undefined) child.stdin!.end(opts.input)
     let stdout = ''
     let stderr = ''
@@ -44,7 +54,7 @@ export function runBin(argv: string[], opts: RunOptions = {}): Promise<RunResult
 /** Runs the same command in this process, through oclif, with captured streams. */
 export async function runInProcess(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   // The commands load the built modules, so the overrides must come from the same build.
-  const {contextOverrides} = await import(`${ROOT}/dist/lib/context.js`) as typeof import('../../src/lib/context.js')
+  const {contextOverrides} = (await import(`${ROOT}/dist/lib/context.js`)) as typeof import('../../src/lib/context.js')
   const {run} = await import('@oclif/core')
   const stdout = capture(opts.tty)
   const stderr = capture(opts.tty)
@@ -64,15 +74,18 @@ export async function runInProcess(argv: string[], opts: RunOptions = {}): Promi
   }
 
   let code = 0
-  await contextOverrides.run({env: opts.env ?? baseEnv(), cwd: opts.cwd ?? ROOT, stdin, stdout: stdout.stream, stderr: stderr.stream}, async () => {
-    try {
-      await run(argv, ROOT)
-    } catch (error) {
-      const exit = (error as {oclif?: {exit?: number}}).oclif?.exit
-      code = exit ?? 1
-      if (exit === undefined) stderr.stream.write(String(error))
-    }
-  })
+  await contextOverrides.run(
+    {env: opts.env ?? baseEnv(), cwd: opts.cwd ?? ROOT, stdin, stdout: stdout.stream, stderr: stderr.stream},
+    async () => {
+      try {
+        await run(argv, ROOT)
+      } catch (error) {
+        const exit = (error as {oclif?: {exit?: number}}).oclif?.exit
+        code = exit ?? 1
+        if (exit === undefined) stderr.stream.write(String(error))
+      }
+    },
+  )
   return {code, stdout: stdout.text(), stderr: stderr.text()}
 }
 

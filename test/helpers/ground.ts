@@ -26,8 +26,18 @@ let own: Promise<Ground> | undefined
 export async function ground(): Promise<TestGround> {
   let env: Record<string, string>
   if (process.env.KUBECONFIG && process.env.KPLAT_GROUND_DIR && process.env.KPLAT_GROUND_GITHUB) {
-    env = Object.fromEntries(['KUBECONFIG', 'GITHUB_API_URL', 'GITHUB_TOKEN', 'KPLAT_GROUND_DIR', 'KPLAT_GROUND_GITHUB', 'KPLAT_GROUND_ETCD', 'KPLAT_GROUND_BACKSTAGE_URL', 'KPLAT_GROUND_BACKSTAGE_TOKEN']
-      .map((k) => [k, process.env[k] ?? '']))
+    env = Object.fromEntries(
+      [
+        'KUBECONFIG',
+        'GITHUB_API_URL',
+        'GITHUB_TOKEN',
+        'KPLAT_GROUND_DIR',
+        'KPLAT_GROUND_GITHUB',
+        'KPLAT_GROUND_ETCD',
+        'KPLAT_GROUND_BACKSTAGE_URL',
+        'KPLAT_GROUND_BACKSTAGE_TOKEN',
+      ].map((k) => [k, process.env[k] ?? '']),
+    )
   } else {
     // Run on its own, a test file owns its ground: the file's process may exit when its
     // tests end, and the group's exit handler then kills the ground's processes by pid.
@@ -46,8 +56,13 @@ export async function ground(): Promise<TestGround> {
   }
 
   return {
-    kubeconfig: env.KUBECONFIG, dir: env.KPLAT_GROUND_DIR, etcd: env.KPLAT_GROUND_ETCD, github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround, env,
-    admin: () => load(ADMIN_CONTEXT), restricted: () => load(RESTRICTED_CONTEXT),
+    kubeconfig: env.KUBECONFIG,
+    dir: env.KPLAT_GROUND_DIR,
+    etcd: env.KPLAT_GROUND_ETCD,
+    github: JSON.parse(env.KPLAT_GROUND_GITHUB) as GitHubGround,
+    env,
+    admin: () => load(ADMIN_CONTEXT),
+    restricted: () => load(RESTRICTED_CONTEXT),
   }
 }
 
@@ -66,7 +81,14 @@ export function podLogFile(g: TestGround, namespace: string, pod: string, contai
 }
 
 /** Appends a line to what a container logged, at a time after its last line unless `at` is given. */
-export function appendPodLog(g: TestGround, namespace: string, pod: string, container: string, text: string, at?: Date): void {
+export function appendPodLog(
+  g: TestGround,
+  namespace: string,
+  pod: string,
+  container: string,
+  text: string,
+  at?: Date,
+): void {
   appendCriLine(podLogFile(g, namespace, pod, container), text, at)
 }
 
@@ -82,7 +104,13 @@ export interface Crash {
  * waiting, its last run terminated, not ready, and the pod not Ready. The pod stays Running,
  * as with a kubelet, so kwok's stages leave the status alone (see kwok/stages.yaml).
  */
-export async function crashContainer(kc: k8s.KubeConfig, namespace: string, pod: string, container: string, crash: Crash): Promise<k8s.V1Pod> {
+export async function crashContainer(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  pod: string,
+  container: string,
+  crash: Crash,
+): Promise<k8s.V1Pod> {
   const core = kc.makeApiClient(k8s.CoreV1Api)
   // kwok first: a status it is still to write, computed from an older pod, would overwrite this one.
   for (let i = 0; (await core.readNamespacedPod({namespace, name: pod})).status?.phase !== 'Running'; i++) {
@@ -94,18 +122,43 @@ export async function crashContainer(kc: k8s.KubeConfig, namespace: string, pod:
     const current = await core.readNamespacedPod({namespace, name: pod})
     const now = new Date()
     const status = current.status!
-    if (!status.containerStatuses?.some((c) => c.name === container)) throw new Error(`pod ${namespace}/${pod} has no container ${container}`)
+    if (!status.containerStatuses?.some((c) => c.name === container))
+      throw new Error(`pod ${namespace}/${pod} has no container ${container}`)
     // The kubelet's back-off doubles from 10 s up to 5 minutes.
     const backOff = Math.min(10 * 2 ** (crash.restarts - 1), 300)
-    status.containerStatuses = status.containerStatuses.map((c) => c.name !== container ? c : {
-      ...c, ready: false, started: false, restartCount: crash.restarts,
-      state: {waiting: {reason: 'CrashLoopBackOff',
-        message: `back-off ${backOff >= 60 ? `${Math.floor(backOff / 60)}m${backOff % 60}s` : `${backOff}s`} restarting failed container=${container} pod=${pod}_${namespace}(${current.metadata!.uid})`}},
-      lastState: {terminated: {reason: crash.reason, exitCode: crash.exitCode, startedAt: c.state?.running?.startedAt ?? now, finishedAt: now, containerID: c.containerID}},
-    })
-    const unready = `containers with unready status: [${status.containerStatuses.filter((c) => !c.ready).map((c) => c.name).join(' ')}]`
+    status.containerStatuses = status.containerStatuses.map((c) =>
+      c.name !== container
+        ? c
+        : {
+            ...c,
+            ready: false,
+            started: false,
+            restartCount: crash.restarts,
+            state: {
+              waiting: {
+                reason: 'CrashLoopBackOff',
+                message: `back-off ${backOff >= 60 ? `${Math.floor(backOff / 60)}m${backOff % 60}s` : `${backOff}s`} restarting failed container=${container} pod=${pod}_${namespace}(${current.metadata!.uid})`,
+              },
+            },
+            lastState: {
+              terminated: {
+                reason: crash.reason,
+                exitCode: crash.exitCode,
+                startedAt: c.state?.running?.startedAt ?? now,
+                finishedAt: now,
+                containerID: c.containerID,
+              },
+            },
+          },
+    )
+    const unready = `containers with unready status: [${status.containerStatuses
+      .filter((c) => !c.ready)
+      .map((c) => c.name)
+      .join(' ')}]`
     const notReady = {status: 'False', reason: 'ContainersNotReady', message: unready, lastTransitionTime: now}
-    status.conditions = status.conditions?.map((c) => ['ContainersReady', 'Ready'].includes(c.type) ? {...c, ...notReady} : c)
+    status.conditions = status.conditions?.map((c) =>
+      ['ContainersReady', 'Ready'].includes(c.type) ? {...c, ...notReady} : c,
+    )
 
     try {
       return await core.replaceNamespacedPodStatus({namespace, name: pod, body: current})

@@ -20,7 +20,11 @@ describe('app names, as Heroku validates them', () => {
       ['', /invalid app name ""/],
     ]
     for (const [name, message] of cases) {
-      assert.throws(() => validateAppName(name), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && message.test(`${e.message}. ${e.hint}.`), name)
+      assert.throws(
+        () => validateAppName(name),
+        (e: unknown) => e instanceof UsageError && e.exitCode === 2 && message.test(`${e.message}. ${e.hint}.`),
+        name,
+      )
     }
 
     // Every suggestion is itself a valid name.

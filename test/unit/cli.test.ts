@@ -6,30 +6,40 @@ import {ANSI, baseEnv, ROOT, runBin, runInProcess} from '../helpers/cli.js'
 const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as {version: string}
 
 describe('the kplat binary', () => {
-  it('prints its version in oclif\'s format', async () => {
+  it("prints its version in oclif's format", async () => {
     const r = await runBin(['--version'])
     assert.equal(r.code, 0)
-    assert.match(r.stdout, new RegExp(`^kplat/${pkg.version.replaceAll('.', '\\.')} ${process.platform}-${process.arch} node-v\\d+`))
+    assert.match(
+      r.stdout,
+      new RegExp(`^kplat/${pkg.version.replaceAll('.', '\\.')} ${process.platform}-${process.arch} node-v\\d+`),
+    )
     assert.equal(r.stderr, '')
   })
 
   it('shows the topics and commands when run alone', async () => {
     const r = await runBin([])
     assert.equal(r.code, 0)
-    assert.match(r.stdout, /^TOPICS\n {2}addons +the cloud resources an app uses \(Crossplane add-ons\)\n {2}apps +create, list, inspect and destroy apps\n {2}auth +.*\n {2}config +the app's config vars.*\n {2}ps +the app's processes: list, scale and restart them\n {2}releases +the app's history: every deploy and change, numbered; inspect one, roll back to one\n\n/m)
+    assert.match(
+      r.stdout,
+      /^TOPICS\n {2}addons +the cloud resources an app uses \(Crossplane add-ons\)\n {2}apps +create, list, inspect and destroy apps\n {2}auth +.*\n {2}config +the app's config vars.*\n {2}ps +the app's processes: list, scale and restart them\n {2}releases +the app's history: every deploy and change, numbered; inspect one, roll back to one\n\n/m,
+    )
     assert.match(r.stdout, /^COMMANDS\n/m)
     assert.doesNotMatch(r.stdout, ANSI)
   })
 
   it('answers --help, -h and `help` the same way', async () => {
-    const [a, b, c] = await Promise.all([runBin(['apps:info', '--help']), runBin(['apps:info', '-h']), runBin(['help', 'apps:info'])])
+    const [a, b, c] = await Promise.all([
+      runBin(['apps:info', '--help']),
+      runBin(['apps:info', '-h']),
+      runBin(['help', 'apps:info']),
+    ])
     assert.equal(a.code, 0)
     assert.match(a.stdout, /-a, --app=APP/)
     assert.equal(a.stdout, b.stdout)
     assert.equal(a.stdout, c.stdout)
   })
 
-  it('exits 2 with the flag\'s help on an unknown flag, in-process and as a subprocess', async () => {
+  it("exits 2 with the flag's help on an unknown flag, in-process and as a subprocess", async () => {
     for (const r of [await runBin(['apps', '--bogus']), await runInProcess(['apps', '--bogus'])]) {
       assert.equal(r.code, 2)
       assert.equal(r.stdout, '')
@@ -43,26 +53,40 @@ describe('the kplat binary', () => {
       const r = await runBin(['apss'], {env: baseEnv(env)})
       assert.equal(r.code, 127)
       assert.equal(r.stdout, '')
-      assert.equal(r.stderr, 'Error: apss is not a kplat command. Did you mean `kplat apps`? `kplat help` lists the commands\n', JSON.stringify(env))
+      assert.equal(
+        r.stderr,
+        'Error: apss is not a kplat command. Did you mean `kplat apps`? `kplat help` lists the commands\n',
+        JSON.stringify(env),
+      )
     }
 
     const far = await runBin(['nosuch'])
     assert.equal(far.code, 127)
-    assert.equal(far.stderr, 'Error: nosuch is not a kplat command. `kplat help` lists the commands\n', 'no suggestion when nothing is close')
+    assert.equal(
+      far.stderr,
+      'Error: nosuch is not a kplat command. `kplat help` lists the commands\n',
+      'no suggestion when nothing is close',
+    )
   })
 
   it('calls a flag without a command a usage error (exit 2), not an unknown command', async () => {
     const r = await runBin(['--nope'])
     assert.equal(r.code, 2)
     assert.doesNotMatch(r.stderr, ANSI)
-    assert.equal(r.stderr, 'Error: --nope is not a flag of kplat itself; flags follow a command. `kplat help` lists the commands, `kplat COMMAND --help` their flags\n')
+    assert.equal(
+      r.stderr,
+      'Error: --nope is not a flag of kplat itself; flags follow a command. `kplat help` lists the commands, `kplat COMMAND --help` their flags\n',
+    )
   })
 
   it('exits 1 with one line that says what to do when the cluster is not configured', async () => {
     for (const r of [await runBin(['apps']), await runInProcess(['apps'])]) {
       assert.equal(r.code, 1)
       assert.equal(r.stdout, '')
-      assert.equal(r.stderr, 'Error: no kubeconfig found (looked at /nonexistent/kubeconfig). Set KUBECONFIG to your cluster\'s kubeconfig file, or run `npm run sandbox` for a local one\n')
+      assert.equal(
+        r.stderr,
+        "Error: no kubeconfig found (looked at /nonexistent/kubeconfig). Set KUBECONFIG to your cluster's kubeconfig file, or run `npm run sandbox` for a local one\n",
+      )
     }
   })
 

@@ -17,10 +17,15 @@ describe('the package', () => {
   })
 
   it('gives every command a description and an example that uses long flags', () => {
-    const manifest = JSON.parse(readFileSync(`${ROOT}/oclif.manifest.json`, 'utf8')) as {commands: Record<string, {description?: string; examples?: string[]}>}
+    const manifest = JSON.parse(readFileSync(`${ROOT}/oclif.manifest.json`, 'utf8')) as {
+      commands: Record<string, {description?: string; examples?: string[]}>
+    }
     for (const [id, command] of Object.entries(manifest.commands)) {
       assert.ok(command.description, `${id} has no description`)
-      assert.ok(command.examples?.some((e) => /--[a-z]/.test(e)), `${id} has no example with a long flag`)
+      assert.ok(
+        command.examples?.some((e) => /--[a-z]/.test(e)),
+        `${id} has no example with a long flag`,
+      )
     }
   })
 })

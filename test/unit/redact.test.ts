@@ -24,7 +24,10 @@ describe('Redactor', () => {
 
   it('masks credentials in URLs, headers and query strings', () => {
     const r = new Redactor()
-    assert.equal(r.redact('https://x-access-token:abcdef123456@github.com/a/b.git'), `https://${MASK}@github.com/a/b.git`)
+    assert.equal(
+      r.redact('https://x-access-token:abcdef123456@github.com/a/b.git'),
+      `https://${MASK}@github.com/a/b.git`,
+    )
     assert.equal(r.redact('Authorization: Bearer abc.def.ghi-jkl'), `Authorization: Bearer ${MASK}`)
     assert.equal(r.redact('{"authorization":"token 0123456789"}'), `{"authorization":"token ${MASK}"}`)
     assert.equal(r.redact('GET /x?access_token=abc123&page=2'), `GET /x?access_token=${MASK}&page=2`)

@@ -4,7 +4,18 @@ import {defaultRollback} from '../../src/lib/releases/rollback.js'
 
 describe('the default rollback', () => {
   const release = (version: number, kind: string, commit: string, config: number, outcome = 'succeeded') =>
-    ({version, kind, description: kind, by: 'dev', createdAt: '2026-11-28T00:00:00Z', commit, config: {version: config, keys: []}, formation: {}, addons: [], outcome}) as Parameters<typeof defaultRollback>[1]
+    ({
+      version,
+      kind,
+      description: kind,
+      by: 'dev',
+      createdAt: '2026-11-28T00:00:00Z',
+      commit,
+      config: {version: config, keys: []},
+      formation: {},
+      addons: [],
+      outcome,
+    }) as Parameters<typeof defaultRollback>[1]
 
   it('goes past releases that ran the same code and config (a scale, an add-on) and past failed ones', () => {
     const deploy1 = release(1, 'deploy', 'aaa', 0)
@@ -15,6 +26,10 @@ describe('the default rollback', () => {
     const list = [deploy1, config2, broken3, scale4, addon5]
     assert.equal(defaultRollback(list, addon5)?.version, 1, 'v2 to v4 run the code and config v5 runs; v3 failed')
     assert.equal(defaultRollback([deploy1, config2], config2)?.version, 1)
-    assert.equal(defaultRollback([deploy1, release(2, 'scale', 'aaa', 0)], release(2, 'scale', 'aaa', 0)), undefined, 'nothing different to go back to')
+    assert.equal(
+      defaultRollback([deploy1, release(2, 'scale', 'aaa', 0)], release(2, 'scale', 'aaa', 0)),
+      undefined,
+      'nothing different to go back to',
+    )
   })
 })

@@ -20,7 +20,10 @@ const BAD: Array<[argv: string[], message: RegExp]> = [
   [['addons:create', 'bucket', '--app', 'x', '--param', 'noequals'], /--param "noequals" is not key=value/],
   [['addons:create', 'bucket', '--app', 'x', '--as', 'db'], /--as "db" is not an env var prefix/],
   [['addons:create', 'bucket', '--app', 'x', '--name', 'Bad_Name'], /invalid add-on name "Bad_Name"/],
-  [['addons:destroy', 'x-bucket', '--app', 'x', '--confirm', 'y'], /--confirm y does not name the app \(x\); nothing was changed\. Pass --confirm x/],
+  [
+    ['addons:destroy', 'x-bucket', '--app', 'x', '--confirm', 'y'],
+    /--confirm y does not name the app \(x\); nothing was changed\. Pass --confirm x/,
+  ],
   [['apps:destroy', '--app', 'x', '--confirm', 'y'], /--confirm y does not name the app \(x\)/],
   [['config:get', 'bad-name', '--app', 'x'], /"bad-name" is not a valid config var name/],
   [['config:set', 'GREETING', '--app', 'x'], /argument 1 of 1 is not KEY=VALUE/],
@@ -50,14 +53,24 @@ describe('usage errors', () => {
   }
 
   it('names every missing argument of every command, with what to type', async () => {
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {args: Record<string, {required?: boolean}>; flags: Record<string, unknown>}>}
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
+      commands: Record<string, {args: Record<string, {required?: boolean}>; flags: Record<string, unknown>}>
+    }
     const needing = Object.entries(manifest.commands).filter(([, c]) => Object.values(c.args).some((a) => a.required))
     assert.ok(needing.length >= 7, needing.map(([id]) => id).join(', '))
     for (const [id, c] of needing) {
       const r = await runInProcess([id, ...('app' in c.flags ? ['--app', 'x'] : [])], {env, cwd})
-      const names = Object.entries(c.args).filter(([, a]) => a.required).map(([n]) => n.toUpperCase())
+      const names = Object.entries(c.args)
+        .filter(([, a]) => a.required)
+        .map(([n]) => n.toUpperCase())
       assert.equal(r.code, 2, id)
-      assert.match(r.stderr, new RegExp(`^Error: missing ${names[0]} \\(.+\\)\\. Type \`kplat ${id} ${names.join(' ')}\`\\. See \`kplat ${id} --help\`\\n$`), id)
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^Error: missing ${names[0]} \\(.+\\)\\. Type \`kplat ${id} ${names.join(' ')}\`\\. See \`kplat ${id} --help\`\\n$`,
+        ),
+        id,
+      )
     }
   })
 

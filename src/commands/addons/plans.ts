@@ -17,7 +17,9 @@ export default class AddonsPlans extends KplatCommand {
     const {service, plans} = await listPlans(await this.ctx.kube(flags.context), args.service)
     this.render(flags.json, plans, () => {
       if (plans.length === 0) {
-        this.out.info(`${service.name} has no plans: no Composition composes ${service.kind} yet. Ask your platform team.`)
+        this.out.info(
+          `${service.name} has no plans: no Composition composes ${service.kind} yet. Ask your platform team.`,
+        )
         return
       }
 

@@ -3,7 +3,11 @@ import {jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 
 export default class AddonsServices extends KplatCommand {
   static description = 'list the add-on services this cluster offers, with their parameters'
-  static examples = ['<%= config.bin %> addons:services', '<%= config.bin %> addons:services --json', '<%= config.bin %> addons:services --context staging']
+  static examples = [
+    '<%= config.bin %> addons:services',
+    '<%= config.bin %> addons:services --json',
+    '<%= config.bin %> addons:services --context staging',
+  ]
   static flags = {...jsonFlag, ...kubeContextFlag}
 
   async run(): Promise<void> {
@@ -25,7 +29,8 @@ export default class AddonsServices extends KplatCommand {
       ])
       for (const s of services.filter((x) => x.parameters.length > 0)) {
         this.out.line(`\n${this.out.bold(`${s.name} parameters`)} (--param KEY=VALUE)`)
-        for (const p of s.parameters) this.out.line(`  ${p.name}: ${describeParameter(p)}${p.description ? `. ${p.description}` : ''}`)
+        for (const p of s.parameters)
+          this.out.line(`  ${p.name}: ${describeParameter(p)}${p.description ? `. ${p.description}` : ''}`)
       }
     })
   }

@@ -14,8 +14,13 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
   ]
 
   static flags = {
-    confirm: Flags.string({description: 'the app\'s name, to destroy it without being asked (required without a terminal)', helpValue: 'APP'}),
-    'delete-repository': Flags.boolean({description: 'also delete the app\'s GitHub repository (needs the delete_repo scope)'}),
+    confirm: Flags.string({
+      description: "the app's name, to destroy it without being asked (required without a terminal)",
+      helpValue: 'APP',
+    }),
+    'delete-repository': Flags.boolean({
+      description: "also delete the app's GitHub repository (needs the delete_repo scope)",
+    }),
     ...timeoutFlag('each part to be gone', 600),
     ...appFlag,
     ...jsonFlag,
@@ -24,10 +29,8 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsDestroy)
-    const [{checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {checkConfirm, confirmDestruction}] = await Promise.all([
-      import('../../lib/apps/destroy.js'),
-      import('../../lib/shared/confirm.js'),
-    ])
+    const [{checkRepositoryScope, describeLoss, destroyApp, planDestroy}, {checkConfirm, confirmDestruction}] =
+      await Promise.all([import('../../lib/apps/destroy.js'), import('../../lib/shared/confirm.js')])
     // Not target(): a rerun after an interruption may find the Application gone already.
     const remains = await this.remains(flags, {check: (app) => checkConfirm(app, flags.confirm)})
     if (flags['delete-repository']) await checkRepositoryScope(this.ctx)
@@ -36,7 +39,8 @@ The GitHub repository is kept unless --delete-repository. Only what kplat made i
     const result = await destroyApp(this.ctx, plan, {timeoutMs: flags.timeout * 1000})
     this.render(flags.json, result, (r) => {
       this.out.line(`${this.out.bold(r.app)} is destroyed`)
-      if (!plan.repository) this.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')
+      if (!plan.repository)
+        this.out.info('Its GitHub repository is kept; `kplat apps:destroy --delete-repository` deletes it too')
     })
   }
 }

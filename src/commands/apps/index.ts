@@ -3,7 +3,11 @@ import {jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 
 export default class Apps extends KplatCommand {
   static description = 'list the apps kplat created in the cluster'
-  static examples = ['<%= config.bin %> apps', '<%= config.bin %> apps --json', '<%= config.bin %> apps --context staging']
+  static examples = [
+    '<%= config.bin %> apps',
+    '<%= config.bin %> apps --json',
+    '<%= config.bin %> apps --context staging',
+  ]
   static flags = {...jsonFlag, ...kubeContextFlag}
 
   async run(): Promise<void> {

@@ -2,15 +2,24 @@ import {KplatCommand} from '../../lib/command.js'
 import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 
 export default class AppsInfo extends KplatCommand {
-  static description = 'show an app: its repository, deploy state, URL, and its page in the platform\'s Backstage catalog'
+  static description =
+    "show an app: its repository, deploy state, URL, and its page in the platform's Backstage catalog"
   static examples = ['<%= config.bin %> apps:info --app myapp', '<%= config.bin %> apps:info --json']
   static flags = {...appFlag, ...jsonFlag, ...kubeContextFlag}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsInfo)
-    const [{toApp}, {CATALOG_ENTITY, catalogLink}] = await Promise.all([import('../../lib/shared/applications.js'), import('../../lib/templates/catalog.js')])
+    const [{toApp}, {CATALOG_ENTITY, catalogLink}] = await Promise.all([
+      import('../../lib/shared/applications.js'),
+      import('../../lib/templates/catalog.js'),
+    ])
     const target = await this.target(flags)
-    const catalog = await catalogLink(this.ctx, target.settings, target.name, target.application.metadata.annotations?.[CATALOG_ENTITY])
+    const catalog = await catalogLink(
+      this.ctx,
+      target.settings,
+      target.name,
+      target.application.metadata.annotations?.[CATALOG_ENTITY],
+    )
     const app = {...toApp(target.application), ...(catalog ? {catalog} : {})}
     this.render(flags.json, app, () => {
       this.out.line(this.out.bold(`=== ${app.name}`))

@@ -7,7 +7,11 @@ export default class Config extends KplatCommand {
 
 --shell prints KEY=value lines (values shown), for a .env file.`
 
-  static examples = ['<%= config.bin %> config --app myapp', '<%= config.bin %> config --reveal', '<%= config.bin %> config --shell > .env']
+  static examples = [
+    '<%= config.bin %> config --app myapp',
+    '<%= config.bin %> config --reveal',
+    '<%= config.bin %> config --shell > .env',
+  ]
   static flags = {
     reveal: Flags.boolean({description: 'show the values'}),
     shell: Flags.boolean({description: 'print KEY=value lines, values shown', exclusive: ['json']}),
@@ -30,23 +34,29 @@ export default class Config extends KplatCommand {
       return
     }
 
-    this.render(flags.json, vars.map((v) => ({name: v.name, value: v.value ?? null, source: v.source})), () => {
-      if (vars.length === 0) {
-        out.info(`${target.name} has no config vars. Set one with \`kplat config:set KEY=VALUE --app ${target.name}\``)
-        return
-      }
+    this.render(
+      flags.json,
+      vars.map((v) => ({name: v.name, value: v.value ?? null, source: v.source})),
+      () => {
+        if (vars.length === 0) {
+          out.info(
+            `${target.name} has no config vars. Set one with \`kplat config:set KEY=VALUE --app ${target.name}\``,
+          )
+          return
+        }
 
-      out.line(out.bold(`=== ${target.name} config vars`))
-      out.table(vars, [
-        {header: 'NAME', get: (v) => v.name},
-        {header: 'VALUE', get: (v) => v.value ?? '********'},
-        {header: 'FROM', get: (v) => (v.source === 'config' ? '' : `add-on ${v.source}`)},
-      ])
-    })
+        out.line(out.bold(`=== ${target.name} config vars`))
+        out.table(vars, [
+          {header: 'NAME', get: (v) => v.name},
+          {header: 'VALUE', get: (v) => v.value ?? '********'},
+          {header: 'FROM', get: (v) => (v.source === 'config' ? '' : `add-on ${v.source}`)},
+        ])
+      },
+    )
   }
 }
 
 /** A value a shell reads back unchanged: single quotes, with ' written as '\''. */
 function shellQuote(value: string): string {
-  return /^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replaceAll('\'', '\'\\\'\'')}'`
+  return /^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`
 }

@@ -15,7 +15,10 @@ A value can come from stdin (KEY=-) or a file (KEY=@path), so that a secret is n
 
   static strict = false
   static args = {
-    assignments: Args.string({description: 'KEY=VALUE, KEY=- (stdin) or KEY=@FILE, as many as you like', required: true}),
+    assignments: Args.string({
+      description: 'KEY=VALUE, KEY=- (stdin) or KEY=@FILE, as many as you like',
+      required: true,
+    }),
   }
 
   static flags = {
@@ -31,7 +34,15 @@ A value can come from stdin (KEY=-) or a file (KEY=@path), so that a secret is n
     const {changeConfig, parseAssignments} = await import('../../lib/config-vars/config-vars.js')
     const set = await parseAssignments(argv as string[], {stdin: this.io.stdin, cwd: this.ctx.cwd})
     for (const value of Object.values(set)) this.ctx.redactor.add(value)
-    const result = await changeConfig(await this.target(flags), {set, unset: []}, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000})
-    this.render(flags.json, result, (r) => this.out.line(`Set ${r.set.join(', ')} on ${r.app}${r.restarted ? '; its processes restarted with them' : '; its processes get them when they next start'}`))
+    const result = await changeConfig(
+      await this.target(flags),
+      {set, unset: []},
+      {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000},
+    )
+    this.render(flags.json, result, (r) =>
+      this.out.line(
+        `Set ${r.set.join(', ')} on ${r.app}${r.restarted ? '; its processes restarted with them' : '; its processes get them when they next start'}`,
+      ),
+    )
   }
 }

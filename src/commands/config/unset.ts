@@ -4,7 +4,10 @@ import {appFlag, jsonFlag, kubeContextFlag, timeoutFlag} from '../../lib/flags.j
 
 export default class ConfigUnset extends KplatCommand {
   static description = 'remove config vars; every process restarts once without them'
-  static examples = ['<%= config.bin %> config:unset GREETING --app myapp', '<%= config.bin %> config:unset A B --no-restart']
+  static examples = [
+    '<%= config.bin %> config:unset GREETING --app myapp',
+    '<%= config.bin %> config:unset A B --no-restart',
+  ]
   static strict = false
   static args = {
     keys: Args.string({description: 'the config vars to remove', required: true}),
@@ -23,7 +26,11 @@ export default class ConfigUnset extends KplatCommand {
     const {changeConfig, checkName} = await import('../../lib/config-vars/config-vars.js')
     const keys = argv as string[]
     for (const key of keys) checkName(key)
-    const result = await changeConfig(await this.target(flags), {set: {}, unset: keys}, {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000})
+    const result = await changeConfig(
+      await this.target(flags),
+      {set: {}, unset: keys},
+      {restart: !flags['no-restart'], timeoutMs: flags.timeout * 1000},
+    )
     this.render(flags.json, result, (r) => this.out.line(`Unset ${r.unset.join(', ')} on ${r.app}`))
   }
 }

@@ -5,7 +5,7 @@ import type {Process} from '../../lib/processes/processes.js'
 import {age} from '../../lib/ui/time.js'
 
 export default class Ps extends KplatCommand {
-  static description = 'list the app\'s processes: their type, state, age, restarts and release, and the formation'
+  static description = "list the app's processes: their type, state, age, restarts and release, and the formation"
   static examples = ['<%= config.bin %> ps --app myapp', '<%= config.bin %> ps web', '<%= config.bin %> ps --json']
   static args = {
     type: Args.string({description: 'only this process type (web, worker, ...)'}),

@@ -11,7 +11,14 @@ Each has its number, what changed (config var names, never values), who made it,
 
   static examples = ['<%= config.bin %> releases --app myapp', '<%= config.bin %> releases --num 50 --json']
   static flags = {
-    num: Flags.integer({char: 'n', description: 'how many releases to show, newest first', default: 15, min: 1, max: 10_000, helpValue: 'N'}),
+    num: Flags.integer({
+      char: 'n',
+      description: 'how many releases to show, newest first',
+      default: 15,
+      min: 1,
+      max: 10_000,
+      helpValue: 'N',
+    }),
     ...appFlag,
     ...jsonFlag,
     ...kubeContextFlag,

@@ -4,7 +4,8 @@ import {appFlag, jsonFlag, kubeContextFlag} from '../../lib/flags.js'
 import {status} from './index.js'
 
 export default class ReleasesInfo extends KplatCommand {
-  static description = 'show one release: what it changed, who made it and when, the code, config var names, formation and add-ons it left, and its outcome'
+  static description =
+    'show one release: what it changed, who made it and when, the code, config var names, formation and add-ons it left, and its outcome'
   static examples = ['<%= config.bin %> releases:info v3 --app myapp', '<%= config.bin %> releases:info --json']
   static args = {
     release: Args.string({description: 'the release, vN or N (default: the current one)'}),
@@ -28,7 +29,12 @@ export default class ReleasesInfo extends KplatCommand {
         ['Commit', r.commit ? `${r.commit}${r.message ? ` ${r.message.split('\n')[0]}` : ''}` : '(unknown)'],
         ...(r.author ? [['Author', r.author] as [string, string]] : []),
         ['Config vars', r.config.keys.join(', ') || '(none)'],
-        ['Formation', Object.entries(r.formation).map(([t, n]) => `${t}=${n}`).join(' ') || '(the chart\'s)'],
+        [
+          'Formation',
+          Object.entries(r.formation)
+            .map(([t, n]) => `${t}=${n}`)
+            .join(' ') || "(the chart's)",
+        ],
         ['Add-ons', r.addons.join(', ') || '(none)'],
         ...(r.rollbackOf ? [['Rolled back to', `v${r.rollbackOf}`] as [string, string]] : []),
       ])

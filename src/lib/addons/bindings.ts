@@ -26,7 +26,10 @@ export async function unbind(target: AppTarget, name: string): Promise<Binding[]
   return setBindings(target, (current) => current.filter((b) => b.name !== name))
 }
 
-async function setBindings({kube, settings, name: app}: AppTarget, change: (current: Binding[]) => Binding[]): Promise<Binding[]> {
+async function setBindings(
+  {kube, settings, name: app}: AppTarget,
+  change: (current: Binding[]) => Binding[],
+): Promise<Binding[]> {
   const namespace = settings.argocdNamespace
   const application = await findApplication(kube, namespace, app)
   if (!application) throw new KplatError(`app "${app}" not found`, {hint: 'Run `kplat apps` to list your apps'})
@@ -40,18 +43,31 @@ export function bindingsOf(application: Application): Binding[] {
 }
 
 /** Waits until Argo CD has deployed exactly these bindings and the app is Healthy again: the one restart. */
-export async function waitForBindings({kube, settings, name: app}: AppTarget, bindings: Binding[], opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+export async function waitForBindings(
+  {kube, settings, name: app}: AppTarget,
+  bindings: Binding[],
+  opts: {timeoutMs: number; onStatus: (s: string) => void},
+): Promise<void> {
   // Compared field by field: the API server gives the values back with their keys sorted.
   const key = (list: Binding[]) => list.map((b) => `${b.name}|${b.secret}|${b.prefix ?? ''}`).join(',')
   const want = key(bindings)
-  await waitForKplatValues(kube, {name: app, namespace: settings.argocdNamespace}, (values) => key(values.addons ?? []) === want, opts)
+  await waitForKplatValues(
+    kube,
+    {name: app, namespace: settings.argocdNamespace},
+    (values) => key(values.addons ?? []) === want,
+    opts,
+  )
 }
 
 /** Whether any Deployment of the app takes the Secret as env vars: the chart meets kplat's contract. */
 export async function chartReads({kube, namespace}: AppTarget, secret: string): Promise<boolean> {
   try {
     const deployments = await kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace})
-    return deployments.items.some((d) => (d.spec?.template.spec?.containers ?? []).some((c) => (c.envFrom ?? []).some((e) => e.secretRef?.name === secret)))
+    return deployments.items.some((d) =>
+      (d.spec?.template.spec?.containers ?? []).some((c) =>
+        (c.envFrom ?? []).some((e) => e.secretRef?.name === secret),
+      ),
+    )
   } catch {
     // Not allowed to look: nothing to warn about.
     return true

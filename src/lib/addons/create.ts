@@ -50,15 +50,28 @@ const NAME = /^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$/
 const PREFIX = /^[A-Z][A-Z0-9_]*$/
 
 /** The command line's half of addons:create: SERVICE[:PLAN], --name, --as and --param's form, before anything is looked up. */
-export function parseAddonRequest(given: {service: string; name?: string; as?: string; params: string[]}): AddonRequest {
+export function parseAddonRequest(given: {
+  service: string
+  name?: string
+  as?: string
+  params: string[]
+}): AddonRequest {
   const [service, plan] = given.service.split(':', 2)
-  if (given.as !== undefined && !PREFIX.test(given.as)) throw new UsageError(`--as "${given.as}" is not an env var prefix`, 'Use capital letters, digits and underscores, starting with a letter: --as DB')
+  if (given.as !== undefined && !PREFIX.test(given.as))
+    throw new UsageError(
+      `--as "${given.as}" is not an env var prefix`,
+      'Use capital letters, digits and underscores, starting with a letter: --as DB',
+    )
   if (given.name !== undefined) checkAddonName(given.name)
   return {service, plan, name: given.name, as: given.as, params: parseParams(given.params)}
 }
 
 function checkAddonName(name: string): void {
-  if (!NAME.test(name)) throw new UsageError(`invalid add-on name "${name}"`, 'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME')
+  if (!NAME.test(name))
+    throw new UsageError(
+      `invalid add-on name "${name}"`,
+      'Use lowercase letters, digits and dashes, starting with a letter, at most 53: --name NAME',
+    )
 }
 
 /**
@@ -67,11 +80,18 @@ function checkAddonName(name: string): void {
  * says it is Ready, and binds its connection Secret to the app. Running it again finishes
  * the job.
  */
-export async function createAddon(target: AppTarget, request: AddonRequest, opts: CreateAddonOptions): Promise<AddonResult> {
+export async function createAddon(
+  target: AppTarget,
+  request: AddonRequest,
+  opts: CreateAddonOptions,
+): Promise<AddonResult> {
   const {kube, name: app} = target
   const {service, xrd} = await findService(kube, request.service)
   if (service.shape === 'cluster') {
-    throw new UsageError(`${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`, 'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim')
+    throw new UsageError(
+      `${service.name} makes cluster-scoped resources (${xrd.metadata.name}), which an app cannot own`,
+      'Ask your platform team for a namespaced XRD (Crossplane v2) or a claim',
+    )
   }
 
   const schemas = schemasOf(xrd)
@@ -82,7 +102,11 @@ export async function createAddon(target: AppTarget, request: AddonRequest, opts
     if (request.plan === undefined && (error as {cause?: {code?: number}}).cause?.code === 403) return undefined
     throw error
   })
-  if (plans?.length === 0) throw new UsageError(`${service.name} has no plans: no Composition composes ${service.kind} yet, so nothing could provision it`, 'Ask your platform team to install one; `kplat addons:plans ' + service.name + '` shows when there is')
+  if (plans?.length === 0)
+    throw new UsageError(
+      `${service.name} has no plans: no Composition composes ${service.kind} yet, so nothing could provision it`,
+      'Ask your platform team to install one; `kplat addons:plans ' + service.name + '` shows when there is',
+    )
   const plan = request.plan === undefined || !plans ? undefined : findPlan(service, plans, request.plan)
   const name = request.name ?? `${app}-${service.name}`
   checkAddonName(name)
@@ -90,41 +114,83 @@ export async function createAddon(target: AppTarget, request: AddonRequest, opts
   const secret = `${name}-connection`
   const ref = {apiVersion: service.apiVersion, kind: service.kind, metadata: {name, namespace}}
 
-  const [existing] = await Promise.all([findObject(kube, {apiVersion: service.apiVersion, kind: service.kind, name, namespace}), checkNamespace(kube, namespace, app)])
+  const [existing] = await Promise.all([
+    findObject(kube, {apiVersion: service.apiVersion, kind: service.kind, name, namespace}),
+    checkNamespace(kube, namespace, app),
+  ])
   if (existing && !(isOurs(existing, app) && existing.metadata?.labels?.[ADDON_LABEL] === service.name)) {
-    throw new KplatError(`the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${app}`, {hint: 'Pick another name with --name NAME'})
+    throw new KplatError(
+      `the name "${name}" is taken: a ${service.kind} ${namespace}/${name} exists that kplat did not create for ${app}`,
+      {hint: 'Pick another name with --name NAME'},
+    )
   }
 
   if (!existing) {
     const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: app, [ADDON_LABEL]: service.name}
-    const instanceSpec: Record<string, unknown> = service.parametersAt === 'spec.parameters' ? {parameters} : {...parameters}
+    const instanceSpec: Record<string, unknown> =
+      service.parametersAt === 'spec.parameters' ? {parameters} : {...parameters}
     // A v1 claim always names its Secret; a v2 XR does when its XRD lets it (function-patch-
     // and-transform names it <name>-connection otherwise, the same name).
-    if (service.shape === 'claim' || schemas.spec?.properties?.writeConnectionSecretToRef) instanceSpec.writeConnectionSecretToRef = {name: secret}
-    if (plan) Object.assign(instanceSpec, service.shape === 'claim' ? {compositionRef: {name: plan.composition}} : {crossplane: {compositionRef: {name: plan.composition}}})
+    if (service.shape === 'claim' || schemas.spec?.properties?.writeConnectionSecretToRef)
+      instanceSpec.writeConnectionSecretToRef = {name: secret}
+    if (plan)
+      Object.assign(
+        instanceSpec,
+        service.shape === 'claim'
+          ? {compositionRef: {name: plan.composition}}
+          : {crossplane: {compositionRef: {name: plan.composition}}},
+      )
     await step(target.progress, `Creating ${service.name}${plan ? `:${plan.name}` : ''} ${name} for ${app}`, () =>
-      apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never))
+      apply(kube, {...ref, metadata: {...ref.metadata, labels}, spec: instanceSpec} as never),
+    )
   }
 
-  const result: AddonResult = {name, app: app, service: service.name, plan: plan?.name, kind: service.kind, namespace, secret,
-    envVars: service.envVars.map((k) => `${request.as ? `${request.as}_` : ''}${k}`), state: 'provisioning'}
+  const result: AddonResult = {
+    name,
+    app: app,
+    service: service.name,
+    plan: plan?.name,
+    kind: service.kind,
+    namespace,
+    secret,
+    envVars: service.envVars.map((k) => `${request.as ? `${request.as}_` : ''}${k}`),
+    state: 'provisioning',
+  }
   if (!opts.wait) return result
 
-  await step(target.progress, `Waiting for ${name} to be ready`, (update) => waitForReady(kube, service, xrd, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}))
+  await step(target.progress, `Waiting for ${name} to be ready`, (update) =>
+    waitForReady(kube, service, xrd, namespace, name, {timeoutMs: opts.timeoutMs, onStatus: update}),
+  )
   result.state = 'ready'
   const binding = {name, secret, ...(request.as ? {prefix: `${request.as}_`} : {})}
   // A rerun that finds the add-on bound as asked makes no release.
-  const bound = bindingsOf(target.application).some((b) => b.name === name && b.secret === secret && b.prefix === binding.prefix)
-  const {bindings, release} = await step(target.progress, `Binding ${name} to ${app}`, () => withReleases(target.ledger, async ({append}) => {
-    const bindings = await bind(target, binding)
-    return {bindings, release: bound ? undefined : await append({kind: 'addons', description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`, addons: bindings.map((b) => b.name)})}
-  }))
+  const bound = bindingsOf(target.application).some(
+    (b) => b.name === name && b.secret === secret && b.prefix === binding.prefix,
+  )
+  const {bindings, release} = await step(target.progress, `Binding ${name} to ${app}`, () =>
+    withReleases(target.ledger, async ({append}) => {
+      const bindings = await bind(target, binding)
+      return {
+        bindings,
+        release: bound
+          ? undefined
+          : await append({
+              kind: 'addons',
+              description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`,
+              addons: bindings.map((b) => b.name),
+            }),
+      }
+    }),
+  )
   await step(target.progress, `Restarting ${app} with ${name}'s env vars`, (update) => {
     const restarted = waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
     return release ? track(target.ledger, release, restarted) : restarted
   })
   if (!(await chartReads(target, secret))) {
-    warn(target.progress, `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`)
+    warn(
+      target.progress,
+      `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`,
+    )
   }
 
   return result
@@ -138,27 +204,44 @@ async function checkNamespace(kube: Kube, namespace: string, app: string): Promi
     const code = (error as {code?: number}).code
     // A developer may not be allowed to read namespaces; then creating the add-on will tell.
     if (code === 403) return
-    if (code === 404) throw new KplatError(`the app's namespace ${namespace} does not exist yet: Argo CD creates it when it first deploys ${app}`, {hint: `Wait for the first deploy (\`kplat apps:info --app ${app}\`), then run this again`})
+    if (code === 404)
+      throw new KplatError(
+        `the app's namespace ${namespace} does not exist yet: Argo CD creates it when it first deploys ${app}`,
+        {hint: `Wait for the first deploy (\`kplat apps:info --app ${app}\`), then run this again`},
+      )
     throw kubeError(error, {verb: 'get', resource: 'namespaces', server: kube.config.getCurrentCluster()?.server})
   }
 }
 
 /** --param values against the XRD's own schema, before anything exists. */
-function validateParameters(service: AddonService, holder: Schema | undefined, given: Record<string, string>): Record<string, unknown> {
+function validateParameters(
+  service: AddonService,
+  holder: Schema | undefined,
+  given: Record<string, string>,
+): Record<string, unknown> {
   const known = new Map(service.parameters.map((p) => [p.name, p]))
   const values: Record<string, unknown> = {}
   for (const [key, raw] of Object.entries(given)) {
     const parameter = known.get(key)
-    if (!parameter) throw new UsageError(`${service.name} has no parameter "${key}"`, `Its parameters: ${[...known.keys()].join(', ') || 'none'} (\`kplat addons:services\`)`)
+    if (!parameter)
+      throw new UsageError(
+        `${service.name} has no parameter "${key}"`,
+        `Its parameters: ${[...known.keys()].join(', ') || 'none'} (\`kplat addons:services\`)`,
+      )
     const schema = holder!.properties![key]
     const value = coerce(raw, parameter.type)
     const {valid, errors} = new Validator(schema as Record<string, unknown>, '2020-12', false).validate(value)
-    if (!valid) throw new UsageError(`${service.name} parameter "${key}" ${schemaProblem(schema as ParameterSchema, errors)}`, `Pass --param ${key}=VALUE`)
+    if (!valid)
+      throw new UsageError(
+        `${service.name} parameter "${key}" ${schemaProblem(schema as ParameterSchema, errors)}`,
+        `Pass --param ${key}=VALUE`,
+      )
     values[key] = value
   }
 
   for (const p of service.parameters) {
-    if (p.required && p.default === undefined && !(p.name in values)) throw new UsageError(`${service.name} parameter "${p.name}" is required`, `Pass --param ${p.name}=VALUE`)
+    if (p.required && p.default === undefined && !(p.name in values))
+      throw new UsageError(`${service.name} parameter "${p.name}" is required`, `Pass --param ${p.name}=VALUE`)
   }
 
   return values
@@ -166,7 +249,11 @@ function validateParameters(service: AddonService, holder: Schema | undefined, g
 
 function findPlan(service: AddonService, plans: AddonPlan[], name: string): AddonPlan {
   const plan = plans.find((p) => p.name === name)
-  if (!plan) throw new UsageError(`${service.name} has no plan "${name}"`, `Its plans: ${plans.map((p) => `${service.name}:${p.name}`).join(', ') || 'none'}`)
+  if (!plan)
+    throw new UsageError(
+      `${service.name} has no plan "${name}"`,
+      `Its plans: ${plans.map((p) => `${service.name}:${p.name}`).join(', ') || 'none'}`,
+    )
   return plan
 }
 
@@ -179,41 +266,69 @@ function instanceTarget(service: AddonService, namespace: string, name: string) 
  * own message, on the add-on or, for a claim, on the composite it made (a claim whose XR
  * cannot select a Composition stays Synced itself).
  */
-async function waitForReady(kube: Kube, service: AddonService, xrd: Xrd, namespace: string, name: string, opts: {timeoutMs: number; onStatus: (s: string) => void}): Promise<void> {
+async function waitForReady(
+  kube: Kube,
+  service: AddonService,
+  xrd: Xrd,
+  namespace: string,
+  name: string,
+  opts: {timeoutMs: number; onStatus: (s: string) => void},
+): Promise<void> {
   let last = ''
   let notReady = 'no Ready condition yet'
   let seen: ComposedBy | undefined
   let failed: string | undefined
   const stop = new AbortController()
   let composite: Promise<void> | undefined
-  const watchComposite = (ref: {apiVersion: string; kind: string; name: string}) => waitFor(kube, {...ref, plural: xrd.spec.names.plural}, (object) => {
-    const synced = (object as ComposedBy | undefined)?.status?.conditions?.find((c) => c.type === 'Synced')
-    return synced?.status === 'False' ? `its composite ${ref.kind} ${ref.name}: ${synced.message ?? synced.reason ?? 'Synced is False'}` : undefined
-  }, {timeoutMs: opts.timeoutMs, signal: stop.signal}).then((why) => {
-    failed = why
-    stop.abort()
-  }, () => {})
+  const watchComposite = (ref: {apiVersion: string; kind: string; name: string}) =>
+    waitFor(
+      kube,
+      {...ref, plural: xrd.spec.names.plural},
+      (object) => {
+        const synced = (object as ComposedBy | undefined)?.status?.conditions?.find((c) => c.type === 'Synced')
+        return synced?.status === 'False'
+          ? `its composite ${ref.kind} ${ref.name}: ${synced.message ?? synced.reason ?? 'Synced is False'}`
+          : undefined
+      },
+      {timeoutMs: opts.timeoutMs, signal: stop.signal},
+    ).then(
+      (why) => {
+        failed = why
+        stop.abort()
+      },
+      () => {},
+    )
   try {
-    await waitFor(kube, instanceTarget(service, namespace, name), (object) => {
-      seen = object as ComposedBy | undefined
-      if (seen?.spec?.resourceRef && !composite) composite = watchComposite(seen.spec.resourceRef)
-      const conditions = seen?.status?.conditions ?? []
-      const synced = conditions.find((c) => c.type === 'Synced')
-      const ready = conditions.find((c) => c.type === 'Ready')
-      if (synced?.status === 'False') {
-        failed = synced.message ?? synced.reason ?? 'Synced is False'
-        return true
-      }
+    await waitFor(
+      kube,
+      instanceTarget(service, namespace, name),
+      (object) => {
+        seen = object as ComposedBy | undefined
+        if (seen?.spec?.resourceRef && !composite) composite = watchComposite(seen.spec.resourceRef)
+        const conditions = seen?.status?.conditions ?? []
+        const synced = conditions.find((c) => c.type === 'Synced')
+        const ready = conditions.find((c) => c.type === 'Ready')
+        if (synced?.status === 'False') {
+          failed = synced.message ?? synced.reason ?? 'Synced is False'
+          return true
+        }
 
-      notReady = ready ? `${ready.reason ?? ready.status}${ready.message ? `: ${ready.message}` : ''}` : 'no Ready condition yet'
-      const status = `Synced ${synced?.status ?? 'Unknown'}, Ready ${notReady}`
-      if (status !== last) opts.onStatus(status)
-      last = status
-      return ready?.status === 'True' ? true : undefined
-    }, {timeoutMs: opts.timeoutMs, signal: stop.signal})
+        notReady = ready
+          ? `${ready.reason ?? ready.status}${ready.message ? `: ${ready.message}` : ''}`
+          : 'no Ready condition yet'
+        const status = `Synced ${synced?.status ?? 'Unknown'}, Ready ${notReady}`
+        if (status !== last) opts.onStatus(status)
+        last = status
+        return ready?.status === 'True' ? true : undefined
+      },
+      {timeoutMs: opts.timeoutMs, signal: stop.signal},
+    )
   } catch (error) {
     if (error instanceof KplatError && /timed out/.test(error.message)) {
-      throw new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})${await firstFailing(kube, seen, namespace)}`, {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'})
+      throw new KplatError(
+        `timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${name} to be ready (${notReady})${await firstFailing(kube, seen, namespace)}`,
+        {hint: 'Run the same command again to keep waiting, with a longer --timeout if provisioning is slow'},
+      )
     }
 
     if (failed === undefined) throw error
@@ -223,6 +338,8 @@ async function waitForReady(kube: Kube, service: AddonService, xrd: Xrd, namespa
   }
 
   if (failed !== undefined) {
-    throw new KplatError(`provisioning ${name} failed: ${failed}${await firstFailing(kube, seen, namespace)}`, {hint: `Fix it with your platform team, then rerun; \`kplat addons:destroy ${name}\` removes it`})
+    throw new KplatError(`provisioning ${name} failed: ${failed}${await firstFailing(kube, seen, namespace)}`, {
+      hint: `Fix it with your platform team, then rerun; \`kplat addons:destroy ${name}\` removes it`,
+    })
   }
 }

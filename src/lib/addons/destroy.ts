@@ -17,22 +17,48 @@ export interface DestroyAddonOptions {
  */
 export async function destroyAddon(target: AppTarget, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
   const {kube, name: app} = target
-  const {bindings, release} = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () => withReleases(target.ledger, async ({append}) => {
-    const bindings = await unbind(target, addon.name)
-    return {bindings, release: await append({kind: 'addons', description: `Detach ${addon.name} (${addon.service})`, addons: bindings.map((b) => b.name)})}
-  }))
+  const {bindings, release} = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () =>
+    withReleases(target.ledger, async ({append}) => {
+      const bindings = await unbind(target, addon.name)
+      return {
+        bindings,
+        release: await append({
+          kind: 'addons',
+          description: `Detach ${addon.name} (${addon.service})`,
+          addons: bindings.map((b) => b.name),
+        }),
+      }
+    }),
+  )
   await step(target.progress, `Restarting ${app} without ${addon.name}'s env vars`, (update) =>
-    track(target.ledger, release, waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})))
+    track(target.ledger, release, waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})),
+  )
   await step(target.progress, `Deleting ${addon.name} and what Crossplane made for it`, (update) =>
-    deleteAndWait(kube, {apiVersion: addon.apiVersion, kind: addon.kind, plural: addon.plural, namespace: addon.namespace, name: addon.name},
-      {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))
+    deleteAndWait(
+      kube,
+      {
+        apiVersion: addon.apiVersion,
+        kind: addon.kind,
+        plural: addon.plural,
+        namespace: addon.namespace,
+        name: addon.name,
+      },
+      {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'},
+    ),
+  )
 }
 
 /** Whether an add-on may be destroyed by kplat: only what kplat made. */
 export function checkDestroyable(addon: AddonInstance): void {
   if (addon.origin === 'chart') {
-    throw new KplatError(`${addon.name} is declared in ${addon.app}'s chart: Argo CD deployed it, and would bring it back`, {hint: `Remove the ${addon.kind} named ${addon.name} from the chart in ${addon.app}'s repository and push`})
+    throw new KplatError(
+      `${addon.name} is declared in ${addon.app}'s chart: Argo CD deployed it, and would bring it back`,
+      {hint: `Remove the ${addon.kind} named ${addon.name} from the chart in ${addon.app}'s repository and push`},
+    )
   }
 
-  if (addon.origin === 'other') throw new KplatError(`${addon.name} was not created by kplat, so kplat leaves it alone`, {hint: 'Ask whoever created it (your platform team) to remove it'})
+  if (addon.origin === 'other')
+    throw new KplatError(`${addon.name} was not created by kplat, so kplat leaves it alone`, {
+      hint: 'Ask whoever created it (your platform team) to remove it',
+    })
 }

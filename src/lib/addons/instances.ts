@@ -36,8 +36,19 @@ export interface AddonInstance {
 
 interface InstanceObject {
   status?: Instance['status']
-  metadata: {name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string; uid?: string}
-  spec?: {crossplane?: {compositionRef?: {name: string}}; compositionRef?: {name: string}; writeConnectionSecretToRef?: {name: string}}
+  metadata: {
+    name: string
+    namespace: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    creationTimestamp?: string
+    uid?: string
+  }
+  spec?: {
+    crossplane?: {compositionRef?: {name: string}}
+    compositionRef?: {name: string}
+    writeConnectionSecretToRef?: {name: string}
+  }
 }
 
 /**
@@ -50,36 +61,58 @@ export async function listAddons(platform: Platform, apps?: string[]): Promise<A
   const byNamespace = new Map(applications.map((a) => [a.spec.destination.namespace ?? a.metadata.name, a]))
   const wanted = apps ? new Set(apps) : undefined
   const services = xrds.map((x) => ({xrd: x, service: toService(x)})).filter((s) => s.service.shape !== 'cluster')
-  const lists = await Promise.all(services.map(async ({xrd, service}) => {
-    const [group, version] = service.apiVersion.split('/')
-    try {
-      const list = await kube.api(k8s.CustomObjectsApi).listClusterCustomObject({group, version, plural: service.plural}) as {items: InstanceObject[]}
-      return list.items.map((o) => ({o, xrd, service}))
-    } catch (error) {
-      // A kind whose controller has not started yet, or that this user may not list: none to show.
-      if ([403, 404].includes((error as {code?: number}).code ?? 0)) return []
-      throw kubeError(error, {verb: 'list', resource: `${service.plural}.${group}`})
-    }
-  }))
-  return lists.flat()
+  const lists = await Promise.all(
+    services.map(async ({xrd, service}) => {
+      const [group, version] = service.apiVersion.split('/')
+      try {
+        const list = (await kube
+          .api(k8s.CustomObjectsApi)
+          .listClusterCustomObject({group, version, plural: service.plural})) as {items: InstanceObject[]}
+        return list.items.map((o) => ({o, xrd, service}))
+      } catch (error) {
+        // A kind whose controller has not started yet, or that this user may not list: none to show.
+        if ([403, 404].includes((error as {code?: number}).code ?? 0)) return []
+        throw kubeError(error, {verb: 'list', resource: `${service.plural}.${group}`})
+      }
+    }),
+  )
+  return lists
+    .flat()
     .map(({o, xrd, service}) => toInstance(o, xrd, service, byNamespace.get(o.metadata.namespace)))
     .filter((a) => (wanted ? wanted.has(a.app) : byNamespace.has(a.namespace)))
     .sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
 }
 
-function toInstance(o: InstanceObject, xrd: Xrd, service: AddonService, application: Application | undefined): AddonInstance {
+function toInstance(
+  o: InstanceObject,
+  xrd: Xrd,
+  service: AddonService,
+  application: Application | undefined,
+): AddonInstance {
   const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
   const {state, message} = addonState(o.status?.conditions ?? [])
   const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
   const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined
   const composition = o.spec?.crossplane?.compositionRef?.name ?? o.spec?.compositionRef?.name
   return {
-    name: o.metadata.name, app, service: service.name,
+    name: o.metadata.name,
+    app,
+    service: service.name,
     plan: composition ? planName(composition, xrd) : undefined,
-    kind: service.kind, apiVersion: service.apiVersion, plural: service.plural, namespace: o.metadata.namespace, state, ...(message ? {message} : {}),
+    kind: service.kind,
+    apiVersion: service.apiVersion,
+    plural: service.plural,
+    namespace: o.metadata.namespace,
+    state,
+    ...(message ? {message} : {}),
     envVars: binding ? service.envVars.map((k) => `${binding.prefix ?? ''}${k}`) : [],
     secret,
-    origin: o.metadata.labels?.[LABELS.managedBy] === 'kplat' ? 'kplat' : o.metadata.annotations?.['argocd.argoproj.io/tracking-id'] ? 'chart' : 'other',
+    origin:
+      o.metadata.labels?.[LABELS.managedBy] === 'kplat'
+        ? 'kplat'
+        : o.metadata.annotations?.['argocd.argoproj.io/tracking-id']
+          ? 'chart'
+          : 'other',
     createdAt: o.metadata.creationTimestamp,
   }
 }
@@ -107,7 +140,10 @@ export interface AddonDetails extends AddonInstance {
 export async function findAddon(target: AppTarget, name: string): Promise<AddonInstance> {
   const app = target.name
   const addon = (await listAddons(target, [app])).find((a) => a.name === name)
-  if (!addon) throw new KplatError(`${app} has no add-on named "${name}"`, {hint: `\`kplat addons --app ${app}\` lists its add-ons`})
+  if (!addon)
+    throw new KplatError(`${app} has no add-on named "${name}"`, {
+      hint: `\`kplat addons --app ${app}\` lists its add-ons`,
+    })
   return addon
 }
 
@@ -117,16 +153,39 @@ export async function addonDetails(target: AppTarget, name: string): Promise<Add
   const addon = await findAddon(target, name)
   const custom = kube.api(k8s.CustomObjectsApi)
   const [group, version] = addon.apiVersion.split('/')
-  const object = await custom.getNamespacedCustomObject({group, version, plural: addon.plural, namespace: addon.namespace, name}) as ComposedBy
+  const object = (await custom.getNamespacedCustomObject({
+    group,
+    version,
+    plural: addon.plural,
+    namespace: addon.namespace,
+    name,
+  })) as ComposedBy
   const [resources, secret] = await Promise.all([
     composedResources(kube, object, addon.namespace),
-    kube.api(k8s.CoreV1Api).readNamespacedSecret({namespace: addon.namespace, name: addon.secret}).catch(() => undefined),
+    kube
+      .api(k8s.CoreV1Api)
+      .readNamespacedSecret({namespace: addon.namespace, name: addon.secret})
+      .catch(() => undefined),
   ])
-  return {...addon, conditions: (object.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
-    resources, secretKeys: Object.keys(secret?.data ?? {}).sort()}
+  return {
+    ...addon,
+    conditions: (object.status?.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      message: c.message,
+    })),
+    resources,
+    secretKeys: Object.keys(secret?.data ?? {}).sort(),
+  }
 }
 
-interface Ref {apiVersion: string; kind: string; name: string; namespace?: string}
+interface Ref {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
 
 export type ComposedBy = InstanceObject & {spec?: {crossplane?: {resourceRefs?: Ref[]}; resourceRef?: Ref}}
 type Composed = AddonDetails['resources'][number]
@@ -135,23 +194,38 @@ type Composed = AddonDetails['resources'][number]
 async function composedResources(kube: Kube, object: ComposedBy, namespace: string): Promise<Composed[]> {
   let refs = object.spec?.crossplane?.resourceRefs ?? []
   if (object.spec?.resourceRef) {
-    const xr = await findObject(kube, object.spec.resourceRef) as {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
+    const xr = (await findObject(kube, object.spec.resourceRef)) as
+      {spec?: {resourceRefs?: Ref[]; crossplane?: {resourceRefs?: Ref[]}}} | undefined
     refs = xr?.spec?.crossplane?.resourceRefs ?? xr?.spec?.resourceRefs ?? []
   }
 
-  return Promise.all(refs.map(async (ref) => {
-    // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
-    const composed = await findObject(kube, {...ref, namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace)}) as Instance | undefined
-    const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
-    const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
-    return {kind: ref.kind, name: ref.name, ready: c('Ready')?.status, synced: c('Synced')?.status, ...(failing?.message ? {message: failing.message} : {})}
-  }))
+  return Promise.all(
+    refs.map(async (ref) => {
+      // A claim's XR is cluster-scoped, and so is what it composes unless its ref names a namespace.
+      const composed = (await findObject(kube, {
+        ...ref,
+        namespace: ref.namespace ?? (object.spec?.resourceRef ? undefined : namespace),
+      })) as Instance | undefined
+      const c = (type: string) => composed?.status?.conditions?.find((x) => x.type === type)
+      const failing = [c('Synced'), c('Ready')].find((x) => x && x.status !== 'True')
+      return {
+        kind: ref.kind,
+        name: ref.name,
+        ready: c('Ready')?.status,
+        synced: c('Synced')?.status,
+        ...(failing?.message ? {message: failing.message} : {}),
+      }
+    }),
+  )
 }
 
 /** "; first failing resource NopResource/x: why", when Crossplane composed one that is failing. */
 export async function firstFailing(kube: Kube, object: ComposedBy | undefined, namespace: string): Promise<string> {
   if (!object) return ''
-  const failing = (await composedResources(kube, object, namespace).catch(() => [])).find((r) => r.synced === 'False' || r.ready === 'False')
-  return failing ? `; first failing resource ${failing.kind}/${failing.name}${failing.message ? `: ${failing.message}` : ` (Ready ${failing.ready ?? 'Unknown'})`}` : ''
+  const failing = (await composedResources(kube, object, namespace).catch(() => [])).find(
+    (r) => r.synced === 'False' || r.ready === 'False',
+  )
+  return failing
+    ? `; first failing resource ${failing.kind}/${failing.name}${failing.message ? `: ${failing.message}` : ` (Ready ${failing.ready ?? 'Unknown'})`}`
+    : ''
 }
-

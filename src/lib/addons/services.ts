@@ -54,8 +54,20 @@ export interface AddonPlan {
 }
 
 // Fields Crossplane reserves in an XR's or claim's spec: not the developer's to set.
-const RESERVED = new Set(['crossplane', 'compositionRef', 'compositionSelector', 'compositionRevisionRef', 'compositionRevisionSelector',
-  'compositionUpdatePolicy', 'compositeDeletePolicy', 'resourceRef', 'resourceRefs', 'claimRef', 'writeConnectionSecretToRef', 'publishConnectionDetailsTo'])
+const RESERVED = new Set([
+  'crossplane',
+  'compositionRef',
+  'compositionSelector',
+  'compositionRevisionRef',
+  'compositionRevisionSelector',
+  'compositionUpdatePolicy',
+  'compositeDeletePolicy',
+  'resourceRef',
+  'resourceRefs',
+  'claimRef',
+  'writeConnectionSecretToRef',
+  'publishConnectionDetailsTo',
+])
 
 /** The version kplat creates instances of: the referenceable one, else the first served. */
 function versionOf(xrd: Xrd): Xrd['spec']['versions'][number] | undefined {
@@ -71,7 +83,9 @@ function versionOf(xrd: Xrd): Xrd['spec']['versions'][number] | undefined {
 export function schemasOf(xrd: Xrd): {spec?: Schema; parameters?: Schema; at: 'spec' | 'spec.parameters'} {
   const spec = versionOf(xrd)?.schema?.openAPIV3Schema?.properties?.spec
   const nested = spec?.properties?.parameters
-  return nested?.type === 'object' && nested.properties ? {spec, parameters: nested, at: 'spec.parameters'} : {spec, parameters: spec, at: 'spec'}
+  return nested?.type === 'object' && nested.properties
+    ? {spec, parameters: nested, at: 'spec.parameters'}
+    : {spec, parameters: spec, at: 'spec'}
 }
 
 export function toService(xrd: Xrd): AddonService {
@@ -85,8 +99,20 @@ export function toService(xrd: Xrd): AddonService {
   const required = new Set(holder?.required ?? [])
   const parameters = Object.entries(holder?.properties ?? {})
     .filter(([name]) => !RESERVED.has(name))
-    .map(([name, p]) => ({name, type: p.type ?? 'object', description: p.description, enum: p.enum, default: p.default, required: required.has(name)}))
-  const keys = spec.connectionSecretKeys?.length ? spec.connectionSecretKeys : (metadata.annotations?.[ADDON.keys] ?? '').split(',').map((k) => k.trim()).filter(Boolean)
+    .map(([name, p]) => ({
+      name,
+      type: p.type ?? 'object',
+      description: p.description,
+      enum: p.enum,
+      default: p.default,
+      required: required.has(name),
+    }))
+  const keys = spec.connectionSecretKeys?.length
+    ? spec.connectionSecretKeys
+    : (metadata.annotations?.[ADDON.keys] ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean)
   return {
     name: metadata.annotations?.[ADDON.name] ?? kind.toLowerCase(),
     kind,
@@ -113,15 +139,20 @@ export async function findService(kube: Kube, name: string): Promise<{service: A
   const all = (await listXrds(kube)).map((xrd) => ({xrd, service: toService(xrd)}))
   const named = all.filter((s) => s.service.name === name)
   if (named.length > 1) {
-    throw new UsageError(`several add-on services are named "${name}" (XRDs ${named.map((s) => s.xrd.metadata.name).join(', ')})`,
-      `Ask your platform team to tell them apart with the ${ADDON.name} annotation`)
+    throw new UsageError(
+      `several add-on services are named "${name}" (XRDs ${named.map((s) => s.xrd.metadata.name).join(', ')})`,
+      `Ask your platform team to tell them apart with the ${ADDON.name} annotation`,
+    )
   }
 
   if (named.length === 0) {
     const offered = all.map((s) => s.service.name).sort()
-    throw new UsageError(`no add-on service named "${name}" in this cluster`, offered.length > 0
-      ? `Services offered: ${offered.join(', ')} (\`kplat addons:services\` describes them)`
-      : 'This cluster offers none yet: ask your platform team to install some (Crossplane XRDs)')
+    throw new UsageError(
+      `no add-on service named "${name}" in this cluster`,
+      offered.length > 0
+        ? `Services offered: ${offered.join(', ')} (\`kplat addons:services\` describes them)`
+        : 'This cluster offers none yet: ask your platform team to install some (Crossplane XRDs)',
+    )
   }
 
   return named[0]
@@ -139,7 +170,9 @@ export async function listPlans(kube: Kube, serviceName: string): Promise<{servi
 /** The default plan first, then by name. */
 export async function plansOf(kube: Kube, xrd: Xrd): Promise<AddonPlan[]> {
   const compositions = await listCompositions(kube, xrd.spec.group, xrd.spec.names.kind)
-  return compositions.map((c) => toPlan(c, xrd)).sort((a, b) => Number(b.default) - Number(a.default) || a.name.localeCompare(b.name))
+  return compositions
+    .map((c) => toPlan(c, xrd))
+    .sort((a, b) => Number(b.default) - Number(a.default) || a.name.localeCompare(b.name))
 }
 
 function toPlan(c: Composition, xrd: Xrd): AddonPlan {
@@ -162,7 +195,8 @@ export function planName(composition: string, xrd: Xrd): string {
 export function describeParameter(p: AddonParameter): string {
   const parts = [p.type]
   if (p.enum) parts.push(`one of ${p.enum.map(String).join('|')}`)
-  if (p.default !== undefined) parts.push(`default ${typeof p.default === 'object' ? JSON.stringify(p.default) : String(p.default)}`)
+  if (p.default !== undefined)
+    parts.push(`default ${typeof p.default === 'object' ? JSON.stringify(p.default) : String(p.default)}`)
   if (p.required) parts.push('required')
   return parts.join(', ')
 }

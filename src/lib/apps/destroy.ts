@@ -7,7 +7,14 @@ import {findObject} from '../kube/argocd-apps.js'
 import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../errors.js'
 import type {AddonInstance} from '../addons/instances.js'
-import {CATALOG_LOCATION, catalogOf, catalogTarget, findLocation, removeLocation, type Catalog} from '../templates/catalog.js'
+import {
+  CATALOG_LOCATION,
+  catalogOf,
+  catalogTarget,
+  findLocation,
+  removeLocation,
+  type Catalog,
+} from '../templates/catalog.js'
 import type {AppRemains} from '../shared/target.js'
 import {step, warn} from '../progress.js'
 
@@ -36,11 +43,20 @@ export interface DestroyResult {
 const repoSecretName = (app: string) => `repo-${app}`
 
 /** What there is of the app: the Application, its namespace, add-ons, repository Secret, repository and remote. */
-export async function planDestroy(ctx: Context, remains: AppRemains, opts: {deleteRepository: boolean}): Promise<DestroyPlan> {
+export async function planDestroy(
+  ctx: Context,
+  remains: AppRemains,
+  opts: {deleteRepository: boolean},
+): Promise<DestroyPlan> {
   const {kube, settings, name: app, application} = remains
   const [namespace, secret] = await Promise.all([
     findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: app}),
-    findObject(kube, {apiVersion: 'v1', kind: 'Secret', namespace: settings.argocdNamespace, name: repoSecretName(app)}),
+    findObject(kube, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      namespace: settings.argocdNamespace,
+      name: repoSecretName(app),
+    }),
   ])
 
   const nsName = application?.spec.destination.namespace ?? app
@@ -48,7 +64,10 @@ export async function planDestroy(ctx: Context, remains: AppRemains, opts: {dele
   const {listAddons} = await import('../addons/instances.js')
   const addons = ns && isOurs(ns, app) ? (await listAddons(remains, [app])).filter((a) => a.origin === 'kplat') : []
   const plan: DestroyPlan = {
-    app, remains, application, addons,
+    app,
+    remains,
+    application,
+    addons,
     namespace: ns ? {name: nsName, ours: isOurs(ns, app)} : undefined,
     repoSecret: secret && isOurs(secret, app) ? repoSecretName(app) : undefined,
   }
@@ -63,7 +82,8 @@ export async function planDestroy(ctx: Context, remains: AppRemains, opts: {dele
     const {findRepository} = await import('../github/repo.js')
     const owner = parsed?.owner ?? settings.githubOwner ?? (await github.rest.users.getAuthenticated()).data.login
     const found = await findRepository(github, owner, parsed?.repo ?? app)
-    if (found) plan.repository = {owner: found.owner, name: found.name, url: found.htmlUrl, createdByKplat: found.createdByKplat}
+    if (found)
+      plan.repository = {owner: found.owner, name: found.name, url: found.htmlUrl, createdByKplat: found.createdByKplat}
   }
 
   // The app's catalog-info.yaml, as create registered it (an app made before create recorded
@@ -71,7 +91,9 @@ export async function planDestroy(ctx: Context, remains: AppRemains, opts: {dele
   const catalog = catalogOf(ctx, settings)
   const owner = parsed?.owner ?? settings.githubOwner
   if (catalog && owner) {
-    const fallback = catalogTarget(repoUrl && parsed ? repoUrl : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`)
+    const fallback = catalogTarget(
+      repoUrl && parsed ? repoUrl : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`,
+    )
     const target = application?.metadata.annotations?.[CATALOG_LOCATION] ?? fallback
     try {
       const location = await findLocation(catalog, target)
@@ -82,10 +104,14 @@ export async function planDestroy(ctx: Context, remains: AppRemains, opts: {dele
   }
 
   const root = await workTreeRoot(ctx.cwd)
-  const remote = root ? (await remotes(root)).find((r) => r.name === 'kplat' && parseGitHubRemote(r.url, host)?.repo === app) : undefined
+  const remote = root
+    ? (await remotes(root)).find((r) => r.name === 'kplat' && parseGitHubRemote(r.url, host)?.repo === app)
+    : undefined
   if (root && remote) plan.remote = {dir: root, url: remote.url}
   if (!application && !plan.namespace?.ours && !plan.repoSecret && !plan.repository && !plan.remote && !plan.catalog) {
-    throw new KplatError(`app "${app}" not found: kplat made nothing of that name in this cluster`, {hint: 'Run `kplat apps` to list your apps'})
+    throw new KplatError(`app "${app}" not found: kplat made nothing of that name in this cluster`, {
+      hint: 'Run `kplat apps` to list your apps',
+    })
   }
 
   return plan
@@ -98,11 +124,17 @@ export async function checkRepositoryScope(ctx: Context): Promise<void> {
   const header = response.headers['x-oauth-scopes']
   // Fine-grained tokens send no scopes; GitHub checks their permission when asked.
   if (header === undefined) return
-  const scopes = header.split(',').map((s) => s.trim()).filter(Boolean)
+  const scopes = header
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (!scopes.includes('delete_repo')) {
-    throw new KplatError(`your GitHub token lacks the delete_repo scope that --delete-repository needs (it has: ${scopes.join(', ') || 'none'}); nothing was deleted`, {
-      hint: 'Run `gh auth refresh -s delete_repo`, or destroy without --delete-repository to keep the repository',
-    })
+    throw new KplatError(
+      `your GitHub token lacks the delete_repo scope that --delete-repository needs (it has: ${scopes.join(', ') || 'none'}); nothing was deleted`,
+      {
+        hint: 'Run `gh auth refresh -s delete_repo`, or destroy without --delete-repository to keep the repository',
+      },
+    )
   }
 }
 
@@ -110,8 +142,12 @@ export async function checkRepositoryScope(ctx: Context): Promise<void> {
 export function describeLoss(plan: DestroyPlan): string {
   const parts = [`Destroying ${plan.app} deletes its processes`]
   if (plan.namespace?.ours) parts.push(`its namespace ${plan.namespace.name}`)
-  if (plan.addons.length > 0) parts.push(`its add-on${plan.addons.length > 1 ? 's' : ''} ${plan.addons.map((a) => a.name).join(', ')} with their data`)
-  if (plan.repository?.createdByKplat) parts.push(`and its GitHub repository ${plan.repository.owner}/${plan.repository.name}`)
+  if (plan.addons.length > 0)
+    parts.push(
+      `its add-on${plan.addons.length > 1 ? 's' : ''} ${plan.addons.map((a) => a.name).join(', ')} with their data`,
+    )
+  if (plan.repository?.createdByKplat)
+    parts.push(`and its GitHub repository ${plan.repository.owner}/${plan.repository.name}`)
   return parts.join(', ')
 }
 
@@ -130,7 +166,8 @@ export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeout
     } catch (error) {
       // A rerun finds the default file's location by itself; another file's was known only
       // from the Application, which is about to go.
-      const retry = plan.catalog.rerunFinds ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
+      const retry = plan.catalog.rerunFinds
+        ? `Run \`kplat apps:destroy --app ${app}\` again to retry`
         : `Once Backstage answers, unregister the location ${plan.catalog.target} there: with the app gone, kplat no longer knows it`
       warn(progress, `${app} stays in the Backstage catalog: ${(error as Error).message}. ${retry}`)
       kept.push(`Backstage catalog location ${plan.catalog.target}`)
@@ -140,19 +177,47 @@ export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeout
   if (plan.application) {
     // The resources finalizer makes Argo CD delete everything it deployed before the Application goes.
     await step(progress, `Deleting the Argo CD Application ${app} and what it deployed`, (update) =>
-      deleteAndWait(kube, {apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', plural: 'applications', namespace: settings.argocdNamespace, name: app}, {timeoutMs: opts.timeoutMs, onStatus: update}))
+      deleteAndWait(
+        kube,
+        {
+          apiVersion: 'argoproj.io/v1alpha1',
+          kind: 'Application',
+          plural: 'applications',
+          namespace: settings.argocdNamespace,
+          name: app,
+        },
+        {timeoutMs: opts.timeoutMs, onStatus: update},
+      ),
+    )
     deleted.push(`Application ${settings.argocdNamespace}/${app}`)
   }
 
   if (plan.addons.length > 0) {
-    await step(progress, `Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`, (update) => Promise.all(plan.addons.map((a) =>
-      deleteAndWait(kube, {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name}, {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'}))))
+    await step(
+      progress,
+      `Deleting ${plan.addons.length} add-on${plan.addons.length > 1 ? 's' : ''} and what Crossplane made for them`,
+      (update) =>
+        Promise.all(
+          plan.addons.map((a) =>
+            deleteAndWait(
+              kube,
+              {apiVersion: a.apiVersion, kind: a.kind, plural: a.plural, namespace: a.namespace, name: a.name},
+              {timeoutMs: opts.timeoutMs, onStatus: update, propagationPolicy: 'Foreground'},
+            ),
+          ),
+        ),
+    )
     deleted.push(...plan.addons.map((a) => `${a.kind} ${a.namespace}/${a.name}`))
   }
 
   if (plan.namespace?.ours) {
     await step(progress, `Deleting the namespace ${plan.namespace.name}`, (update) =>
-      deleteAndWait(kube, {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name}, {timeoutMs: opts.timeoutMs, onStatus: update}))
+      deleteAndWait(
+        kube,
+        {apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', name: plan.namespace!.name},
+        {timeoutMs: opts.timeoutMs, onStatus: update},
+      ),
+    )
     deleted.push(`Namespace ${plan.namespace.name}`)
   } else if (plan.namespace) {
     warn(progress, `the namespace ${plan.namespace.name} was not created by kplat for ${app}, so it is left as it is`)
@@ -160,7 +225,11 @@ export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeout
   }
 
   if (plan.repoSecret) {
-    await deleteAndWait(kube, {apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: settings.argocdNamespace, name: plan.repoSecret}, {timeoutMs: opts.timeoutMs, onStatus: () => {}})
+    await deleteAndWait(
+      kube,
+      {apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespace: settings.argocdNamespace, name: plan.repoSecret},
+      {timeoutMs: opts.timeoutMs, onStatus: () => {}},
+    )
     deleted.push(`Secret ${settings.argocdNamespace}/${plan.repoSecret} (Argo CD's credential for the repository)`)
   }
 

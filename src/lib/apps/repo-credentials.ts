@@ -25,17 +25,27 @@ export async function checkRepoCredentials(kube: Kube, settings: PlatformSetting
   const declared = (settings.repoCredentials ?? '').split(/[\s,]+/).filter(Boolean)
   const found = templates === undefined ? declared.some(covers) : templates.some(covers)
   if (found) return
-  const seen = templates === undefined ? `the platform's repoCredentials setting names ${declared.join(', ') || 'none'}` : `its credential templates cover ${templates.join(', ') || 'nothing'}`
-  throw new KplatError(`Argo CD has no credentials to read the private repository ${repoUrl} (${seen}); nothing was created`, {
-    hint: `Ask your platform team for an Argo CD credential template (a Secret labelled argocd.argoproj.io/secret-type: repo-creds, with a read-only bot or a GitHub App) whose url covers ${repoUrl.replace(/[^/]+\.git$/, '')}, named in the repoCredentials key of the kplat ConfigMap; or create the app without --private`,
-  })
+  const seen =
+    templates === undefined
+      ? `the platform's repoCredentials setting names ${declared.join(', ') || 'none'}`
+      : `its credential templates cover ${templates.join(', ') || 'nothing'}`
+  throw new KplatError(
+    `Argo CD has no credentials to read the private repository ${repoUrl} (${seen}); nothing was created`,
+    {
+      hint: `Ask your platform team for an Argo CD credential template (a Secret labelled argocd.argoproj.io/secret-type: repo-creds, with a read-only bot or a GitHub App) whose url covers ${repoUrl.replace(/[^/]+\.git$/, '')}, named in the repoCredentials key of the kplat ConfigMap; or create the app without --private`,
+    },
+  )
 }
 
 /** The URL prefixes of Argo CD's credential templates; undefined when this user may not list them. */
 async function credentialTemplates(kube: Kube, namespace: string): Promise<string[] | undefined> {
   try {
-    const list = await kube.api(k8s.CoreV1Api).listNamespacedSecret({namespace, labelSelector: 'argocd.argoproj.io/secret-type=repo-creds'})
-    return list.items.map((s) => s.data?.url && Buffer.from(s.data.url, 'base64').toString('utf8')).filter((u): u is string => Boolean(u))
+    const list = await kube
+      .api(k8s.CoreV1Api)
+      .listNamespacedSecret({namespace, labelSelector: 'argocd.argoproj.io/secret-type=repo-creds'})
+    return list.items
+      .map((s) => s.data?.url && Buffer.from(s.data.url, 'base64').toString('utf8'))
+      .filter((u): u is string => Boolean(u))
   } catch (error) {
     if ((error as {code?: number}).code === 403) return undefined
     throw error

@@ -32,6 +32,9 @@ export function parseGitHubRemote(url: string, host: string): {owner: string; re
   }
 
   if (parsed.host !== host && parsed.hostname !== host) return undefined
-  const parts = parsed.pathname.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '').split('/')
+  const parts = parsed.pathname
+    .replace(/^\/+|\/+$/g, '')
+    .replace(/\.git$/, '')
+    .split('/')
   return parts.length === 2 ? {owner: parts[0], repo: parts[1]} : undefined
 }

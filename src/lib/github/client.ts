@@ -23,7 +23,12 @@ export function createGitHub(opts: GitHubOptions): GitHub {
     baseUrl: githubApiUrl(opts.env),
     userAgent: `kplat/${opts.version}`,
     // Octokit's own request log duplicates ours; keep it for KPLAT_DEBUG only.
-    log: {debug: () => {}, info: () => {}, warn: (t: string) => opts.debug.log(t), error: (t: string) => opts.debug.log(t)},
+    log: {
+      debug: () => {},
+      info: () => {},
+      warn: (t: string) => opts.debug.log(t),
+      error: (t: string) => opts.debug.log(t),
+    },
     throttle: {
       // The plugin spaces writes a second apart, GitHub's advice for many content-creating
       // requests. A kplat command makes a handful, and the spacing lives in this process
@@ -35,7 +40,12 @@ export function createGitHub(opts: GitHubOptions): GitHub {
         opts.warn(`GitHub rate limit reached on ${options.method} ${options.url}; retrying in ${retryAfter}s`)
         return retryCount < 2
       },
-      onSecondaryRateLimit: (retryAfter: number, options: {method: string; url: string}, _o: unknown, retryCount: number) => {
+      onSecondaryRateLimit: (
+        retryAfter: number,
+        options: {method: string; url: string},
+        _o: unknown,
+        retryCount: number,
+      ) => {
         opts.warn(`GitHub secondary rate limit on ${options.method} ${options.url}; retrying in ${retryAfter}s`)
         return retryCount < 2
       },

@@ -31,14 +31,25 @@ export async function isOrganization(github: GitHub, owner: string): Promise<boo
     const {data} = await github.rest.users.getByUsername({username: owner})
     return data.type === 'Organization'
   } catch (error) {
-    if ((error as {status?: number}).status === 404) throw new KplatError(`no GitHub user or organisation "${owner}"`, {hint: 'Pass --owner with an existing user or organisation'})
+    if ((error as {status?: number}).status === 404)
+      throw new KplatError(`no GitHub user or organisation "${owner}"`, {
+        hint: 'Pass --owner with an existing user or organisation',
+      })
     throw githubError(error, `look up ${owner}`)
   }
 }
 
-export async function createRepository(github: GitHub, opts: {owner: string; name: string; description: string; private: boolean; organization: boolean}): Promise<Repository> {
+export async function createRepository(
+  github: GitHub,
+  opts: {owner: string; name: string; description: string; private: boolean; organization: boolean},
+): Promise<Repository> {
   // auto_init: the Git Data API answers 409 on an empty repository.
-  const body = {name: opts.name, description: `${opts.description} ${CREATED_BY}`, private: opts.private, auto_init: true}
+  const body = {
+    name: opts.name,
+    description: `${opts.description} ${CREATED_BY}`,
+    private: opts.private,
+    auto_init: true,
+  }
   try {
     const {data} = opts.organization
       ? await github.rest.repos.createInOrg({org: opts.owner, ...body})
@@ -68,14 +79,24 @@ export interface TreeFile {
   binary?: boolean
 }
 
-export async function commitTree(github: GitHub, repo: Repository, files: TreeFile[], message: string): Promise<string> {
+export async function commitTree(
+  github: GitHub,
+  repo: Repository,
+  files: TreeFile[],
+  message: string,
+): Promise<string> {
   const {owner, name} = repo
   try {
     const tree = []
     for (const f of files) {
       // Text goes inline; anything a UTF-8 reading would change (binary, or a copied file in another encoding) as a blob.
       if (f.binary || !Buffer.from(f.content.toString('utf8'), 'utf8').equals(f.content)) {
-        const {data} = await github.rest.git.createBlob({owner, repo: name, content: f.content.toString('base64'), encoding: 'base64'})
+        const {data} = await github.rest.git.createBlob({
+          owner,
+          repo: name,
+          content: f.content.toString('base64'),
+          encoding: 'base64',
+        })
         tree.push({path: f.path, mode: f.mode, type: 'blob' as const, sha: data.sha})
       } else {
         tree.push({path: f.path, mode: f.mode, type: 'blob' as const, content: f.content.toString('utf8')})
@@ -83,9 +104,21 @@ export async function commitTree(github: GitHub, repo: Repository, files: TreeFi
     }
 
     const {data: created} = await github.rest.git.createTree({owner, repo: name, tree})
-    const {data: commit} = await github.rest.git.createCommit({owner, repo: name, message, tree: created.sha, parents: []})
+    const {data: commit} = await github.rest.git.createCommit({
+      owner,
+      repo: name,
+      message,
+      tree: created.sha,
+      parents: [],
+    })
     // The auto_init commit is replaced, so the history starts with the app itself.
-    await github.rest.git.updateRef({owner, repo: name, ref: `heads/${repo.defaultBranch}`, sha: commit.sha, force: true})
+    await github.rest.git.updateRef({
+      owner,
+      repo: name,
+      ref: `heads/${repo.defaultBranch}`,
+      sha: commit.sha,
+      force: true,
+    })
     return commit.sha
   } catch (error) {
     throw githubError(error, `write the first commit of ${owner}/${name}`)
@@ -97,13 +130,20 @@ export async function setTopics(github: GitHub, repo: Repository, names: string[
   try {
     await github.rest.repos.replaceAllTopics({owner: repo.owner, repo: repo.name, names})
   } catch (error) {
-    throw githubError(error, `set the topics of ${repo.owner}/${repo.name} (the template's publish:github topics must be lowercase letters, digits and dashes)`)
+    throw githubError(
+      error,
+      `set the topics of ${repo.owner}/${repo.name} (the template's publish:github topics must be lowercase letters, digits and dashes)`,
+    )
   }
 }
 
 export async function headSha(github: GitHub, repo: Repository): Promise<string> {
   try {
-    const {data} = await github.rest.git.getRef({owner: repo.owner, repo: repo.name, ref: `heads/${repo.defaultBranch}`})
+    const {data} = await github.rest.git.getRef({
+      owner: repo.owner,
+      repo: repo.name,
+      ref: `heads/${repo.defaultBranch}`,
+    })
     return data.object.sha
   } catch (error) {
     throw githubError(error, `read ${repo.owner}/${repo.name}`)
@@ -111,7 +151,10 @@ export async function headSha(github: GitHub, repo: Repository): Promise<string>
 }
 
 /** The branch head and whether its tree already holds kplat's skeleton for this app. */
-export async function branchHead(github: GitHub, repo: Repository): Promise<{sha: string; hasApp: boolean; message: string}> {
+export async function branchHead(
+  github: GitHub,
+  repo: Repository,
+): Promise<{sha: string; hasApp: boolean; message: string}> {
   const {owner, name} = repo
   try {
     const sha = await headSha(github, repo)
@@ -123,9 +166,22 @@ export async function branchHead(github: GitHub, repo: Repository): Promise<{sha
   }
 }
 
-function toRepository(data: {owner: {login: string}; name: string; clone_url: string; html_url: string; default_branch: string; private: boolean; description: string | null}): Repository {
+function toRepository(data: {
+  owner: {login: string}
+  name: string
+  clone_url: string
+  html_url: string
+  default_branch: string
+  private: boolean
+  description: string | null
+}): Repository {
   return {
-    owner: data.owner.login, name: data.name, cloneUrl: data.clone_url, htmlUrl: data.html_url, defaultBranch: data.default_branch,
-    private: data.private, createdByKplat: Boolean(data.description?.endsWith(CREATED_BY)),
+    owner: data.owner.login,
+    name: data.name,
+    cloneUrl: data.clone_url,
+    htmlUrl: data.html_url,
+    defaultBranch: data.default_branch,
+    private: data.private,
+    createdByKplat: Boolean(data.description?.endsWith(CREATED_BY)),
   }
 }

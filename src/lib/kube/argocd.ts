@@ -24,7 +24,13 @@ export function kplatValues(source: ApplicationSource | undefined): KplatValues 
 export interface Application {
   apiVersion: 'argoproj.io/v1alpha1'
   kind: 'Application'
-  metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string}
+  metadata: {
+    name: string
+    namespace?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    creationTimestamp?: string
+  }
   spec: {
     project: string
     source?: ApplicationSource
@@ -35,10 +41,21 @@ export interface Application {
     sync?: {status?: string; revision?: string; comparedTo?: {source?: ApplicationSource}}
     health?: {status?: string; message?: string}
     summary?: {externalURLs?: string[]; images?: string[]}
-    history?: Array<{id: number; revision?: string; deployedAt?: string; initiatedBy?: {username?: string; automated?: boolean}}>
+    history?: Array<{
+      id: number
+      revision?: string
+      deployedAt?: string
+      initiatedBy?: {username?: string; automated?: boolean}
+    }>
     operationState?: {phase?: string; message?: string; syncResult?: {revision?: string}}
     conditions?: Array<{type: string; message?: string}>
-    resources?: Array<{group?: string; kind: string; namespace?: string; name: string; health?: {status?: string; message?: string}}>
+    resources?: Array<{
+      group?: string
+      kind: string
+      namespace?: string
+      name: string
+      health?: {status?: string; message?: string}
+    }>
   }
 }
 

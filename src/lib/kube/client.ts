@@ -35,7 +35,7 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv, context?: string): k8s.Ku
   const existing = files.filter((f) => fs.existsSync(f))
   if (existing.length === 0) {
     throw new KplatError(`no kubeconfig found (looked at ${files.join(', ')})`, {
-      hint: 'Set KUBECONFIG to your cluster\'s kubeconfig file, or run `npm run sandbox` for a local one',
+      hint: "Set KUBECONFIG to your cluster's kubeconfig file, or run `npm run sandbox` for a local one",
     })
   }
 
@@ -64,14 +64,23 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv, context?: string): k8s.Ku
 
   if (context) {
     if (!kc.getContextObject(context)) {
-      const known = kc.getContexts().map((c) => c.name).join(', ') || 'none'
-      throw new UsageError(`no context "${context}" in your kubeconfig (contexts: ${known})`, 'Pass one of those to --context')
+      const known =
+        kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ') || 'none'
+      throw new UsageError(
+        `no context "${context}" in your kubeconfig (contexts: ${known})`,
+        'Pass one of those to --context',
+      )
     }
     kc.setCurrentContext(context)
   }
 
   if (!kc.getCurrentCluster()) {
-    throw new KplatError('your kubeconfig has no current context', {hint: 'Pass --context NAME, or run `kubectl config use-context NAME`'})
+    throw new KplatError('your kubeconfig has no current context', {
+      hint: 'Pass --context NAME, or run `kubectl config use-context NAME`',
+    })
   }
 
   return kc

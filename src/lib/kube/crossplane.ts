@@ -46,7 +46,11 @@ export async function listXrds(kube: Kube): Promise<Xrd[]> {
   const custom = kube.api(k8s.CustomObjectsApi)
   for (const version of ['v2', 'v1']) {
     try {
-      return (await custom.listClusterCustomObject({group: GROUP, version, plural: 'compositeresourcedefinitions'}) as {items: Xrd[]}).items
+      return (
+        (await custom.listClusterCustomObject({group: GROUP, version, plural: 'compositeresourcedefinitions'})) as {
+          items: Xrd[]
+        }
+      ).items
     } catch (error) {
       if ((error as {code?: number}).code === 404 && version === 'v2') continue
       throw crossplaneError(error, kube, 'compositeresourcedefinitions')
@@ -59,8 +63,12 @@ export async function listXrds(kube: Kube): Promise<Xrd[]> {
 /** The Compositions that can compose a kind (group and kind; any version). */
 export async function listCompositions(kube: Kube, group: string, kind: string): Promise<Composition[]> {
   try {
-    const list = await kube.api(k8s.CustomObjectsApi).listClusterCustomObject({group: GROUP, version: 'v1', plural: 'compositions'}) as {items: Composition[]}
-    return list.items.filter((c) => c.spec.compositeTypeRef.kind === kind && c.spec.compositeTypeRef.apiVersion.split('/')[0] === group)
+    const list = (await kube
+      .api(k8s.CustomObjectsApi)
+      .listClusterCustomObject({group: GROUP, version: 'v1', plural: 'compositions'})) as {items: Composition[]}
+    return list.items.filter(
+      (c) => c.spec.compositeTypeRef.kind === kind && c.spec.compositeTypeRef.apiVersion.split('/')[0] === group,
+    )
   } catch (error) {
     throw crossplaneError(error, kube, 'compositions')
   }
@@ -68,10 +76,18 @@ export async function listCompositions(kube: Kube, group: string, kind: string):
 
 function crossplaneError(error: unknown, kube: Kube, plural: string): Error {
   const body = String((error as {body?: unknown}).body ?? '')
-  if ((error as {code?: number}).code === 404 && /could not find the requested resource|404 page not found/i.test(body)) return notInstalled()
-  return kubeError(error, {verb: 'list', resource: `${plural}.${GROUP}`, server: kube.config.getCurrentCluster()?.server})
+  if ((error as {code?: number}).code === 404 && /could not find the requested resource|404 page not found/i.test(body))
+    return notInstalled()
+  return kubeError(error, {
+    verb: 'list',
+    resource: `${plural}.${GROUP}`,
+    server: kube.config.getCurrentCluster()?.server,
+  })
 }
 
 function notInstalled(): KplatError {
-  return new KplatError(`Crossplane is not installed in this cluster (it serves no compositeresourcedefinitions.${GROUP})`, {hint: 'Add-ons are Crossplane resources: ask your platform team to install Crossplane, or pick another --context'})
+  return new KplatError(
+    `Crossplane is not installed in this cluster (it serves no compositeresourcedefinitions.${GROUP})`,
+    {hint: 'Add-ons are Crossplane resources: ask your platform team to install Crossplane, or pick another --context'},
+  )
 }

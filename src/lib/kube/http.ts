@@ -18,7 +18,10 @@ export class KubeHttp implements k8s.HttpLibrary {
   private readonly retries: number
   private readonly sleep: (ms: number) => Promise<void>
 
-  constructor(private readonly inner: k8s.HttpLibrary, private readonly opts: KubeHttpOptions) {
+  constructor(
+    private readonly inner: k8s.HttpLibrary,
+    private readonly opts: KubeHttpOptions,
+  ) {
     this.retries = opts.retries ?? 3
     this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
@@ -30,7 +33,12 @@ export class KubeHttp implements k8s.HttpLibrary {
   private async attempt(request: k8s.RequestContext, attempt: number): Promise<k8s.ResponseContext> {
     const started = performance.now()
     const response = await this.inner.send(request).toPromise()
-    this.opts.debug.http(request.getHttpMethod(), request.getUrl(), response.httpStatusCode, performance.now() - started)
+    this.opts.debug.http(
+      request.getHttpMethod(),
+      request.getUrl(),
+      response.httpStatusCode,
+      performance.now() - started,
+    )
     if (response.httpStatusCode !== 429 || attempt >= this.retries) return response
     const seconds = Number(response.headers['retry-after'])
     // Honour the server's word, within reason; without one, back off from a quarter second.

@@ -3,9 +3,29 @@
 // itself is about 970 files, and loading them cost 0.75 s of every command that talks to
 // the cluster. Add here what a new command needs.
 export {
-  AppsV1Api, AuthenticationV1Api, AuthorizationV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, IsomorphicFetchHttpLibrary, KubeConfig, KubernetesObjectApi, Observable, PatchStrategy,
-  PortForward, ServerConfiguration, Watch, createConfiguration,
+  AppsV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  KubernetesObjectApi,
+  Observable,
+  PatchStrategy,
+  PortForward,
+  ServerConfiguration,
+  Watch,
+  createConfiguration,
 } from '@kubernetes/client-node'
 export type {
-  ApiType, Configuration, V1ConfigMapList, HttpLibrary, KubernetesObject, RequestContext, ResponseContext, V1Status,
+  ApiType,
+  Configuration,
+  V1ConfigMapList,
+  HttpLibrary,
+  KubernetesObject,
+  RequestContext,
+  ResponseContext,
+  V1Status,
 } from '@kubernetes/client-node'

@@ -49,13 +49,21 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
   while (!aborted()) {
     try {
       if (resourceVersion === undefined) {
-        const list = JSON.parse(await readAll(kube, path, {fieldSelector: opts.fieldSelector}, opts.signal)) as {metadata?: {resourceVersion?: string}; items?: Observed[]}
+        const list = JSON.parse(await readAll(kube, path, {fieldSelector: opts.fieldSelector}, opts.signal)) as {
+          metadata?: {resourceVersion?: string}
+          items?: Observed[]
+        }
         recovered()
         resourceVersion = list.metadata?.resourceVersion
         opts.onList(list.items ?? [])
       }
 
-      const response = await openStream(kube, path, {watch: true, resourceVersion, allowWatchBookmarks: true, fieldSelector: opts.fieldSelector}, opts.signal)
+      const response = await openStream(
+        kube,
+        path,
+        {watch: true, resourceVersion, allowWatchBookmarks: true, fieldSelector: opts.fieldSelector},
+        opts.signal,
+      )
       recovered()
       for await (const line of lines(response)) {
         if (!line) continue
@@ -66,7 +74,8 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
         }
 
         resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion
-        if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') opts.onEvent(event.type, event.object)
+        if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')
+          opts.onEvent(event.type, event.object)
       }
     } catch (error) {
       if (aborted()) return
@@ -83,7 +92,10 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
       troubleSince ??= now
       const why = error instanceof StreamError ? `HTTP ${error.code}: ${error.message}` : describe(error)
       if (now - troubleSince >= opts.giveUpMs) {
-        throw new KplatError(`lost the cluster at ${kube.config.getCurrentCluster()?.server} for ${Math.round((now - troubleSince) / 1000)}s (${why})`, {hint: 'Check that it is running and reachable, then run the command again'})
+        throw new KplatError(
+          `lost the cluster at ${kube.config.getCurrentCluster()?.server} for ${Math.round((now - troubleSince) / 1000)}s (${why})`,
+          {hint: 'Check that it is running and reachable, then run the command again'},
+        )
       }
 
       opts.onTrouble?.(why)

@@ -28,7 +28,12 @@ export interface WaitOptions {
  * last resourceVersion seen, and when that version has expired (410) it relists.
  * check may throw to end the wait with that error.
  */
-export async function waitFor<T>(kube: Kube, target: WatchTarget, check: (object: k8s.KubernetesObject | undefined) => T | undefined, opts: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  kube: Kube,
+  target: WatchTarget,
+  check: (object: k8s.KubernetesObject | undefined) => T | undefined,
+  opts: WaitOptions,
+): Promise<T> {
   const [group, version] = target.apiVersion.includes('/') ? target.apiVersion.split('/') : ['', target.apiVersion]
   const base = group ? `/apis/${group}/${version}` : `/api/${version}`
   const path = `${base}${target.namespace ? `/namespaces/${target.namespace}` : ''}/${target.plural}`
@@ -50,7 +55,10 @@ export async function waitFor<T>(kube: Kube, target: WatchTarget, check: (object
       else resolve(value as T)
     }
 
-    const timer = setTimeout(() => finish(new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${what}`)), opts.timeoutMs)
+    const timer = setTimeout(
+      () => finish(new KplatError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${what}`)),
+      opts.timeoutMs,
+    )
     const onAbort = () => finish(new KplatError(`stopped waiting for ${what}`))
     opts.signal?.addEventListener('abort', onAbort)
 
@@ -68,7 +76,15 @@ export async function waitFor<T>(kube: Kube, target: WatchTarget, check: (object
 
     const list = async () => {
       try {
-        const result = await kube.objects.list(target.apiVersion, target.kind, target.namespace, undefined, undefined, undefined, fieldSelector)
+        const result = await kube.objects.list(
+          target.apiVersion,
+          target.kind,
+          target.namespace,
+          undefined,
+          undefined,
+          undefined,
+          fieldSelector,
+        )
         resourceVersion = result.metadata?.resourceVersion
         return consider(result.items[0])
       } catch (error) {
@@ -81,33 +97,40 @@ export async function waitFor<T>(kube: Kube, target: WatchTarget, check: (object
       if (finished) return
       if (resourceVersion === undefined && (await list())) return
       let expired = false
-      abort = await watch.watch(path, {fieldSelector, resourceVersion, allowWatchBookmarks: true}, (type, object) => {
-        if (type === 'ERROR') {
-          if ((object as k8s.V1Status).code === 410) expired = true
-          return
-        }
+      abort = await watch
+        .watch(
+          path,
+          {fieldSelector, resourceVersion, allowWatchBookmarks: true},
+          (type, object) => {
+            if (type === 'ERROR') {
+              if ((object as k8s.V1Status).code === 410) expired = true
+              return
+            }
 
-        resourceVersion = (object as k8s.KubernetesObject).metadata?.resourceVersion ?? resourceVersion
-        if (type === 'BOOKMARK') return
-        consider(type === 'DELETED' ? undefined : object)
-      }, (error) => {
-        if (finished) return
-        const status = (error as {statusCode?: number; code?: number} | null)
-        // A 429 is the server asking to be asked again later: the wait goes on after a pause.
-        const busy = status?.statusCode === 429 || status?.code === 429
-        if (expired || status?.statusCode === 410 || status?.code === 410) {
-          opts.onExpired?.()
-          resourceVersion = undefined
-        } else if (error && !busy && (error as Error).name !== 'AbortError') {
+            resourceVersion = (object as k8s.KubernetesObject).metadata?.resourceVersion ?? resourceVersion
+            if (type === 'BOOKMARK') return
+            consider(type === 'DELETED' ? undefined : object)
+          },
+          (error) => {
+            if (finished) return
+            const status = error as {statusCode?: number; code?: number} | null
+            // A 429 is the server asking to be asked again later: the wait goes on after a pause.
+            const busy = status?.statusCode === 429 || status?.code === 429
+            if (expired || status?.statusCode === 410 || status?.code === 410) {
+              opts.onExpired?.()
+              resourceVersion = undefined
+            } else if (error && !busy && (error as Error).name !== 'AbortError') {
+              finish(kubeError(error, {verb: 'watch', resource: target.plural, namespace: target.namespace}))
+              return
+            }
+
+            setTimeout(() => void start().catch((e) => finish(e as Error)), expired ? 0 : busy ? 1000 : 200)
+          },
+        )
+        .catch((error) => {
           finish(kubeError(error, {verb: 'watch', resource: target.plural, namespace: target.namespace}))
-          return
-        }
-
-        setTimeout(() => void start().catch((e) => finish(e as Error)), expired ? 0 : busy ? 1000 : 200)
-      }).catch((error) => {
-        finish(kubeError(error, {verb: 'watch', resource: target.plural, namespace: target.namespace}))
-        return undefined
-      })
+          return undefined
+        })
     }
 
     void start()

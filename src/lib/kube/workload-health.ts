@@ -19,15 +19,25 @@ export async function whyDegraded(kube: Kube, app: Application): Promise<string 
   const resources = app.status?.resources ?? []
   const persisted = resources.find((r) => r.health?.status === 'Degraded')
   if (persisted) return `${persisted.kind} ${persisted.name}: ${persisted.health?.message ?? 'Degraded'}`
-  const workloads = resources.filter((r) => r.group === 'apps' && (r.kind === 'Deployment' || r.kind === 'StatefulSet') && r.namespace)
-  const reasons = await Promise.all(workloads.map(async (r) => {
-    try {
-      const object = await kube.objects.read({apiVersion: 'apps/v1', kind: r.kind, metadata: {name: r.name, namespace: r.namespace}}) as Workload
-      return [workloadProblem(r.kind, r.name, object), await podProblem(kube, r.namespace!, object)].filter(Boolean).join('; ')
-    } catch {
-      return ''
-    }
-  }))
+  const workloads = resources.filter(
+    (r) => r.group === 'apps' && (r.kind === 'Deployment' || r.kind === 'StatefulSet') && r.namespace,
+  )
+  const reasons = await Promise.all(
+    workloads.map(async (r) => {
+      try {
+        const object = (await kube.objects.read({
+          apiVersion: 'apps/v1',
+          kind: r.kind,
+          metadata: {name: r.name, namespace: r.namespace},
+        })) as Workload
+        return [workloadProblem(r.kind, r.name, object), await podProblem(kube, r.namespace!, object)]
+          .filter(Boolean)
+          .join('; ')
+      } catch {
+        return ''
+      }
+    }),
+  )
   return reasons.filter(Boolean).join('; ') || undefined
 }
 
@@ -43,7 +53,9 @@ function workloadProblem(kind: string, name: string, object: Workload): string |
 async function podProblem(kube: Kube, namespace: string, object: Workload): Promise<string | undefined> {
   const labels = object.spec?.selector?.matchLabels
   if (!labels) return undefined
-  const labelSelector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')
+  const labelSelector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
   const pods = await kube.api(k8s.CoreV1Api).listNamespacedPod({namespace, labelSelector})
   for (const pod of pods.items) {
     const name = `pod ${pod.metadata?.name}`
@@ -51,9 +63,11 @@ async function podProblem(kube: Kube, namespace: string, object: Workload): Prom
     if (unscheduled) return `${name}: ${unscheduled.reason ?? 'not scheduled'}: ${unscheduled.message ?? ''}`.trim()
     for (const c of pod.status?.containerStatuses ?? []) {
       const waiting = c.state?.waiting
-      if (waiting?.reason && waiting.reason !== 'ContainerCreating') return `${name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`
+      if (waiting?.reason && waiting.reason !== 'ContainerCreating')
+        return `${name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`
       const ended = c.lastState?.terminated ?? c.state?.terminated
-      if (ended && ended.exitCode !== 0) return `${name}: container ${c.name} exited ${ended.exitCode}${ended.reason ? ` (${ended.reason})` : ''}`
+      if (ended && ended.exitCode !== 0)
+        return `${name}: container ${c.name} exited ${ended.exitCode}${ended.reason ? ` (${ended.reason})` : ''}`
     }
   }
 

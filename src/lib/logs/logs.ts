@@ -49,9 +49,21 @@ export interface LogOptions {
 }
 
 interface PodLike extends Observed {
-  metadata?: Observed['metadata'] & {name?: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string}
+  metadata?: Observed['metadata'] & {
+    name?: string
+    uid?: string
+    labels?: Record<string, string>
+    deletionTimestamp?: string
+  }
   spec?: {containers?: Array<{name: string}>}
-  status?: {phase?: string; containerStatuses?: Array<{name: string; restartCount?: number; state?: {running?: unknown; terminated?: unknown; waiting?: unknown}}>}
+  status?: {
+    phase?: string
+    containerStatuses?: Array<{
+      name: string
+      restartCount?: number
+      state?: {running?: unknown; terminated?: unknown; waiting?: unknown}
+    }>
+  }
 }
 
 /** Runs `kplat logs`: the past lines, then (with tail) the live ones until the signal ends it. */
@@ -63,43 +75,63 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const wantPlatform = opts.source !== 'app'
   const started = Date.now()
   const [pods, events, {kinds, lines: addonLines}] = await Promise.all([
-    wantApp || opts.pod || opts.type ? listPods(target.kube, target.namespace) as Promise<PodLike[]> : [],
+    wantApp || opts.pod || opts.type ? (listPods(target.kube, target.namespace) as Promise<PodLike[]>) : [],
     wantPlatform ? listEvents(target) : [],
     // Add-on lines are never a process's: --ps and --dyno leave them out, so kplat does not ask.
     wantPlatform && !opts.pod && !opts.type ? addonsNow(target, opts.notice) : {kinds: [], lines: []},
   ])
   const chosen = pods.filter((p) => selected(p, opts))
   if (opts.pod && !pods.some((p) => p.metadata?.name === opts.pod)) {
-    throw new KplatError(`${target.name} has no process "${opts.pod}" (its processes: ${pods.map((p) => p.metadata?.name).join(', ') || 'none'})`, {hint: `\`kplat ps --app ${target.name}\` lists them`})
+    throw new KplatError(
+      `${target.name} has no process "${opts.pod}" (its processes: ${pods.map((p) => p.metadata?.name).join(', ') || 'none'})`,
+      {hint: `\`kplat ps --app ${target.name}\` lists them`},
+    )
   }
 
   if (!opts.tail && wantApp && pods.length === 0) throw notDeployed(target)
   if (opts.type && !opts.tail && chosen.length === 0) {
     const types = [...new Set(pods.map((p) => p.metadata?.labels?.[PROCESS_LABEL]).filter(Boolean))]
-    throw new KplatError(`${target.name} has no ${opts.type} processes running (types with processes: ${types.join(', ') || 'none'})`, {hint: `\`kplat ps:scale ${opts.type}=1 --app ${target.name}\` starts one`})
+    throw new KplatError(
+      `${target.name} has no ${opts.type} processes running (types with processes: ${types.join(', ') || 'none'})`,
+      {hint: `\`kplat ps:scale ${opts.type}=1 --app ${target.name}\` starts one`},
+    )
   }
 
   // Past lines: one request per container, merged by time; the last `num` of them all.
   const cursors = new Map<string, Cursor>()
   const past: LogLine[] = []
   if (wantApp) {
-    await Promise.all(chosen.flatMap((pod) => containersOf(pod).map(async (container) => {
-      const cursor = new Cursor(pod.metadata!.name!, container, multi(pod))
-      cursors.set(cursor.key, cursor)
-      try {
-        const text = await readAll(target.kube, logPath(target.namespace, cursor.pod), {container, timestamps: true, tailLines: opts.num, sinceSeconds: opts.sinceSeconds}, opts.signal)
-        past.push(...cursor.take(text, true))
-      } catch (error) {
-        if (opts.signal.aborted) return
-        // A process that has not started yet has nothing to say: not a failure of the whole command.
-        if (error instanceof StreamError && error.code === 400) return
-        throw kubeError(error, {verb: 'get', resource: 'pods/log', namespace: target.namespace})
-      }
-    })))
+    await Promise.all(
+      chosen.flatMap((pod) =>
+        containersOf(pod).map(async (container) => {
+          const cursor = new Cursor(pod.metadata!.name!, container, multi(pod))
+          cursors.set(cursor.key, cursor)
+          try {
+            const text = await readAll(
+              target.kube,
+              logPath(target.namespace, cursor.pod),
+              {container, timestamps: true, tailLines: opts.num, sinceSeconds: opts.sinceSeconds},
+              opts.signal,
+            )
+            past.push(...cursor.take(text, true))
+          } catch (error) {
+            if (opts.signal.aborted) return
+            // A process that has not started yet has nothing to say: not a failure of the whole command.
+            if (error instanceof StreamError && error.code === 400) return
+            throw kubeError(error, {verb: 'get', resource: 'pods/log', namespace: target.namespace})
+          }
+        }),
+      ),
+    )
   }
 
-  if (wantPlatform) past.push(...[...events, ...addonLines].filter((e) => platformSelected(e, target, opts)), ...applicationLines(target.application))
-  const since = opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
+  if (wantPlatform)
+    past.push(
+      ...[...events, ...addonLines].filter((e) => platformSelected(e, target, opts)),
+      ...applicationLines(target.application),
+    )
+  const since =
+    opts.sinceSeconds === undefined ? undefined : timeKey(new Date(started - opts.sinceSeconds * 1000).toISOString())
   const ordered = byTime(past.filter((l) => !since || l.source === 'app' || timeKey(l.time) >= since))
   // (slice(-0) would be everything.)
   opts.emit(opts.num === undefined ? ordered : opts.num === 0 ? [] : ordered.slice(-opts.num))
@@ -110,22 +142,38 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const watches: Array<Promise<void>> = []
   const trouble = troubleReporter(opts)
   if (wantApp) {
-    watches.push(observe(target.kube, {
-      apiVersion: 'v1', plural: 'pods', namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
-      onList: (items) => follower.reconcile(items as PodLike[]),
-      onEvent: (type, pod) => follower.podChanged(type, pod as PodLike),
-    }))
+    watches.push(
+      observe(target.kube, {
+        apiVersion: 'v1',
+        plural: 'pods',
+        namespace: target.namespace,
+        giveUpMs: opts.giveUpMs,
+        signal: opts.signal,
+        ...trouble,
+        onList: (items) => follower.reconcile(items as PodLike[]),
+        onEvent: (type, pod) => follower.podChanged(type, pod as PodLike),
+      }),
+    )
   }
 
   if (wantPlatform) {
     const seen = new Set(events.map((e) => e.time + e.process + e.message))
-    watches.push(observe(target.kube, {
-      apiVersion: 'v1', plural: 'events', namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
-      onList: (items) => emitNew(items),
-      onEvent: (type, event) => type !== 'DELETED' && emitNew([event]),
-    }))
+    watches.push(
+      observe(target.kube, {
+        apiVersion: 'v1',
+        plural: 'events',
+        namespace: target.namespace,
+        giveUpMs: opts.giveUpMs,
+        signal: opts.signal,
+        ...trouble,
+        onList: (items) => emitNew(items),
+        onEvent: (type, event) => type !== 'DELETED' && emitNew([event]),
+      }),
+    )
     const emitNew = (items: Observed[]) => {
-      const fresh = items.map(eventLine).filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
+      const fresh = items
+        .map(eventLine)
+        .filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
       for (const l of fresh) seen.add(l.time + l.process + l.message)
       if (fresh.length > 0) opts.emit(byTime(fresh))
     }
@@ -138,44 +186,75 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
       opts.emit([line])
     }
 
-    const deleted = (kind: string, name: string): LogLine => ({time: new Date().toISOString(), source: 'platform', process: `${kind}/${name}`, message: 'add-on deleted'})
+    const deleted = (kind: string, name: string): LogLine => ({
+      time: new Date().toISOString(),
+      source: 'platform',
+      process: `${kind}/${name}`,
+      message: 'add-on deleted',
+    })
     for (const kind of kinds) {
       const watch = observe(target.kube, {
-        apiVersion: kind.apiVersion, plural: kind.plural, namespace: target.namespace, giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
+        apiVersion: kind.apiVersion,
+        plural: kind.plural,
+        namespace: target.namespace,
+        giveUpMs: opts.giveUpMs,
+        signal: opts.signal,
+        ...trouble,
         onList: (items) => {
           // A re-list after a lost watch: an add-on that went meanwhile is said to be gone.
           const there = new Set(items.map((o) => `${kind.kind}/${o.metadata?.name ?? ''}`))
           for (const [process, message] of addonStates) {
-            if (process.startsWith(`${kind.kind}/`) && !there.has(process) && message !== 'add-on deleted') addonChanged(deleted(kind.kind, process.slice(kind.kind.length + 1)))
+            if (process.startsWith(`${kind.kind}/`) && !there.has(process) && message !== 'add-on deleted')
+              addonChanged(deleted(kind.kind, process.slice(kind.kind.length + 1)))
           }
 
           for (const o of items) addonChanged(addonLine(o, kind.kind))
         },
-        onEvent: (type, o) => addonChanged(type === 'DELETED' ? deleted(kind.kind, o.metadata?.name ?? '') : addonLine(o, kind.kind)),
+        onEvent: (type, o) =>
+          addonChanged(type === 'DELETED' ? deleted(kind.kind, o.metadata?.name ?? '') : addonLine(o, kind.kind)),
       })
       // A kind this user may not watch costs its add-on lines, never the tail.
-      watches.push(watch.catch((error: unknown) => {
-        if (!opts.signal.aborted) opts.notice(`not following ${kind.plural}: ${(error as Error).message}`)
-      }))
+      watches.push(
+        watch.catch((error: unknown) => {
+          if (!opts.signal.aborted) opts.notice(`not following ${kind.plural}: ${(error as Error).message}`)
+        }),
+      )
     }
 
     let last = applicationState(target.application)
-    watches.push(observe(target.kube, {
-      apiVersion: 'argoproj.io/v1alpha1', plural: 'applications', namespace: target.application.metadata.namespace!, fieldSelector: `metadata.name=${target.application.metadata.name}`,
-      giveUpMs: opts.giveUpMs, signal: opts.signal, ...trouble,
-      onList: (items) => items.forEach((a) => changed(a as unknown as Application)),
-      onEvent: (type, a) => type !== 'DELETED' && changed(a as unknown as Application),
-    }))
+    watches.push(
+      observe(target.kube, {
+        apiVersion: 'argoproj.io/v1alpha1',
+        plural: 'applications',
+        namespace: target.application.metadata.namespace!,
+        fieldSelector: `metadata.name=${target.application.metadata.name}`,
+        giveUpMs: opts.giveUpMs,
+        signal: opts.signal,
+        ...trouble,
+        onList: (items) => items.forEach((a) => changed(a as unknown as Application)),
+        onEvent: (type, a) => type !== 'DELETED' && changed(a as unknown as Application),
+      }),
+    )
     const changed = (application: Application) => {
       const now = applicationState(application)
       if (now === last) return
       last = now
-      opts.emit([{time: new Date().toISOString(), source: 'platform', process: `Application/${application.metadata.name}`, message: `Argo CD: ${now}`}])
+      opts.emit([
+        {
+          time: new Date().toISOString(),
+          source: 'platform',
+          process: `Application/${application.metadata.name}`,
+          message: `Argo CD: ${now}`,
+        },
+      ])
     }
   }
 
   try {
-    await Promise.race([Promise.all(watches), new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve(), {once: true}))])
+    await Promise.race([
+      Promise.all(watches),
+      new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve(), {once: true})),
+    ])
   } finally {
     follower.stop()
   }
@@ -218,7 +297,11 @@ class Cursor {
   private countingKey = ''
   private counting = 0
 
-  constructor(readonly pod: string, readonly container: string, private readonly sharedPod: boolean) {
+  constructor(
+    readonly pod: string,
+    readonly container: string,
+    private readonly sharedPod: boolean,
+  ) {
     this.key = `${pod}/${container}`
   }
 
@@ -248,7 +331,14 @@ class Cursor {
         this.atLast = 1
       }
 
-      out.push({time, source: 'app', process: this.pod, container: this.container, sharedPod: this.sharedPod, message: raw.slice(space + 1).replace(/\r$/, '')})
+      out.push({
+        time,
+        source: 'app',
+        process: this.pod,
+        container: this.container,
+        sharedPod: this.sharedPod,
+        message: raw.slice(space + 1).replace(/\r$/, ''),
+      })
     }
 
     return out
@@ -282,7 +372,10 @@ export function timeKey(time: string): string {
 
 /** Lines in time order, stable; each time parsed once, not once per comparison. */
 function byTime(lines: LogLine[]): LogLine[] {
-  return lines.map((line) => ({key: timeKey(line.time), line})).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.line)
+  return lines
+    .map((line) => ({key: timeKey(line.time), line}))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((k) => k.line)
 }
 
 interface Stream {
@@ -303,7 +396,12 @@ class Follower {
   private paused = false
   private stopped = false
 
-  constructor(private readonly target: AppTarget, private readonly opts: LogOptions, cursors: Map<string, Cursor>, private readonly startedAt: number) {
+  constructor(
+    private readonly target: AppTarget,
+    private readonly opts: LogOptions,
+    cursors: Map<string, Cursor>,
+    private readonly startedAt: number,
+  ) {
     for (const cursor of cursors.values()) this.streams.set(cursor.key, {cursor, busy: false, failures: 0})
     // Pods there at the start resume from where the past lines ended; later pods are read from their first line.
     this.known = new Set([...cursors.values()].map((c) => c.pod))
@@ -358,42 +456,52 @@ class Follower {
     const cursor = stream.cursor
     cursor.restart()
     // Pods there at the start: from the last line shown (or from when kplat looked); new pods: from their first line.
-    const since = cursor.sinceTime() ?? (this.known.has(cursor.pod) ? new Date(Math.floor(this.startedAt / 1000) * 1000).toISOString().replace('.000', '') : undefined)
+    const since =
+      cursor.sinceTime() ??
+      (this.known.has(cursor.pod)
+        ? new Date(Math.floor(this.startedAt / 1000) * 1000).toISOString().replace('.000', '')
+        : undefined)
     const query = {container: cursor.container, follow: true, timestamps: true, sinceTime: since}
     // Its own signal only: stop() aborts every stream when the command's signal ends the tail.
     const signal = abort.signal
-    void openStream(this.target.kube, logPath(this.target.namespace, cursor.pod), query, signal).then((response) => {
-      stream.response = response
-      stream.failures = 0
-      response.setEncoding('utf8')
-      if (this.paused) response.pause()
-      response.on('data', (chunk: string) => {
-        const lines = cursor.take(chunk)
-        if (lines.length > 0 && !this.opts.emit(lines)) this.pause()
+    void openStream(this.target.kube, logPath(this.target.namespace, cursor.pod), query, signal)
+      .then((response) => {
+        stream.response = response
+        stream.failures = 0
+        response.setEncoding('utf8')
+        if (this.paused) response.pause()
+        response.on('data', (chunk: string) => {
+          const lines = cursor.take(chunk)
+          if (lines.length > 0 && !this.opts.emit(lines)) this.pause()
+        })
+        return new Promise<void>((resolve, reject) => {
+          response.on('end', resolve)
+          response.on('error', reject)
+          response.on('close', resolve)
+        })
       })
-      return new Promise<void>((resolve, reject) => {
-        response.on('end', resolve)
-        response.on('error', reject)
-        response.on('close', resolve)
+      .catch((error: unknown) => {
+        if (!signal.aborted && !(error instanceof StreamError && error.code === 400))
+          this.opts.notice(
+            `log stream of ${cursor.key} broke (${error instanceof StreamError ? error.message : describe(error)}); resuming`,
+          )
       })
-    }).catch((error: unknown) => {
-      if (!signal.aborted && !(error instanceof StreamError && error.code === 400)) this.opts.notice(`log stream of ${cursor.key} broke (${error instanceof StreamError ? error.message : describe(error)}); resuming`)
-    }).finally(() => {
-      stream.busy = false
-      stream.response = undefined
-      if (signal.aborted || this.stopped || !this.streams.has(cursor.key)) return
-      // Ended: the container stopped, the connection dropped, or it was not ready yet. Try
-      // again soon, while the pod is there and its container runs; a new pod's first try is fast.
-      stream.failures++
-      const pod = this.pods.get(cursor.pod)
-      if (!pod) return
-      const delay = Math.min(100 * 2 ** Math.min(stream.failures - 1, 6), 5000)
-      stream.timer = setTimeout(() => {
-        const now = this.pods.get(cursor.pod)
-        if (now && running(now, cursor.container) && !stream.busy) this.open(stream)
-      }, delay)
-      stream.timer.unref()
-    })
+      .finally(() => {
+        stream.busy = false
+        stream.response = undefined
+        if (signal.aborted || this.stopped || !this.streams.has(cursor.key)) return
+        // Ended: the container stopped, the connection dropped, or it was not ready yet. Try
+        // again soon, while the pod is there and its container runs; a new pod's first try is fast.
+        stream.failures++
+        const pod = this.pods.get(cursor.pod)
+        if (!pod) return
+        const delay = Math.min(100 * 2 ** Math.min(stream.failures - 1, 6), 5000)
+        stream.timer = setTimeout(() => {
+          const now = this.pods.get(cursor.pod)
+          if (now && running(now, cursor.container) && !stream.busy) this.open(stream)
+        }, delay)
+        stream.timer.unref()
+      })
   }
 
   private pause(): void {
@@ -461,10 +569,17 @@ async function listEvents(target: AppTarget): Promise<LogLine[]> {
 /** A Kubernetes event as a log line: what happened to which object, in the kubelet's or controller's words. */
 function eventLine(object: Observed): LogLine {
   const e = object as EventLike
-  const time = normalise(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? new Date().toISOString())
+  const time = normalise(
+    e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? new Date().toISOString(),
+  )
   const count = (e.count ?? 1) > 1 ? ` (x${e.count})` : ''
   const warning = e.type === 'Warning' ? 'Warning ' : ''
-  return {time, source: 'platform', process: `${e.involvedObject?.kind ?? 'Object'}/${e.involvedObject?.name ?? ''}`, message: `${warning}${e.reason ?? ''}: ${e.message ?? ''}${count}`.trim()}
+  return {
+    time,
+    source: 'platform',
+    process: `${e.involvedObject?.kind ?? 'Object'}/${e.involvedObject?.name ?? ''}`,
+    message: `${warning}${e.reason ?? ''}: ${e.message ?? ''}${count}`.trim(),
+  }
 }
 
 /**
@@ -472,7 +587,10 @@ function eventLine(object: Observed): LogLine {
  * may be (the XRDs an app can own). A cluster without Crossplane, or a user who may not read
  * XRDs, has none to show; the rest of the logs does not depend on them.
  */
-async function addonsNow(target: AppTarget, notice: (text: string) => void): Promise<{kinds: AddonService[]; lines: LogLine[]}> {
+async function addonsNow(
+  target: AppTarget,
+  notice: (text: string) => void,
+): Promise<{kinds: AddonService[]; lines: LogLine[]}> {
   let kinds: AddonService[]
   try {
     kinds = (await listXrds(target.kube)).map(toService).filter((s) => s.shape !== 'cluster')
@@ -480,28 +598,49 @@ async function addonsNow(target: AppTarget, notice: (text: string) => void): Pro
     return {kinds: [], lines: []}
   }
 
-  const lists = await Promise.all(kinds.map(async (kind) => {
-    try {
-      const body = await readAll(target.kube, `/apis/${kind.apiVersion}/namespaces/${encodeURIComponent(target.namespace)}/${kind.plural}`, {})
-      return {kind, lines: ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map((o) => addonLine(o, kind.kind))}
-    } catch (error) {
-      // A kind whose controller has not started yet, or that this user may not list: its
-      // add-ons go unshown (said, unless it is simply not served), and it is not followed.
-      if (!(error instanceof StreamError && error.code === 404)) notice(`add-ons of kind ${kind.kind} not shown: ${error instanceof StreamError ? `HTTP ${error.code}: ${error.message}` : describe(error)}`)
-      return undefined
-    }
-  }))
+  const lists = await Promise.all(
+    kinds.map(async (kind) => {
+      try {
+        const body = await readAll(
+          target.kube,
+          `/apis/${kind.apiVersion}/namespaces/${encodeURIComponent(target.namespace)}/${kind.plural}`,
+          {},
+        )
+        return {
+          kind,
+          lines: ((JSON.parse(body) as {items?: Observed[]}).items ?? []).map((o) => addonLine(o, kind.kind)),
+        }
+      } catch (error) {
+        // A kind whose controller has not started yet, or that this user may not list: its
+        // add-ons go unshown (said, unless it is simply not served), and it is not followed.
+        if (!(error instanceof StreamError && error.code === 404))
+          notice(
+            `add-ons of kind ${kind.kind} not shown: ${error instanceof StreamError ? `HTTP ${error.code}: ${error.message}` : describe(error)}`,
+          )
+        return undefined
+      }
+    }),
+  )
   const listed = lists.filter((l) => l !== undefined)
   return {kinds: listed.map((l) => l.kind), lines: listed.flatMap((l) => l.lines)}
 }
 
 /** An add-on's state as a line, at the time Crossplane last changed it. */
 function addonLine(object: Observed, kind: string): LogLine {
-  const o = object as Observed & {status?: {conditions?: Parameters<typeof addonState>[0]}; metadata?: {creationTimestamp?: string; deletionTimestamp?: string}}
+  const o = object as Observed & {
+    status?: {conditions?: Parameters<typeof addonState>[0]}
+    metadata?: {creationTimestamp?: string; deletionTimestamp?: string}
+  }
   const {state, message, since} = addonState(o.status?.conditions ?? [])
   const process = `${kind}/${o.metadata?.name ?? ''}`
-  if (o.metadata?.deletionTimestamp) return {time: normalise(o.metadata.deletionTimestamp), source: 'platform', process, message: 'add-on deleting'}
-  return {time: normalise(since ?? o.metadata?.creationTimestamp ?? new Date().toISOString()), source: 'platform', process, message: `add-on ${state}${message ? `: ${message}` : ''}`}
+  if (o.metadata?.deletionTimestamp)
+    return {time: normalise(o.metadata.deletionTimestamp), source: 'platform', process, message: 'add-on deleting'}
+  return {
+    time: normalise(since ?? o.metadata?.creationTimestamp ?? new Date().toISOString()),
+    source: 'platform',
+    process,
+    message: `add-on ${state}${message ? `: ${message}` : ''}`,
+  }
 }
 
 function normalise(time: string): string {
@@ -511,8 +650,14 @@ function normalise(time: string): string {
 /** Argo CD's record of deploys, as lines: each synced revision, and the last sync's outcome. */
 function applicationLines(application: Application): LogLine[] {
   const process = `Application/${application.metadata.name}`
-  const lines: LogLine[] = (application.status?.history ?? []).filter((h) => h.deployedAt)
-    .map((h) => ({time: normalise(h.deployedAt!), source: 'platform', process, message: `Argo CD: deployed revision ${h.revision?.slice(0, 7) ?? '?'}`}))
+  const lines: LogLine[] = (application.status?.history ?? [])
+    .filter((h) => h.deployedAt)
+    .map((h) => ({
+      time: normalise(h.deployedAt!),
+      source: 'platform',
+      process,
+      message: `Argo CD: deployed revision ${h.revision?.slice(0, 7) ?? '?'}`,
+    }))
   return lines
 }
 

@@ -26,12 +26,16 @@ export interface AppUrl {
  * yet) does not answer, so then, as when there is no URL at all, kplat forwards a local port
  * to the app's web Service.
  */
-export async function appUrl(target: AppTarget, path: string, opts: {onForwardError?: (error: Error) => void} = {}): Promise<AppUrl> {
+export async function appUrl(
+  target: AppTarget,
+  path: string,
+  opts: {onForwardError?: (error: Error) => void} = {},
+): Promise<AppUrl> {
   const suffix = path ? (path.startsWith('/') ? path : `/${path}`) : '/'
   const found = await publishedUrl(target)
   if (found) {
     const host = new URL(found.url).hostname
-    if (net.isIP(host) || await resolves(host)) return {url: new URL(suffix, found.url).toString(), via: found.via}
+    if (net.isIP(host) || (await resolves(host))) return {url: new URL(suffix, found.url).toString(), via: found.via}
   }
 
   const fallback = found ? `${found.url} has no DNS record` : undefined
@@ -41,7 +45,11 @@ export async function appUrl(target: AppTarget, path: string, opts: {onForwardEr
 
 async function publishedUrl(target: AppTarget): Promise<{url: string; via: AppUrl['via']} | undefined> {
   const {kube, namespace} = target
-  const ingresses = await list(() => kube.objects.list('networking.k8s.io/v1', 'Ingress', namespace), 'ingresses', namespace) as Array<{spec?: {tls?: Array<{hosts?: string[]}>; rules?: Array<{host?: string}>}}>
+  const ingresses = (await list(
+    () => kube.objects.list('networking.k8s.io/v1', 'Ingress', namespace),
+    'ingresses',
+    namespace,
+  )) as Array<{spec?: {tls?: Array<{hosts?: string[]}>; rules?: Array<{host?: string}>}}>
   for (const ingress of ingresses) {
     const host = ingress.spec?.rules?.find((r) => r.host)?.host
     if (!host || host.includes('*')) continue
@@ -51,12 +59,16 @@ async function publishedUrl(target: AppTarget): Promise<{url: string; via: AppUr
 
   const external = target.application.status?.summary?.externalURLs?.[0]
   if (external) return {url: external, via: 'argocd'}
-  const services = await list(() => kube.objects.list('v1', 'Service', namespace), 'services', namespace) as Service[]
+  const services = (await list(() => kube.objects.list('v1', 'Service', namespace), 'services', namespace)) as Service[]
   for (const s of services) {
     const lb = s.spec?.type === 'LoadBalancer' ? s.status?.loadBalancer?.ingress?.[0] : undefined
     const address = lb?.hostname ?? lb?.ip
     const port = s.spec?.ports?.[0]?.port
-    if (address && port) return {url: `${port === 443 ? 'https' : 'http'}://${address}${port === 80 || port === 443 ? '' : `:${port}`}/`, via: 'load-balancer'}
+    if (address && port)
+      return {
+        url: `${port === 443 ? 'https' : 'http'}://${address}${port === 80 || port === 443 ? '' : `:${port}`}/`,
+        via: 'load-balancer',
+      }
   }
 
   return undefined
@@ -73,7 +85,11 @@ async function resolves(host: string): Promise<boolean> {
 
 interface Service {
   metadata?: {name?: string}
-  spec?: {type?: string; selector?: Record<string, string>; ports?: Array<{name?: string; port: number; targetPort?: number | string}>}
+  spec?: {
+    type?: string
+    selector?: Record<string, string>
+    ports?: Array<{name?: string; port: number; targetPort?: number | string}>
+  }
   status?: {loadBalancer?: {ingress?: Array<{ip?: string; hostname?: string}>}}
 }
 
@@ -84,28 +100,53 @@ interface Pod {
 }
 
 /** Forwards a local port to the app's web Service, as `kubectl port-forward svc/NAME` does, re-picking a ready pod per connection. */
-async function forwardToService(target: AppTarget, onError?: (error: Error) => void): Promise<NonNullable<AppUrl['forward']>> {
+async function forwardToService(
+  target: AppTarget,
+  onError?: (error: Error) => void,
+): Promise<NonNullable<AppUrl['forward']>> {
   const {kube, namespace} = target
   const [services, allowed] = await Promise.all([
     list(() => kube.objects.list('v1', 'Service', namespace), 'services', namespace) as Promise<Service[]>,
     mayForward(kube, namespace),
   ])
   if (!allowed) {
-    throw new KplatError(`forbidden: you may not create pods/portforward in namespace ${namespace}, which kplat needs to reach ${target.name} (it has no URL that answers)`, {
-      hint: `Ask your platform team for the "create" right on pods/portforward in ${namespace}, or for DNS for the apps domain`,
-    })
+    throw new KplatError(
+      `forbidden: you may not create pods/portforward in namespace ${namespace}, which kplat needs to reach ${target.name} (it has no URL that answers)`,
+      {
+        hint: `Ask your platform team for the "create" right on pods/portforward in ${namespace}, or for DNS for the apps domain`,
+      },
+    )
   }
 
-  const service = services.find((s) => s.spec?.selector?.[PROCESS_LABEL] === 'web') ?? services.find((s) => s.spec?.selector && s.spec.ports?.length)
-  if (!service?.spec?.selector) throw new KplatError(`${target.name} has no Service to forward a port to`, {hint: 'Its chart needs a Service in front of its web processes (see "The chart contract" in kplat\'s README)'})
+  const service =
+    services.find((s) => s.spec?.selector?.[PROCESS_LABEL] === 'web') ??
+    services.find((s) => s.spec?.selector && s.spec.ports?.length)
+  if (!service?.spec?.selector)
+    throw new KplatError(`${target.name} has no Service to forward a port to`, {
+      hint: 'Its chart needs a Service in front of its web processes (see "The chart contract" in kplat\'s README)',
+    })
   const port = service.spec.ports!.find((p) => p.name === 'http') ?? service.spec.ports![0]
-  const selector = Object.entries(service.spec.selector).map(([k, v]) => `${k}=${v}`).join(',')
-  const readyPods = async () => (await list(() => kube.objects.list('v1', 'Pod', namespace, undefined, undefined, undefined, undefined, selector), 'pods', namespace) as Pod[])
-    .filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+  const selector = Object.entries(service.spec.selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+  const readyPods = async () =>
+    (
+      (await list(
+        () => kube.objects.list('v1', 'Pod', namespace, undefined, undefined, undefined, undefined, selector),
+        'pods',
+        namespace,
+      )) as Pod[]
+    ).filter(
+      (p) =>
+        !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    )
   const readyPod = async (): Promise<{pod: string; port: number}> => {
     const pods = await readyPods()
     const pod = pods[Math.floor(Math.random() * pods.length)]
-    if (!pod) throw new KplatError(`no ${target.name} web process is up to forward to`, {hint: `\`kplat ps --app ${target.name}\` shows its processes`})
+    if (!pod)
+      throw new KplatError(`no ${target.name} web process is up to forward to`, {
+        hint: `\`kplat ps --app ${target.name}\` shows its processes`,
+      })
     return {pod: pod.metadata!.name!, port: containerPort(pod, port.targetPort ?? port.port)}
   }
 
@@ -130,12 +171,16 @@ function containerPort(pod: Pod, target: number | string): number {
     if (named) return named.containerPort
   }
 
-  throw new KplatError(`pod ${pod.metadata?.name} has no port named "${target}"`, {hint: 'The Service\'s targetPort must name a port of the web container'})
+  throw new KplatError(`pod ${pod.metadata?.name} has no port named "${target}"`, {
+    hint: "The Service's targetPort must name a port of the web container",
+  })
 }
 
 async function mayForward(kube: Kube, namespace: string): Promise<boolean> {
   try {
-    const review = await kube.api(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({body: {spec: {resourceAttributes: {namespace, verb: 'create', resource: 'pods', subresource: 'portforward'}}}})
+    const review = await kube.api(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
+      body: {spec: {resourceAttributes: {namespace, verb: 'create', resource: 'pods', subresource: 'portforward'}}},
+    })
     return review.status?.allowed ?? false
   } catch {
     // A cluster that will not say: try, and let the API server answer.
@@ -143,7 +188,11 @@ async function mayForward(kube: Kube, namespace: string): Promise<boolean> {
   }
 }
 
-async function list(fn: () => Promise<{items: k8s.KubernetesObject[]}>, resource: string, namespace: string): Promise<k8s.KubernetesObject[]> {
+async function list(
+  fn: () => Promise<{items: k8s.KubernetesObject[]}>,
+  resource: string,
+  namespace: string,
+): Promise<k8s.KubernetesObject[]> {
   try {
     return (await fn()).items
   } catch (error) {

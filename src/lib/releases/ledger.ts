@@ -78,10 +78,15 @@ export interface Change {
  * The ledger of an app: its namespace, its Application, and its repository on GitHub to
  * describe deploys (without a GitHub token, deploys are recorded without their message).
  */
-export function ledgerFor(ctx: Context, target: {name: string; kube: Kube; namespace: string; application: Application}): Ledger {
+export function ledgerFor(
+  ctx: Context,
+  target: {name: string; kube: Kube; namespace: string; application: Application},
+): Ledger {
   const {application} = target
   return {
-    app: target.name, kube: target.kube, namespace: target.namespace,
+    app: target.name,
+    kube: target.kube,
+    namespace: target.namespace,
     application: applicationRef(target),
     async describeCommit(sha) {
       const repo = await repositoryOf(ctx, application)
@@ -102,7 +107,10 @@ export function ledgerFor(ctx: Context, target: {name: string; kube: Kube; names
 }
 
 /** The GitHub repository an app deploys from, when it is on the GitHub kplat talks to. */
-export async function repositoryOf(ctx: Context, application: Application): Promise<{owner: string; repo: string} | undefined> {
+export async function repositoryOf(
+  ctx: Context,
+  application: Application,
+): Promise<{owner: string; repo: string} | undefined> {
   const url = application.spec.source?.repoURL
   if (!url) return undefined
   const [{githubHost}, {parseGitHubRemote}] = await Promise.all([import('../github/auth.js'), import('../git/repo.js')])
@@ -115,12 +123,22 @@ export const snapshotName = (app: string, version: number) => `${app}-config-v${
 /** The app's releases, oldest first, with the current one marked; deploys not yet copied from Argo CD are copied first. */
 export async function listReleases(ledger: Ledger): Promise<Release[]> {
   const [application, stored] = await Promise.all([readApplication(ledger), readLedger(ledger)])
-  const releases = (await pendingDeploys(ledger, application, stored)).length > 0 ? (await withLock(ledger, async () => (await catchUp(ledger)).releases)) : stored
+  const releases =
+    (await pendingDeploys(ledger, application, stored)).length > 0
+      ? await withLock(ledger, async () => (await catchUp(ledger)).releases)
+      : stored
   return markCurrent(releases, application)
 }
 
 /** Runs fn under the app's release lock, with the ledger caught up, and lets it append. */
-export async function withReleases<T>(ledger: Ledger, fn: (state: {releases: Release[]; application: Application; append: (change: Change) => Promise<Release>}) => Promise<T>): Promise<T> {
+export async function withReleases<T>(
+  ledger: Ledger,
+  fn: (state: {
+    releases: Release[]
+    application: Application
+    append: (change: Change) => Promise<Release>
+  }) => Promise<T>,
+): Promise<T> {
   return withLock(ledger, async () => {
     const {releases, application} = await catchUp(ledger)
     return fn({releases, application, append: (change) => append(ledger, releases, application, change)})
@@ -128,28 +146,54 @@ export async function withReleases<T>(ledger: Ledger, fn: (state: {releases: Rel
 }
 
 /** Sets the outcome of a release once the change is deployed, or has failed. */
-export async function settleRelease(ledger: Ledger, release: Release, outcome: Outcome, reason?: string): Promise<void> {
+export async function settleRelease(
+  ledger: Ledger,
+  release: Release,
+  outcome: Outcome,
+  reason?: string,
+): Promise<void> {
   const settled: Release = {...release, outcome, ...(reason ? {reason} : {})}
   delete settled.current
-  await ledger.kube.objects.patch({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: releaseName(ledger.app, release.version), namespace: ledger.namespace},
-    data: {release: JSON.stringify(settled)}} as k8s.KubernetesObject, undefined, undefined, 'kplat', undefined, k8s.PatchStrategy.MergePatch).catch((error: unknown) => {
-    throw kubeError(error, {verb: 'patch', resource: 'configmaps', namespace: ledger.namespace})
-  })
+  await ledger.kube.objects
+    .patch(
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {name: releaseName(ledger.app, release.version), namespace: ledger.namespace},
+        data: {release: JSON.stringify(settled)},
+      } as k8s.KubernetesObject,
+      undefined,
+      undefined,
+      'kplat',
+      undefined,
+      k8s.PatchStrategy.MergePatch,
+    )
+    .catch((error: unknown) => {
+      throw kubeError(error, {verb: 'patch', resource: 'configmaps', namespace: ledger.namespace})
+    })
 }
 
 /** vN or N, as typed. */
 export function parseVersion(text: string): number {
   const m = /^v?(\d+)$/.exec(text)
-  if (!m || Number(m[1]) < 1) throw new UsageError(`"${text}" is not a release: expected vN, such as v3`, '`kplat releases` lists them')
+  if (!m || Number(m[1]) < 1)
+    throw new UsageError(`"${text}" is not a release: expected vN, such as v3`, '`kplat releases` lists them')
   return Number(m[1])
 }
 
 /** One release, or the current one. */
 export function findRelease(app: string, releases: Release[], version: number | undefined): Release {
-  const found = version === undefined ? releases.find((r) => r.current) ?? head(releases) : releases.find((r) => r.version === version)
+  const found =
+    version === undefined
+      ? (releases.find((r) => r.current) ?? head(releases))
+      : releases.find((r) => r.version === version)
   if (found) return found
-  if (releases.length === 0) throw new KplatError(`${app} has no releases yet`, {hint: 'Its first deploy is its first release'})
-  throw new UsageError(`${app} has no release v${version}`, `It has v1 to v${head(releases)!.version}; \`kplat releases\` lists them`)
+  if (releases.length === 0)
+    throw new KplatError(`${app} has no releases yet`, {hint: 'Its first deploy is its first release'})
+  throw new UsageError(
+    `${app} has no release v${version}`,
+    `It has v1 to v${head(releases)!.version}; \`kplat releases\` lists them`,
+  )
 }
 
 /** The latest release, which holds the app's state as kplat knows it. */
@@ -159,7 +203,12 @@ export function head(releases: Release[]): Release | undefined {
 
 async function readApplication(ledger: Ledger): Promise<Application> {
   try {
-    return await ledger.kube.api(k8s.CustomObjectsApi).getNamespacedCustomObject({group: 'argoproj.io', version: 'v1alpha1', plural: 'applications', ...ledger.application}) as Application
+    return (await ledger.kube.api(k8s.CustomObjectsApi).getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      plural: 'applications',
+      ...ledger.application,
+    })) as Application
   } catch (error) {
     throw kubeError(error, {verb: 'get', resource: 'applications.argoproj.io', namespace: ledger.application.namespace})
   }
@@ -169,18 +218,34 @@ async function readApplication(ledger: Ledger): Promise<Application> {
 async function readLedger(ledger: Ledger): Promise<Release[]> {
   let list: k8s.V1ConfigMapList
   try {
-    list = await ledger.kube.api(k8s.CoreV1Api).listNamespacedConfigMap({namespace: ledger.namespace, labelSelector: `${LABELS.app}=${ledger.app},${RELEASE_LABEL}`})
+    list = await ledger.kube.api(k8s.CoreV1Api).listNamespacedConfigMap({
+      namespace: ledger.namespace,
+      labelSelector: `${LABELS.app}=${ledger.app},${RELEASE_LABEL}`,
+    })
   } catch (error) {
     throw kubeError(error, {verb: 'list', resource: 'configmaps', namespace: ledger.namespace})
   }
 
-  return list.items.filter((c) => c.metadata?.labels?.[LABELS.managedBy] === 'kplat' && c.data?.release)
+  return list.items
+    .filter((c) => c.metadata?.labels?.[LABELS.managedBy] === 'kplat' && c.data?.release)
     .map((c) => JSON.parse(c.data!.release) as Release)
     .sort((a, b) => a.version - b.version)
 }
 
-interface HistoryEntry {id: number; revision?: string; deployedAt?: string; initiatedBy?: {username?: string; automated?: boolean}}
-interface PendingDeploy {commit: string; historyId?: number; at?: string; by?: string; outcome: Outcome; reason?: string}
+interface HistoryEntry {
+  id: number
+  revision?: string
+  deployedAt?: string
+  initiatedBy?: {username?: string; automated?: boolean}
+}
+interface PendingDeploy {
+  commit: string
+  historyId?: number
+  at?: string
+  by?: string
+  outcome: Outcome
+  reason?: string
+}
 const SHA = /^[0-9a-f]{40}$/
 
 /**
@@ -193,7 +258,9 @@ async function pendingDeploys(ledger: Ledger, application: Application, releases
   const seen = Math.max(-1, ...releases.map((r) => r.historyId ?? -1))
   let commit = head(releases)?.commit
   const out: PendingDeploy[] = []
-  const history = ((application.status?.history ?? []) as HistoryEntry[]).filter((h) => h.id > seen).sort((a, b) => a.id - b.id)
+  const history = ((application.status?.history ?? []) as HistoryEntry[])
+    .filter((h) => h.id > seen)
+    .sort((a, b) => a.id - b.id)
   for (const h of history) {
     if (!h.revision || h.revision === commit) continue
     out.push({commit: h.revision, historyId: h.id, at: h.deployedAt, by: h.initiatedBy?.username, outcome: 'succeeded'})
@@ -201,7 +268,12 @@ async function pendingDeploys(ledger: Ledger, application: Application, releases
   }
 
   // A commit never released: a revision the ledger had is an old state Argo CD has not left yet (a rollback's first seconds).
-  const fresh = (sha: string | undefined): sha is string => sha !== undefined && SHA.test(sha) && sha !== commit && !releases.some((r) => r.commit === sha) && !out.some((d) => d.commit === sha)
+  const fresh = (sha: string | undefined): sha is string =>
+    sha !== undefined &&
+    SHA.test(sha) &&
+    sha !== commit &&
+    !releases.some((r) => r.commit === sha) &&
+    !out.some((d) => d.commit === sha)
   let live = application.status?.sync?.revision
   const error = application.status?.conditions?.find((c) => /Error$/.test(c.type))
   // When the chart does not render, Argo CD names the branch, not the commit; GitHub knows which commit that is.
@@ -218,23 +290,48 @@ async function catchUp(ledger: Ledger): Promise<{releases: Release[]; applicatio
   for (const d of deploys) {
     const described = await ledger.describeCommit?.(d.commit).catch(() => undefined)
     const short = d.commit.slice(0, 7)
-    await append(ledger, releases, application, {kind: 'deploy', description: `Deploy ${short}${described ? `: ${described.message.split('\n')[0]}` : ''}`, commit: d.commit,
-      outcome: d.outcome, reason: d.reason}, {at: d.at, by: d.by ?? described?.author ?? 'git push', message: described?.message, author: described?.author, historyId: d.historyId})
+    await append(
+      ledger,
+      releases,
+      application,
+      {
+        kind: 'deploy',
+        description: `Deploy ${short}${described ? `: ${described.message.split('\n')[0]}` : ''}`,
+        commit: d.commit,
+        outcome: d.outcome,
+        reason: d.reason,
+      },
+      {
+        at: d.at,
+        by: d.by ?? described?.author ?? 'git push',
+        message: described?.message,
+        author: described?.author,
+        historyId: d.historyId,
+      },
+    )
   }
 
   return {releases, application}
 }
 
-async function append(ledger: Ledger, releases: Release[], application: Application, change: Change,
-  extra: {at?: string; by?: string; message?: string; author?: string; historyId?: number} = {}): Promise<Release> {
+async function append(
+  ledger: Ledger,
+  releases: Release[],
+  application: Application,
+  change: Change,
+  extra: {at?: string; by?: string; message?: string; author?: string; historyId?: number} = {},
+): Promise<Release> {
   const previous = head(releases)
   if (previous?.outcome === 'deploying') {
     const live = liveOutcome(application, previous.commit)
     // Still settling (a self-heal of the first sync, pods starting) when the next change comes:
     // a deploy Argo CD has a successful sync of counts as done, and the next release's outcome
     // follows the rest; anything else is superseded.
-    const synced = previous.kind === 'deploy' && ((application.status?.history ?? []) as HistoryEntry[]).some((h) => h.revision === previous.commit)
-    const settled = live.outcome === 'deploying' ? {outcome: synced ? 'succeeded' as const : 'superseded' as const} : live
+    const synced =
+      previous.kind === 'deploy' &&
+      ((application.status?.history ?? []) as HistoryEntry[]).some((h) => h.revision === previous.commit)
+    const settled =
+      live.outcome === 'deploying' ? {outcome: synced ? ('succeeded' as const) : ('superseded' as const)} : live
     await settleRelease(ledger, previous, settled.outcome, settled.reason)
     Object.assign(previous, settled)
   }
@@ -242,9 +339,11 @@ async function append(ledger: Ledger, releases: Release[], application: Applicat
   const version = (previous?.version ?? 0) + 1
   const latestHistory = Math.max(-1, ...((application.status?.history ?? []) as HistoryEntry[]).map((h) => h.id))
   const release: Release = {
-    version, kind: change.kind, description: change.description,
+    version,
+    kind: change.kind,
+    description: change.description,
     createdAt: extra.at ?? new Date().toISOString(),
-    by: extra.by ?? await whoAmI(ledger.kube),
+    by: extra.by ?? (await whoAmI(ledger.kube)),
     commit: change.commit ?? previous?.commit ?? application.status?.sync?.revision,
     ...(extra.message ? {message: extra.message, author: extra.author} : {}),
     config: change.config ?? previous?.config ?? {version: 0, keys: []},
@@ -261,13 +360,22 @@ async function append(ledger: Ledger, releases: Release[], application: Applicat
   }
 
   try {
-    await ledger.kube.api(k8s.CoreV1Api).createNamespacedConfigMap({namespace: ledger.namespace, body: {
-      metadata: {name: releaseName(ledger.app, version), labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app, [RELEASE_LABEL]: String(version)}},
-      data: {release: JSON.stringify(release)},
-    }})
+    await ledger.kube.api(k8s.CoreV1Api).createNamespacedConfigMap({
+      namespace: ledger.namespace,
+      body: {
+        metadata: {
+          name: releaseName(ledger.app, version),
+          labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app, [RELEASE_LABEL]: String(version)},
+        },
+        data: {release: JSON.stringify(release)},
+      },
+    })
   } catch (error) {
     if ((error as {code?: number}).code === 409) {
-      throw new KplatError(`release v${version} of ${ledger.app} was written by someone else meanwhile (without kplat's lock)`, {hint: 'Run the command again'})
+      throw new KplatError(
+        `release v${version} of ${ledger.app} was written by someone else meanwhile (without kplat's lock)`,
+        {hint: 'Run the command again'},
+      )
     }
 
     throw kubeError(error, {verb: 'create', resource: 'configmaps', namespace: ledger.namespace})
@@ -278,14 +386,23 @@ async function append(ledger: Ledger, releases: Release[], application: Applicat
 }
 
 async function writeSnapshot(ledger: Ledger, version: number, values: Record<string, string>): Promise<void> {
-  const body = {metadata: {name: snapshotName(ledger.app, version), labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app, [RELEASE_LABEL]: String(version)}},
-    type: 'Opaque', immutable: true, data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))}
+  const body = {
+    metadata: {
+      name: snapshotName(ledger.app, version),
+      labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app, [RELEASE_LABEL]: String(version)},
+    },
+    type: 'Opaque',
+    immutable: true,
+    data: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+  }
   try {
     await ledger.kube.api(k8s.CoreV1Api).createNamespacedSecret({namespace: ledger.namespace, body})
   } catch (error) {
     // Left by an attempt that died before its release was written: that number is being handed out again.
     if ((error as {code?: number}).code === 409) {
-      await ledger.kube.api(k8s.CoreV1Api).deleteNamespacedSecret({name: body.metadata.name, namespace: ledger.namespace})
+      await ledger.kube
+        .api(k8s.CoreV1Api)
+        .deleteNamespacedSecret({name: body.metadata.name, namespace: ledger.namespace})
       await ledger.kube.api(k8s.CoreV1Api).createNamespacedSecret({namespace: ledger.namespace, body})
       return
     }
@@ -298,11 +415,18 @@ async function writeSnapshot(ledger: Ledger, version: number, values: Record<str
 export async function readSnapshot(ledger: Ledger, version: number): Promise<Record<string, string>> {
   if (version === 0) return {}
   try {
-    const secret = await ledger.kube.api(k8s.CoreV1Api).readNamespacedSecret({name: snapshotName(ledger.app, version), namespace: ledger.namespace})
-    return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+    const secret = await ledger.kube
+      .api(k8s.CoreV1Api)
+      .readNamespacedSecret({name: snapshotName(ledger.app, version), namespace: ledger.namespace})
+    return Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    )
   } catch (error) {
     if ((error as {code?: number}).code === 404) {
-      throw new KplatError(`the config vars of v${version} are gone (Secret ${ledger.namespace}/${snapshotName(ledger.app, version)} was deleted)`, {hint: 'Roll back to another release, or set the config vars with `kplat config:set`'})
+      throw new KplatError(
+        `the config vars of v${version} are gone (Secret ${ledger.namespace}/${snapshotName(ledger.app, version)} was deleted)`,
+        {hint: 'Roll back to another release, or set the config vars with `kplat config:set`'},
+      )
     }
 
     throw kubeError(error, {verb: 'get', resource: 'secrets', namespace: ledger.namespace})
@@ -322,17 +446,24 @@ export async function track<T>(ledger: Ledger, release: Release, work: Promise<T
 }
 
 /** What Argo CD says of deploying a commit: done and Healthy, failed (with its words), or under way. */
-export function liveOutcome(application: Application, commit: string | undefined, revision = application.status?.sync?.revision): {outcome: Outcome; reason?: string} {
+export function liveOutcome(
+  application: Application,
+  commit: string | undefined,
+  revision = application.status?.sync?.revision,
+): {outcome: Outcome; reason?: string} {
   const s = application.status
   const op = s?.operationState
-  if (op && ['Failed', 'Error'].includes(op.phase ?? '') && op.syncResult?.revision === commit) return {outcome: 'failed', reason: op.message}
+  if (op && ['Failed', 'Error'].includes(op.phase ?? '') && op.syncResult?.revision === commit)
+    return {outcome: 'failed', reason: op.message}
   const error = s?.conditions?.find((c) => /Error$/.test(c.type))
   // revision: the commit Argo CD is comparing with, which the caller may know better (a chart that does not render).
   if (revision !== commit) return {outcome: 'deploying'}
   if (!s?.sync) return error ? {outcome: 'failed', reason: error.message} : {outcome: 'deploying'}
   if (error) return {outcome: 'failed', reason: error.message}
   if (s.health?.status === 'Degraded') return {outcome: 'failed', reason: s.health.message ?? 'Degraded'}
-  return s.sync.status === 'Synced' && s.health?.status === 'Healthy' && op?.phase !== 'Running' ? {outcome: 'succeeded'} : {outcome: 'deploying'}
+  return s.sync.status === 'Synced' && s.health?.status === 'Healthy' && op?.phase !== 'Running'
+    ? {outcome: 'succeeded'}
+    : {outcome: 'deploying'}
 }
 
 /** The newest release that did not fail is what runs; a release still deploying is shown live. */
@@ -350,7 +481,13 @@ const users = new WeakMap<Kube, Promise<string>>()
 async function whoAmI(kube: Kube): Promise<string> {
   let user = users.get(kube)
   if (!user) {
-    user = kube.api(k8s.AuthenticationV1Api).createSelfSubjectReview({body: {}}).then((r) => r.status?.userInfo?.username ?? 'unknown', () => 'unknown')
+    user = kube
+      .api(k8s.AuthenticationV1Api)
+      .createSelfSubjectReview({body: {}})
+      .then(
+        (r) => r.status?.userInfo?.username ?? 'unknown',
+        () => 'unknown',
+      )
     users.set(kube, user)
   }
 
@@ -372,23 +509,39 @@ async function withLock<T>(ledger: Ledger, fn: () => Promise<T>): Promise<T> {
     // A Lease's times are MicroTime: six digits of fraction.
     const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
     try {
-      const created = await leases.createNamespacedLease({namespace, body: {metadata: {name, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app}},
-        spec: {holderIdentity: holder, leaseDurationSeconds: LOCK_SECONDS, acquireTime: now as never, renewTime: now as never}}})
+      const created = await leases.createNamespacedLease({
+        namespace,
+        body: {
+          metadata: {name, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app}},
+          spec: {
+            holderIdentity: holder,
+            leaseDurationSeconds: LOCK_SECONDS,
+            acquireTime: now as never,
+            renewTime: now as never,
+          },
+        },
+      })
       uid = created.metadata?.uid
       break
     } catch (error) {
-      if ((error as {code?: number}).code !== 409) throw kubeError(error, {verb: 'create', resource: 'leases.coordination.k8s.io', namespace})
+      if ((error as {code?: number}).code !== 409)
+        throw kubeError(error, {verb: 'create', resource: 'leases.coordination.k8s.io', namespace})
     }
 
     const held = await leases.readNamespacedLease({name, namespace}).catch(() => undefined)
     const renewed = held?.spec?.renewTime ? new Date(held.spec.renewTime as unknown as string).getTime() : 0
     if (held && renewed + (held.spec?.leaseDurationSeconds ?? LOCK_SECONDS) * 1000 < Date.now()) {
-      await leases.deleteNamespacedLease({name, namespace, body: {preconditions: {uid: held.metadata?.uid}}}).catch(() => undefined)
+      await leases
+        .deleteNamespacedLease({name, namespace, body: {preconditions: {uid: held.metadata?.uid}}})
+        .catch(() => undefined)
       continue
     }
 
     if (Date.now() > deadline) {
-      throw new KplatError(`another change to ${ledger.app} is being recorded (${held?.spec?.holderIdentity ?? 'unknown holder'}) and did not finish within ${2 * LOCK_SECONDS}s`, {hint: 'Run the command again in a moment'})
+      throw new KplatError(
+        `another change to ${ledger.app} is being recorded (${held?.spec?.holderIdentity ?? 'unknown holder'}) and did not finish within ${2 * LOCK_SECONDS}s`,
+        {hint: 'Run the command again in a moment'},
+      )
     }
 
     await new Promise((r) => setTimeout(r, 150 + Math.random() * 100))

@@ -39,12 +39,19 @@ export async function listApps(platform: Platform): Promise<App[]> {
 export async function listApplications({kube, settings}: Platform): Promise<Application[]> {
   const namespace = settings.argocdNamespace
   try {
-    const list = await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({
-      ...ARGOCD, namespace, labelSelector: MANAGED_BY_KPLAT,
-    }) as {items: Application[]}
+    const list = (await kube.api(k8s.CustomObjectsApi).listNamespacedCustomObject({
+      ...ARGOCD,
+      namespace,
+      labelSelector: MANAGED_BY_KPLAT,
+    })) as {items: Application[]}
     return list.items
   } catch (error) {
-    throw kubeError(error, {verb: 'list', resource: 'applications.argoproj.io', namespace, server: kube.config.getCurrentCluster()?.server})
+    throw kubeError(error, {
+      verb: 'list',
+      resource: 'applications.argoproj.io',
+      namespace,
+      server: kube.config.getCurrentCluster()?.server,
+    })
   }
 }
 
@@ -57,13 +64,25 @@ export async function getApplication({kube, settings}: Platform, name: string): 
   const namespace = settings.argocdNamespace
   let application: Application
   try {
-    application = await kube.api(k8s.CustomObjectsApi).getNamespacedCustomObject({...ARGOCD, namespace, name}) as Application
+    application = (await kube
+      .api(k8s.CustomObjectsApi)
+      .getNamespacedCustomObject({...ARGOCD, namespace, name})) as Application
   } catch (error) {
-    if ((error as {code?: number}).code === 404 && !/the server could not find the requested resource/i.test(String((error as {body?: unknown}).body))) {
-      throw new KplatError(`app "${name}" not found`, {hint: 'Run `kplat apps` to list your apps, or `kplat create ' + name + '` to create it'})
+    if (
+      (error as {code?: number}).code === 404 &&
+      !/the server could not find the requested resource/i.test(String((error as {body?: unknown}).body))
+    ) {
+      throw new KplatError(`app "${name}" not found`, {
+        hint: 'Run `kplat apps` to list your apps, or `kplat create ' + name + '` to create it',
+      })
     }
 
-    throw kubeError(error, {verb: 'get', resource: 'applications.argoproj.io', namespace, server: kube.config.getCurrentCluster()?.server})
+    throw kubeError(error, {
+      verb: 'get',
+      resource: 'applications.argoproj.io',
+      namespace,
+      server: kube.config.getCurrentCluster()?.server,
+    })
   }
 
   refuseForeign(application, name)
@@ -73,6 +92,8 @@ export async function getApplication({kube, settings}: Platform, name: string): 
 /** kplat acts only on the Applications it created. */
 export function refuseForeign(application: Application, name: string): void {
   if (application.metadata.labels?.[LABELS.managedBy] !== 'kplat') {
-    throw new KplatError(`"${name}" is an Argo CD Application that kplat did not create`, {hint: 'kplat only manages apps it created; use argocd for this one'})
+    throw new KplatError(`"${name}" is an Argo CD Application that kplat did not create`, {
+      hint: 'kplat only manages apps it created; use argocd for this one',
+    })
   }
 }

@@ -22,8 +22,10 @@ export async function checkRemotes(ctx: Context, app: ResolvedApp, repoUrl: stri
   const [{parseGitHubRemote}, {githubHost}] = await Promise.all([import('../git/repo.js'), import('../github/auth.js')])
   const deploys = parseGitHubRemote(repoUrl, githubHost(ctx.env))
   if (!deploys || app.remotes.includes(`${deploys.owner}/${deploys.repo}`.toLowerCase())) return
-  throw new UsageError(`this repository's ${app.source} points at ${app.remotes.join(', ')}, but the app ${app.name} deploys from ${deploys.owner}/${deploys.repo}`,
-    `Pass --app ${app.name} if you mean that app all the same`)
+  throw new UsageError(
+    `this repository's ${app.source} points at ${app.remotes.join(', ')}, but the app ${app.name} deploys from ${deploys.owner}/${deploys.repo}`,
+    `Pass --app ${app.name} if you mean that app all the same`,
+  )
 }
 
 /**
@@ -37,7 +39,10 @@ export async function resolveApp(ctx: Context, flag: string | undefined): Promis
   const candidates = dedupe(await appsOfRepository(ctx))
   if (candidates.length === 1) return candidates[0]
   if (candidates.length === 0) {
-    throw new UsageError('no app specified, and the current directory is not an app\'s repository', 'Pass --app APP, set KPLAT_APP, or run it inside the app\'s git clone')
+    throw new UsageError(
+      "no app specified, and the current directory is not an app's repository",
+      "Pass --app APP, set KPLAT_APP, or run it inside the app's git clone",
+    )
   }
 
   const list = candidates.map((c) => `${c.name} (${c.source})`).join(', ')
@@ -64,7 +69,12 @@ async function appsOfRepository(ctx: Context): Promise<ResolvedApp[]> {
   const host = githubHost(ctx.env)
   for (const remote of await remotes(root)) {
     const gh = parseGitHubRemote(remote.url, host)
-    if (gh && isAppName(gh.repo)) found.push({name: gh.repo, source: `git remote ${remote.name}`, remotes: [`${gh.owner}/${gh.repo}`.toLowerCase()]})
+    if (gh && isAppName(gh.repo))
+      found.push({
+        name: gh.repo,
+        source: `git remote ${remote.name}`,
+        remotes: [`${gh.owner}/${gh.repo}`.toLowerCase()],
+      })
   }
 
   return found
@@ -81,7 +91,9 @@ async function catalogApp(root: string): Promise<string | undefined> {
 
   const {parseAllDocuments} = await import('yaml')
   for (const doc of parseAllDocuments(text)) {
-    const app = (doc.toJS() as {metadata?: {annotations?: Record<string, unknown>}} | null)?.metadata?.annotations?.['kplat.dev/app']
+    const app = (doc.toJS() as {metadata?: {annotations?: Record<string, unknown>}} | null)?.metadata?.annotations?.[
+      'kplat.dev/app'
+    ]
     if (typeof app === 'string' && isAppName(app)) return app
   }
 

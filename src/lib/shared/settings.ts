@@ -27,7 +27,12 @@ export interface PlatformSettings {
 export const SETTINGS_NAMESPACE = 'kplat-system'
 export const SETTINGS_CONFIGMAP = 'kplat'
 
-const DEFAULTS: PlatformSettings = {registry: 'ghcr.io', argocdNamespace: 'argocd', argocdProject: 'default', maxProcesses: 100}
+const DEFAULTS: PlatformSettings = {
+  registry: 'ghcr.io',
+  argocdNamespace: 'argocd',
+  argocdProject: 'default',
+  maxProcesses: 100,
+}
 
 const ENV: Record<keyof PlatformSettings, string> = {
   githubOwner: 'KPLAT_GITHUB_OWNER',
@@ -50,10 +55,13 @@ export async function loadSettings(kube: Kube | undefined, env: NodeJS.ProcessEn
     if (!value) continue
     if (typeof DEFAULTS[key] === 'number') {
       const n = Number(value)
-      if (!Number.isInteger(n) || n < 0) throw new KplatError(`${key} must be a whole number, not "${value}"`, {hint: `Fix ${ENV[key]} or the ${key} key of ConfigMap ${SETTINGS_NAMESPACE}/${SETTINGS_CONFIGMAP}`})
+      if (!Number.isInteger(n) || n < 0)
+        throw new KplatError(`${key} must be a whole number, not "${value}"`, {
+          hint: `Fix ${ENV[key]} or the ${key} key of ConfigMap ${SETTINGS_NAMESPACE}/${SETTINGS_CONFIGMAP}`,
+        })
       ;(settings as unknown as Record<string, number>)[key] = n
     } else {
-      (settings as unknown as Record<string, string>)[key] = value
+      ;(settings as unknown as Record<string, string>)[key] = value
     }
   }
 
@@ -62,12 +70,19 @@ export async function loadSettings(kube: Kube | undefined, env: NodeJS.ProcessEn
 
 async function readConfigMap(kube: Kube): Promise<Record<string, string>> {
   try {
-    const cm = await kube.api(k8s.CoreV1Api).readNamespacedConfigMap({name: SETTINGS_CONFIGMAP, namespace: SETTINGS_NAMESPACE})
+    const cm = await kube
+      .api(k8s.CoreV1Api)
+      .readNamespacedConfigMap({name: SETTINGS_CONFIGMAP, namespace: SETTINGS_NAMESPACE})
     return cm.data ?? {}
   } catch (error) {
     // Not set up, or not readable by this user: the defaults and environment still work.
     const code = (error as {code?: number}).code
     if (code === 404 || code === 403) return {}
-    throw kubeError(error, {verb: 'get', resource: 'configmaps', namespace: SETTINGS_NAMESPACE, server: kube.config.getCurrentCluster()?.server})
+    throw kubeError(error, {
+      verb: 'get',
+      resource: 'configmaps',
+      namespace: SETTINGS_NAMESPACE,
+      server: kube.config.getCurrentCluster()?.server,
+    })
   }
 }

@@ -64,7 +64,13 @@ export async function resolveTarget(ctx: Context, flags: TargetFlags, opts: Targ
   const application = await getApplication(platform, name)
   await checkRemotes(ctx, resolved, application.spec.source?.repoURL)
   const namespace = application.spec.destination.namespace ?? name
-  return {...platform, name, application, namespace, ledger: ledgerFor(ctx, {name, kube: platform.kube, namespace, application})}
+  return {
+    ...platform,
+    name,
+    application,
+    namespace,
+    ledger: ledgerFor(ctx, {name, kube: platform.kube, namespace, application}),
+  }
 }
 
 /** resolveTarget for an app whose Application may be gone already; the same checks on what is left. */

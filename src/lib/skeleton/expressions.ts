@@ -47,15 +47,21 @@ export function parseRepoUrl(url: string): RepoUrl {
 }
 
 /** kind:namespace/name, with the defaults Backstage's catalog model applies. */
-export function parseEntityRef(ref: unknown, context: {defaultKind?: string; defaultNamespace?: string} = {}): {kind: string; namespace: string; name: string} {
+export function parseEntityRef(
+  ref: unknown,
+  context: {defaultKind?: string; defaultNamespace?: string} = {},
+): {kind: string; namespace: string; name: string} {
   if (typeof ref !== 'string') throw new Error(`Entity reference must be a string, got ${typeof ref}`)
   const colon = ref.indexOf(':')
   const slash = ref.indexOf('/')
   const kind = colon === -1 ? context.defaultKind : ref.slice(0, colon)
   const rest = colon === -1 ? ref : ref.slice(colon + 1)
-  const namespace = slash === -1 ? context.defaultNamespace ?? 'default' : rest.slice(0, rest.indexOf('/'))
+  const namespace = slash === -1 ? (context.defaultNamespace ?? 'default') : rest.slice(0, rest.indexOf('/'))
   const name = slash === -1 ? rest : rest.slice(rest.indexOf('/') + 1)
-  if (!kind) throw new Error(`Entity reference "${ref}" had missing or empty kind (e.g. did not start with "component:" or similar)`)
+  if (!kind)
+    throw new Error(
+      `Entity reference "${ref}" had missing or empty kind (e.g. did not start with "component:" or similar)`,
+    )
   if (!namespace) throw new Error(`Entity reference "${ref}" had missing or empty namespace`)
   if (!name) throw new Error(`Entity reference "${ref}" had missing or empty name`)
   return {kind, namespace, name}
@@ -81,13 +87,32 @@ function projectSlug(url: string): string {
  * A Nunjucks environment as Backstage's scaffolder sets one up: `${{ }}` variables (or
  * cookiecutter's `{{ }}` with cookiecutterCompat), no autoescaping, its filters.
  */
-export async function createTemplater(opts: {cookiecutterCompat?: boolean; trimBlocks?: boolean; lstripBlocks?: boolean} = {}): Promise<Templater> {
+export async function createTemplater(
+  opts: {cookiecutterCompat?: boolean; trimBlocks?: boolean; lstripBlocks?: boolean} = {},
+): Promise<Templater> {
   const nunjucks = (await import('nunjucks')).default as typeof nunjucksType
   const tags = opts.cookiecutterCompat ? {} : {tags: {variableStart: '${{', variableEnd: '}}'}}
-  const env = new nunjucks.Environment(null, {autoescape: false, trimBlocks: Boolean(opts.trimBlocks), lstripBlocks: Boolean(opts.lstripBlocks), ...tags})
-  const parser = (nunjucks as unknown as {parser: {parse(src: string, extensions: unknown[], opts: unknown): {children: Array<{typename: string; children?: Array<{typename: string}>}>}}}).parser
+  const env = new nunjucks.Environment(null, {
+    autoescape: false,
+    trimBlocks: Boolean(opts.trimBlocks),
+    lstripBlocks: Boolean(opts.lstripBlocks),
+    ...tags,
+  })
+  const parser = (
+    nunjucks as unknown as {
+      parser: {
+        parse(
+          src: string,
+          extensions: unknown[],
+          opts: unknown,
+        ): {children: Array<{typename: string; children?: Array<{typename: string}>}>}
+      }
+    }
+  ).parser
   env.addFilter('parseRepoUrl', (url: string) => parseRepoUrl(url))
-  env.addFilter('parseEntityRef', (ref: unknown, context?: {defaultKind?: string; defaultNamespace?: string}) => parseEntityRef(ref, context))
+  env.addFilter('parseEntityRef', (ref: unknown, context?: {defaultKind?: string; defaultNamespace?: string}) =>
+    parseEntityRef(ref, context),
+  )
   env.addFilter('pick', pick)
   env.addFilter('projectSlug', projectSlug)
   if (opts.cookiecutterCompat) env.addFilter('jsonify', (value: unknown) => JSON.stringify(value))
@@ -102,7 +127,10 @@ export async function createTemplater(opts: {cookiecutterCompat?: boolean; trimB
     single(text) {
       try {
         const {children} = parser.parse(text, [], tags)
-        return children.length === 1 && !(children[0].typename === 'Output' && children[0].children?.[0]?.typename === 'TemplateData')
+        return (
+          children.length === 1 &&
+          !(children[0].typename === 'Output' && children[0].children?.[0]?.typename === 'TemplateData')
+        )
       } catch {
         return false
       }
@@ -114,13 +142,20 @@ export async function createTemplater(opts: {cookiecutterCompat?: boolean; trimB
 function templateError(error: unknown, where: string, text: string): TemplateError {
   const message = (error as Error).message ?? String(error)
   // An unclosed tag is found at the end of the text, where Nunjucks gives no position.
-  const what = message.split('\n').map((l) => l.trim()).filter(Boolean).at(-1)?.replace(/^Error: /, '') ?? message
+  const what =
+    message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1)
+      ?.replace(/^Error: /, '') ?? message
   // Nunjucks gives no position for an unknown filter: the line is where the text uses it.
   const filter = /filter not found: (\S+)/.exec(what)?.[1]
   const use = filter ? text.search(new RegExp(`\\|\\s*${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) : -1
-  const line = /\[Line (\d+), Column \d+\]/.exec(message)?.[1]
-    ?? (/end of file/.test(message) ? String(text.split('\n').length) : undefined)
-    ?? (use >= 0 ? String(text.slice(0, use).split('\n').length) : undefined)
+  const line =
+    /\[Line (\d+), Column \d+\]/.exec(message)?.[1] ??
+    (/end of file/.test(message) ? String(text.split('\n').length) : undefined) ??
+    (use >= 0 ? String(text.slice(0, use).split('\n').length) : undefined)
   return new TemplateError(`the template does not render: ${where}${line ? ` line ${line}` : ''}: ${what}`, {
     hint: 'Fix the template (the file and line above); nothing was created',
     cause: error,
@@ -134,10 +169,19 @@ function templateError(error: unknown, where: string, text: string): TemplateErr
  * object an object, and plain text around them leaves the whole a string. A string that
  * renders empty is left out.
  */
-export function renderInput(templater: Templater, value: unknown, context: Record<string, unknown>, where: string): unknown {
+export function renderInput(
+  templater: Templater,
+  value: unknown,
+  context: Record<string, unknown>,
+  where: string,
+): unknown {
   if (typeof value === 'string') {
     if (templater.single(value)) {
-      const encoded = templater.render(value.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expression: string) => `\${{ (${expression}) | dump }}`), context, where)
+      const encoded = templater.render(
+        value.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expression: string) => `\${{ (${expression}) | dump }}`),
+        context,
+        where,
+      )
       if (encoded === '') return undefined
       try {
         return JSON.parse(encoded)
@@ -152,7 +196,11 @@ export function renderInput(templater: Templater, value: unknown, context: Recor
 
   if (Array.isArray(value)) return value.map((v, i) => renderInput(templater, v, context, `${where}[${i}]`))
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderInput(templater, v, context, `${where}.${k}`)]).filter(([, v]) => v !== undefined))
+    return Object.fromEntries(
+      Object.entries(value)
+        .map(([k, v]) => [k, renderInput(templater, v, context, `${where}.${k}`)])
+        .filter(([, v]) => v !== undefined),
+    )
   }
 
   return value

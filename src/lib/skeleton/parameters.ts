@@ -31,12 +31,20 @@ export interface Question {
  * The template's parameters, from what kplat knows, then --param, then `answer` for the
  * required rest when the caller can ask; validated against the template's own schema either way.
  */
-export async function resolveParameters(template: Template, known: Record<string, unknown>, given: Record<string, string>,
+export async function resolveParameters(
+  template: Template,
+  known: Record<string, unknown>,
+  given: Record<string, string>,
   answer: ((question: Question) => Promise<unknown>) | undefined,
-  app?: {name: string; owner: string; host: string; secrets?: (value: string) => void}): Promise<Record<string, unknown>> {
+  app?: {name: string; owner: string; host: string; secrets?: (value: string) => void},
+): Promise<Record<string, unknown>> {
   const {properties, required} = template.parameters
   for (const key of Object.keys(given)) {
-    if (!(key in properties)) throw new UsageError(`the ${template.name} template has no parameter "${key}"`, `Its parameters: ${Object.keys(properties).join(', ') || 'none'}`)
+    if (!(key in properties))
+      throw new UsageError(
+        `the ${template.name} template has no parameter "${key}"`,
+        `Its parameters: ${Object.keys(properties).join(', ') || 'none'}`,
+      )
   }
 
   const values: Record<string, unknown> = {}
@@ -51,14 +59,19 @@ export async function resolveParameters(template: Template, known: Record<string
   }
 
   for (const key of required) {
-    if (values[key] === undefined) throw new UsageError(`template parameter "${key}" is required (the schema: must have required property '${key}')`, `Pass --param ${key}=VALUE`)
+    if (values[key] === undefined)
+      throw new UsageError(
+        `template parameter "${key}" is required (the schema: must have required property '${key}')`,
+        `Pass --param ${key}=VALUE`,
+      )
   }
 
   // Each value against its own property schema, so the message names the parameter.
   for (const [key, value] of Object.entries(values)) {
     const schema = properties[key]
     const {valid, errors} = new Validator(schema as Record<string, unknown>, '2020-12', false).validate(value)
-    if (!valid) throw new UsageError(`template parameter "${key}" ${schemaProblem(schema, errors)}`, `Pass --param ${key}=VALUE`)
+    if (!valid)
+      throw new UsageError(`template parameter "${key}" ${schemaProblem(schema, errors)}`, `Pass --param ${key}=VALUE`)
   }
 
   return values
@@ -69,7 +82,12 @@ export async function resolveParameters(template: Template, known: Record<string
  * EntityNamePicker, its repository for a RepoUrlPicker (a --param naming another repository
  * is refused: kplat creates the one named by the app and --owner).
  */
-function fromPicker(key: string, schema: ParameterSchema, app: {name: string; owner: string; host: string}, given: string | undefined): unknown {
+function fromPicker(
+  key: string,
+  schema: ParameterSchema,
+  app: {name: string; owner: string; host: string},
+  given: string | undefined,
+): unknown {
   const field = schema['ui:field']
   if (field === 'EntityNamePicker' && given === undefined) return app.name
   if (field !== 'RepoUrlPicker') return undefined
@@ -78,20 +96,29 @@ function fromPicker(key: string, schema: ParameterSchema, app: {name: string; ow
   let named: {owner?: string; repo?: string}
   try {
     const url = new URL(`https://${given}`)
-    named = {owner: url.searchParams.get('owner') ?? url.searchParams.get('organization') ?? undefined, repo: url.searchParams.get('repo') ?? undefined}
+    named = {
+      owner: url.searchParams.get('owner') ?? url.searchParams.get('organization') ?? undefined,
+      repo: url.searchParams.get('repo') ?? undefined,
+    }
   } catch {
     named = {}
   }
 
   if (named.owner !== app.owner || named.repo !== app.name) {
-    throw new UsageError(`--param ${key}=${given} names the repository ${named.owner ?? '?'}/${named.repo ?? '?'}, but kplat creates ${app.owner}/${app.name} (the app's name and owner)`,
-      `Leave ${key} out, or pass the app's name and --owner to match: \`kplat create ${named.repo ?? 'NAME'} --owner ${named.owner ?? 'OWNER'}\``)
+    throw new UsageError(
+      `--param ${key}=${given} names the repository ${named.owner ?? '?'}/${named.repo ?? '?'}, but kplat creates ${app.owner}/${app.name} (the app's name and owner)`,
+      `Leave ${key} out, or pass the app's name and --owner to match: \`kplat create ${named.repo ?? 'NAME'} --owner ${named.owner ?? 'OWNER'}\``,
+    )
   }
 
   return want
 }
 
-async function ask(key: string, schema: ParameterSchema, answer: (question: Question) => Promise<unknown>): Promise<unknown> {
+async function ask(
+  key: string,
+  schema: ParameterSchema,
+  answer: (question: Question) => Promise<unknown>,
+): Promise<unknown> {
   const base = {key, message: schema.title ?? key, flagHint: `Pass --param ${key}=VALUE`}
   if (schema['ui:widget'] === 'password') return answer({...base, kind: 'password'})
   if (schema.enum) return answer({...base, kind: 'select', choices: schema.enum})
@@ -102,20 +129,29 @@ async function ask(key: string, schema: ParameterSchema, answer: (question: Ques
 export function schemaProblem(schema: ParameterSchema, errors: OutputUnit[]): string {
   const {keyword, error} = errors.at(-1) ?? {keyword: '', error: ''}
   switch (keyword) {
-    case 'type': return `must be ${String(schema.type)}`
-    case 'pattern': return `must match pattern "${String(schema.pattern)}"`
-    case 'enum': return `must be one of: ${(schema.enum ?? []).map(String).join(', ')}`
-    case 'minimum': return `must be >= ${String(schema.minimum)}`
-    case 'maximum': return `must be <= ${String(schema.maximum)}`
-    case 'minLength': return `must NOT have fewer than ${String(schema.minLength)} characters`
-    case 'maxLength': return `must NOT have more than ${String(schema.maxLength)} characters`
-    default: return `is invalid: ${error}`
+    case 'type':
+      return `must be ${String(schema.type)}`
+    case 'pattern':
+      return `must match pattern "${String(schema.pattern)}"`
+    case 'enum':
+      return `must be one of: ${(schema.enum ?? []).map(String).join(', ')}`
+    case 'minimum':
+      return `must be >= ${String(schema.minimum)}`
+    case 'maximum':
+      return `must be <= ${String(schema.maximum)}`
+    case 'minLength':
+      return `must NOT have fewer than ${String(schema.minLength)} characters`
+    case 'maxLength':
+      return `must NOT have more than ${String(schema.maxLength)} characters`
+    default:
+      return `is invalid: ${error}`
   }
 }
 
 /** A --param string as the type its schema wants, when it reads as one (else as typed, for the schema to refuse). */
 export function coerce(value: string, type?: string): unknown {
-  if (type === 'number' || type === 'integer') return value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value
+  if (type === 'number' || type === 'integer')
+    return value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value
   if (type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value
   return value
 }

@@ -35,7 +35,11 @@ export interface FetchOptions {
  * templated paths (an entry whose rendered path is empty, absolute or has an empty part is
  * skipped), binary files copied byte for byte, executable bits kept.
  */
-export async function renderSkeleton(dir: string, values: Record<string, unknown>, opts: FetchOptions = {}): Promise<RenderedFile[]> {
+export async function renderSkeleton(
+  dir: string,
+  values: Record<string, unknown>,
+  opts: FetchOptions = {},
+): Promise<RenderedFile[]> {
   const render = await valuesRenderer(values, opts)
   const extension = opts.templateFileExtension === true ? '.njk' : opts.templateFileExtension || undefined
   const verbatim = await globMatcher(opts.copyWithoutTemplating ?? [])
@@ -59,7 +63,10 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
     if (output === '' || output.startsWith('/') || output.includes('//') || output.endsWith('/')) continue
     const target = path.posix.normalize(path.posix.join(base, output))
     if (target.startsWith('../') || target === '..') {
-      throw new UsageError(`the skeleton path ${relative} renders to ${target}, outside the new repository`, 'Fix the template\'s file names')
+      throw new UsageError(
+        `the skeleton path ${relative} renders to ${target}, outside the new repository`,
+        "Fix the template's file names",
+      )
     }
 
     const link = await symlink(dir, source)
@@ -79,8 +86,15 @@ export async function renderSkeleton(dir: string, values: Record<string, unknown
 }
 
 /** fetch:template's Nunjucks with the step's options, reading `values` (or cookiecutter's `cookiecutter`). */
-async function valuesRenderer(values: Record<string, unknown>, opts: FetchOptions): Promise<(text: string, name: string) => string> {
-  const templater = await createTemplater({cookiecutterCompat: opts.cookiecutterCompat, trimBlocks: opts.trimBlocks, lstripBlocks: opts.lstripBlocks})
+async function valuesRenderer(
+  values: Record<string, unknown>,
+  opts: FetchOptions,
+): Promise<(text: string, name: string) => string> {
+  const templater = await createTemplater({
+    cookiecutterCompat: opts.cookiecutterCompat,
+    trimBlocks: opts.trimBlocks,
+    lstripBlocks: opts.lstripBlocks,
+  })
   const context = {[opts.cookiecutterCompat ? 'cookiecutter' : 'values']: values}
   return (text, name) => templater.render(text, context, name)
 }
@@ -95,7 +109,10 @@ async function symlink(dir: string, source: string): Promise<string | undefined>
   const target = await readlink(source)
   const resolved = path.resolve(path.dirname(source), target)
   const inside = resolved.startsWith(path.resolve(dir) + path.sep)
-  const exists = await stat(resolved).then(() => true, () => false)
+  const exists = await stat(resolved).then(
+    () => true,
+    () => false,
+  )
   return inside && exists ? target : ''
 }
 
@@ -125,7 +142,12 @@ async function copyPlain(dir: string, targetPath: string | undefined): Promise<R
 
     const raw = await readFile(source)
     const executable = ((await stat(source)).mode & 0o111) !== 0
-    files.push({path: target, content: raw, mode: executable ? '100755' : '100644', binary: await isBinaryFile(raw, raw.length)})
+    files.push({
+      path: target,
+      content: raw,
+      mode: executable ? '100755' : '100644',
+      binary: await isBinaryFile(raw, raw.length),
+    })
   }
 
   return files
@@ -133,7 +155,10 @@ async function copyPlain(dir: string, targetPath: string | undefined): Promise<R
 
 function normalizeTarget(targetPath: string | undefined): string {
   const base = path.posix.normalize(targetPath ?? '.')
-  if (base.startsWith('../') || base === '..' || path.posix.isAbsolute(base)) throw new TemplateError(`the template's targetPath ${targetPath} leaves the new repository`, {hint: 'Use a path inside it, such as ./app'})
+  if (base.startsWith('../') || base === '..' || path.posix.isAbsolute(base))
+    throw new TemplateError(`the template's targetPath ${targetPath} leaves the new repository`, {
+      hint: 'Use a path inside it, such as ./app',
+    })
   return base === '.' ? '' : base
 }
 
@@ -143,18 +168,19 @@ async function walk(dir: string): Promise<string[]> {
   try {
     entries = await readdir(dir, {withFileTypes: true})
   } catch {
-    throw new TemplateError(`the template's folder ${dir} cannot be read`, {hint: 'Check the url of its fetch:template or fetch:plain step'})
+    throw new TemplateError(`the template's folder ${dir} cannot be read`, {
+      hint: 'Check the url of its fetch:template or fetch:plain step',
+    })
   }
 
   for (const entry of entries) {
     const full = path.join(dir, entry.name)
-    if (entry.isDirectory()) out.push(...await walk(full))
+    if (entry.isDirectory()) out.push(...(await walk(full)))
     else if (entry.isFile() || entry.isSymbolicLink()) out.push(full)
   }
 
   return out
 }
-
 
 /** What publish:github was asked for, honoured by kplat's own repository creation. */
 export interface PublishInput {
@@ -180,8 +206,12 @@ export interface TemplateRun {
  * outputs; fetch:* steps render into one tree; publish:github's and catalog:register's
  * inputs are returned for kplat's own flow; any other step is listed as skipped.
  */
-export async function runTemplate(template: Template, parameters: Record<string, unknown>, repo: {host: string; owner: string; name: string; defaultBranch?: string},
-  fetchUrl?: (url: string) => Promise<string | undefined>): Promise<TemplateRun> {
+export async function runTemplate(
+  template: Template,
+  parameters: Record<string, unknown>,
+  repo: {host: string; owner: string; name: string; defaultBranch?: string},
+  fetchUrl?: (url: string) => Promise<string | undefined>,
+): Promise<TemplateRun> {
   const templater = await createTemplater()
   const steps: Record<string, {output: Record<string, unknown>}> = {}
   const context = {parameters, steps, user: {}}
@@ -189,7 +219,9 @@ export async function runTemplate(template: Template, parameters: Record<string,
   const run: TemplateRun = {files: [], skipped: []}
   for (const step of template.steps) {
     const where = `step ${step.id}`
-    for (const each of iterations(step.each === undefined ? undefined : renderInput(templater, step.each, context, `${where} each`))) {
+    for (const each of iterations(
+      step.each === undefined ? undefined : renderInput(templater, step.each, context, `${where} each`),
+    )) {
       const scope = each ? {...context, each} : context
       if (step.if !== undefined && !truthy(renderInput(templater, step.if, scope, `${where} if`))) continue
       const input = (renderInput(templater, step.input ?? {}, scope, `${where} input`) ?? {}) as Record<string, unknown>
@@ -202,9 +234,10 @@ export async function runTemplate(template: Template, parameters: Record<string,
       case 'fetch:template':
       case 'fetch:plain': {
         const dir = await sourceFolder(template, step, input.url, fetchUrl)
-        const rendered = step.action === 'fetch:plain'
-          ? await copyPlain(dir, input.targetPath as string | undefined)
-          : await renderSkeleton(dir, (input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
+        const rendered =
+          step.action === 'fetch:plain'
+            ? await copyPlain(dir, input.targetPath as string | undefined)
+            : await renderSkeleton(dir, (input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
         // As in Backstage's workspace: a file an earlier step wrote stays, unless this step says replace.
         for (const file of rendered) if (!files.has(file.path) || input.replace === true) files.set(file.path, file)
         steps[step.id] = {output: {}}
@@ -215,21 +248,39 @@ export async function runTemplate(template: Template, parameters: Record<string,
         // One file, rendered whole as Backstage does (no binary check, no executable bit);
         // a path the workspace already has, file or folder, is kept unless replace.
         const target = normalizeTarget(typeof input.targetPath === 'string' ? input.targetPath : '')
-        if (!target) throw new TemplateError(`the template's step ${step.id} (fetch:template:file) has no targetPath`, {hint: 'Give it the file to write, such as ./config/app.yaml'})
+        if (!target)
+          throw new TemplateError(`the template's step ${step.id} (fetch:template:file) has no targetPath`, {
+            hint: 'Give it the file to write, such as ./config/app.yaml',
+          })
         steps[step.id] = {output: {}}
         const folder = [...files.keys()].some((f) => f.startsWith(`${target}/`))
         if ((files.has(target) || folder) && input.replace !== true) break
         // Where Backstage's writeFile fails (EISDIR, ENOTDIR), so does kplat, rather than make a tree git cannot hold.
-        const parent = target.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/')).find((p) => files.has(p))
-        if (folder || parent) throw new TemplateError(`the template's step ${step.id} writes ${target}, but ${folder ? `${target} is a folder` : `${parent} is a file`} an earlier step wrote`, {hint: 'Give it another targetPath'})
+        const parent = target
+          .split('/')
+          .slice(0, -1)
+          .map((_, i, parts) => parts.slice(0, i + 1).join('/'))
+          .find((p) => files.has(p))
+        if (folder || parent)
+          throw new TemplateError(
+            `the template's step ${step.id} writes ${target}, but ${folder ? `${target} is a folder` : `${parent} is a file`} an earlier step wrote`,
+            {hint: 'Give it another targetPath'},
+          )
         const source = await sourceFolder(template, step, input.url, fetchUrl)
         const text = await readFile(source, 'utf8').catch(() => {
-          throw new TemplateError(`the template's step ${step.id} fetches ${String(input.url)}, which is not a file`, {hint: 'fetch:template:file takes one file; fetch:template takes a folder'})
+          throw new TemplateError(`the template's step ${step.id} fetches ${String(input.url)}, which is not a file`, {
+            hint: 'fetch:template:file takes one file; fetch:template takes a folder',
+          })
         })
         const render = await valuesRenderer((input.values ?? {}) as Record<string, unknown>, input as FetchOptions)
         const content = Buffer.from(render(text, String(input.url)))
         // Written over a file, as Backstage's writeFile does, it keeps that file's executable bit.
-        files.set(target, {path: target, content, mode: files.get(target)?.mode === '100755' ? '100755' : '100644', binary: false})
+        files.set(target, {
+          path: target,
+          content,
+          mode: files.get(target)?.mode === '100755' ? '100755' : '100644',
+          binary: false,
+        })
         break
       }
 
@@ -260,16 +311,28 @@ function iterations(each: unknown): Array<{key: string | number; value: unknown}
   if (each === undefined) return [undefined]
   if (Array.isArray(each)) return each.map((value, key) => ({key, value}))
   if (each && typeof each === 'object') return Object.entries(each).map(([key, value]) => ({key, value}))
-  throw new TemplateError(`the template's each must be a list or an object, not ${JSON.stringify(each)}`, {hint: 'Fix the step\'s each'})
+  throw new TemplateError(`the template's each must be a list or an object, not ${JSON.stringify(each)}`, {
+    hint: "Fix the step's each",
+  })
 }
 
 /** A fetch step's url: a folder beside template.yaml, or a folder of a GitHub repository named by its URL. */
-async function sourceFolder(template: Template, step: TemplateStep, url: unknown, fetchUrl?: (url: string) => Promise<string | undefined>): Promise<string> {
-  if (typeof url !== 'string' || url === '') throw new TemplateError(`the template's step ${step.id} (${step.action}) has no url`, {hint: 'Give it the folder to fetch, such as ./skeleton'})
+async function sourceFolder(
+  template: Template,
+  step: TemplateStep,
+  url: unknown,
+  fetchUrl?: (url: string) => Promise<string | undefined>,
+): Promise<string> {
+  if (typeof url !== 'string' || url === '')
+    throw new TemplateError(`the template's step ${step.id} (${step.action}) has no url`, {
+      hint: 'Give it the folder to fetch, such as ./skeleton',
+    })
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     const fetched = await fetchUrl?.(url)
     if (fetched) return fetched
-    throw new TemplateError(`the template's step ${step.id} fetches ${url}, which kplat cannot fetch`, {hint: 'Use a folder beside template.yaml, or a GitHub folder URL (https://HOST/OWNER/REPO/tree/REF/PATH)'})
+    throw new TemplateError(`the template's step ${step.id} fetches ${url}, which kplat cannot fetch`, {
+      hint: 'Use a folder beside template.yaml, or a GitHub folder URL (https://HOST/OWNER/REPO/tree/REF/PATH)',
+    })
   }
 
   // Compared as the files really are: a link may not lead a template to the machine's files
@@ -277,7 +340,9 @@ async function sourceFolder(template: Template, step: TemplateStep, url: unknown
   const root = await realpath(template.dir)
   const dir = await realpath(path.resolve(template.dir, url)).catch(() => path.resolve(root, url))
   if (dir !== root && !dir.startsWith(root + path.sep)) {
-    throw new TemplateError(`the template's step ${step.id} fetches ${url}, outside the template's folder`, {hint: 'Use a folder beside template.yaml'})
+    throw new TemplateError(`the template's step ${step.id} fetches ${url}, outside the template's folder`, {
+      hint: 'Use a folder beside template.yaml',
+    })
   }
 
   return dir
@@ -287,6 +352,9 @@ async function sourceFolder(template: Template, step: TemplateStep, url: unknown
  * The values a template's fetch:template step hands its skeleton: each `${{ parameters.x }}`
  * replaced, keeping the parameter's type when the value is that expression alone.
  */
-export async function stepValues(values: Record<string, unknown>, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function stepValues(
+  values: Record<string, unknown>,
+  parameters: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   return renderInput(await createTemplater(), values, {parameters}, 'values') as Record<string, unknown>
 }

@@ -24,7 +24,13 @@ export interface ParameterSchema {
 interface ParameterPage {
   properties?: Record<string, ParameterSchema>
   required?: string[]
-  dependencies?: Record<string, {properties?: Record<string, ParameterSchema>; oneOf?: Array<{properties?: Record<string, ParameterSchema>; required?: string[]}>}>
+  dependencies?: Record<
+    string,
+    {
+      properties?: Record<string, ParameterSchema>
+      oneOf?: Array<{properties?: Record<string, ParameterSchema>; required?: string[]}>
+    }
+  >
 }
 
 /** One step of spec.steps, as written (its input is rendered when the template runs). */
@@ -55,7 +61,14 @@ export interface TemplateDoc {
   metadata?: {name?: string; title?: string; description?: string}
   spec?: {
     parameters?: ParameterPage[] | ParameterPage
-    steps?: Array<{id?: string; name?: string; action?: string; input?: Record<string, unknown>; if?: unknown; each?: unknown}>
+    steps?: Array<{
+      id?: string
+      name?: string
+      action?: string
+      input?: Record<string, unknown>
+      if?: unknown
+      each?: unknown
+    }>
   }
 }
 
@@ -65,7 +78,10 @@ export async function loadTemplate(dir: string): Promise<Template> {
   try {
     text = await readFile(path.join(dir, 'template.yaml'), 'utf8')
   } catch {
-    throw new UsageError(`no template.yaml in ${dir}`, 'Pass --template with a skeleton name (such as node) or a folder that holds a Backstage template.yaml')
+    throw new UsageError(
+      `no template.yaml in ${dir}`,
+      'Pass --template with a skeleton name (such as node) or a folder that holds a Backstage template.yaml',
+    )
   }
 
   const {parse} = await import('yaml')
@@ -75,9 +91,13 @@ export async function loadTemplate(dir: string): Promise<Template> {
   } catch (error) {
     const {TemplateError} = await import('./expressions.js')
     const line = (error as {linePos?: Array<{line: number}>}).linePos?.[0]?.line
-    throw new TemplateError(`${path.join(dir, 'template.yaml')}${line ? ` line ${line}` : ''} is not valid YAML: ${(error as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, {
-      hint: 'Fix the template (a `${{ }}` value that starts a YAML value needs quotes, or block style)', cause: error,
-    })
+    throw new TemplateError(
+      `${path.join(dir, 'template.yaml')}${line ? ` line ${line}` : ''} is not valid YAML: ${(error as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+      {
+        hint: 'Fix the template (a `${{ }}` value that starts a YAML value needs quotes, or block style)',
+        cause: error,
+      },
+    )
   }
 
   return parseTemplate(doc, dir)
@@ -86,10 +106,16 @@ export async function loadTemplate(dir: string): Promise<Template> {
 /** A template from its document (template.yaml, or a catalog's Template entity); `dir` is where its fetch steps' folders are. */
 export function parseTemplate(doc: TemplateDoc, dir: string): Template {
   if (doc?.apiVersion !== 'scaffolder.backstage.io/v1beta3' || doc.kind !== 'Template') {
-    throw new UsageError(`${dir}/template.yaml is not a Backstage Software Template (want apiVersion scaffolder.backstage.io/v1beta3, kind Template)`)
+    throw new UsageError(
+      `${dir}/template.yaml is not a Backstage Software Template (want apiVersion scaffolder.backstage.io/v1beta3, kind Template)`,
+    )
   }
 
-  const pages = Array.isArray(doc.spec?.parameters) ? doc.spec!.parameters : doc.spec?.parameters ? [doc.spec.parameters] : []
+  const pages = Array.isArray(doc.spec?.parameters)
+    ? doc.spec!.parameters
+    : doc.spec?.parameters
+      ? [doc.spec.parameters]
+      : []
   const properties: Record<string, ParameterSchema> = {}
   const required: string[] = []
   for (const page of pages) {
@@ -100,14 +126,19 @@ export function parseTemplate(doc: TemplateDoc, dir: string): Template {
     for (const dependency of Object.values(page.dependencies ?? {})) {
       for (const branch of [dependency, ...(dependency.oneOf ?? [])]) {
         for (const [key, schema] of Object.entries(branch.properties ?? {})) {
-          if (!(key in properties) && Object.keys(schema).some((k) => k !== 'const' && k !== 'enum')) properties[key] = schema
+          if (!(key in properties) && Object.keys(schema).some((k) => k !== 'const' && k !== 'enum'))
+            properties[key] = schema
         }
       }
     }
   }
 
   const steps: TemplateStep[] = (doc.spec?.steps ?? []).map((s, i) => {
-    if (typeof s?.action !== 'string') throw new UsageError(`${dir}/template.yaml: step ${s?.id ?? i + 1} has no action`, 'Give every step an action, such as fetch:template')
+    if (typeof s?.action !== 'string')
+      throw new UsageError(
+        `${dir}/template.yaml: step ${s?.id ?? i + 1} has no action`,
+        'Give every step an action, such as fetch:template',
+      )
     return {id: s.id ?? `step-${i + 1}`, name: s.name, action: s.action, input: s.input, if: s.if, each: s.each}
   })
   return {

@@ -22,7 +22,13 @@ export interface EntityRef {
 export interface CatalogEntity {
   apiVersion: string
   kind: string
-  metadata: {name: string; namespace?: string; title?: string; description?: string; annotations?: Record<string, string>}
+  metadata: {
+    name: string
+    namespace?: string
+    title?: string
+    description?: string
+    annotations?: Record<string, string>
+  }
   spec?: Record<string, unknown>
 }
 
@@ -60,18 +66,30 @@ export function entityUrl(catalog: Catalog, ref: EntityRef): string {
   return `${catalog.url}/catalog/${ref.namespace}/${ref.kind.toLowerCase()}/${ref.name}`
 }
 
-async function call<T>(catalog: Catalog, method: string, route: string, body?: unknown): Promise<{status: number; body: T}> {
+async function call<T>(
+  catalog: Catalog,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{status: number; body: T}> {
   let res: Response
   try {
     res = await fetch(`${catalog.url}${route}`, {
       method,
-      headers: {...(catalog.token ? {authorization: `Bearer ${catalog.token}`} : {}), ...(body ? {'content-type': 'application/json'} : {}), accept: 'application/json'},
+      headers: {
+        ...(catalog.token ? {authorization: `Bearer ${catalog.token}`} : {}),
+        ...(body ? {'content-type': 'application/json'} : {}),
+        accept: 'application/json',
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     })
   } catch (error) {
     const code = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).name
-    throw new KplatError(`cannot reach Backstage at ${catalog.url} (${code})`, {hint: 'Check the backstageUrl setting (or KPLAT_BACKSTAGE_URL) and that Backstage is up', cause: error})
+    throw new KplatError(`cannot reach Backstage at ${catalog.url} (${code})`, {
+      hint: 'Check the backstageUrl setting (or KPLAT_BACKSTAGE_URL) and that Backstage is up',
+      cause: error,
+    })
   }
 
   const text = await res.text()
@@ -83,7 +101,9 @@ async function call<T>(catalog: Catalog, method: string, route: string, body?: u
   }
 
   if (res.status === 401 || res.status === 403) {
-    throw new KplatError(`Backstage at ${catalog.url} refused kplat (${res.status} ${message(parsed)})`, {hint: 'Set KPLAT_BACKSTAGE_TOKEN to a token your platform team issued for Backstage\'s catalog'})
+    throw new KplatError(`Backstage at ${catalog.url} refused kplat (${res.status} ${message(parsed)})`, {
+      hint: "Set KPLAT_BACKSTAGE_TOKEN to a token your platform team issued for Backstage's catalog",
+    })
   }
 
   return {status: res.status, body: parsed as T}
@@ -100,13 +120,21 @@ function message(body: unknown): string {
  * once the catalog shows it.
  */
 export async function registerLocation(catalog: Catalog, target: string): Promise<{ref: EntityRef; url: string}> {
-  const dry = await call<{entities?: CatalogEntity[]}>(catalog, 'POST', '/api/catalog/locations?dryRun=true', {type: 'url', target})
-  if (dry.status !== 201 && dry.status !== 200) throw new KplatError(`Backstage cannot register ${target} (${dry.status} ${message(dry.body)})`)
+  const dry = await call<{entities?: CatalogEntity[]}>(catalog, 'POST', '/api/catalog/locations?dryRun=true', {
+    type: 'url',
+    target,
+  })
+  if (dry.status !== 201 && dry.status !== 200)
+    throw new KplatError(`Backstage cannot register ${target} (${dry.status} ${message(dry.body)})`)
   const entities = (dry.body.entities ?? []).filter((e) => e.kind !== 'Location')
   const entity = entities.find((e) => e.kind === 'Component') ?? entities[0]
-  if (!entity) throw new KplatError(`Backstage found no entity in ${target}`, {hint: 'The repository\'s catalog-info.yaml should describe the app as a Component'})
+  if (!entity)
+    throw new KplatError(`Backstage found no entity in ${target}`, {
+      hint: "The repository's catalog-info.yaml should describe the app as a Component",
+    })
   const done = await call(catalog, 'POST', '/api/catalog/locations', {type: 'url', target})
-  if (done.status !== 201 && done.status !== 409) throw new KplatError(`Backstage did not register ${target} (${done.status} ${message(done.body)})`)
+  if (done.status !== 201 && done.status !== 409)
+    throw new KplatError(`Backstage did not register ${target} (${done.status} ${message(done.body)})`)
   const ref = {kind: entity.kind, namespace: entity.metadata.namespace ?? 'default', name: entity.metadata.name}
   // The catalog processes a new location in the background (about a second): the link kplat
   // prints should answer when it is printed, so kplat waits for the entity, a bounded while.
@@ -120,27 +148,39 @@ export async function registerLocation(catalog: Catalog, target: string): Promis
  * to remove. Looked up by its target, not by entity, since a template's catalog-info.yaml
  * may name its entity anything.
  */
-export async function findLocation(catalog: Catalog, target: string): Promise<{id: string; target: string} | undefined> {
+export async function findLocation(
+  catalog: Catalog,
+  target: string,
+): Promise<{id: string; target: string} | undefined> {
   const found = await call<Array<{data?: {id?: string; target?: string}}>>(catalog, 'GET', '/api/catalog/locations')
-  if (found.status !== 200) throw new KplatError(`Backstage could not list its locations (${found.status} ${message(found.body)})`)
-  const location = (Array.isArray(found.body) ? found.body : []).map((l) => l.data).find((l) => l?.id && l.target === target)
+  if (found.status !== 200)
+    throw new KplatError(`Backstage could not list its locations (${found.status} ${message(found.body)})`)
+  const location = (Array.isArray(found.body) ? found.body : [])
+    .map((l) => l.data)
+    .find((l) => l?.id && l.target === target)
   return location ? {id: location.id!, target} : undefined
 }
 
 export async function removeLocation(catalog: Catalog, id: string): Promise<void> {
   const done = await call(catalog, 'DELETE', `/api/catalog/locations/${encodeURIComponent(id)}`)
-  if (done.status !== 204 && done.status !== 404) throw new KplatError(`Backstage did not remove the location ${id} (${done.status} ${message(done.body)})`)
+  if (done.status !== 204 && done.status !== 404)
+    throw new KplatError(`Backstage did not remove the location ${id} (${done.status} ${message(done.body)})`)
 }
 
 export async function getEntity(catalog: Catalog, ref: EntityRef): Promise<CatalogEntity | undefined> {
-  const found = await call<CatalogEntity>(catalog, 'GET', `/api/catalog/entities/by-name/${ref.kind.toLowerCase()}/${ref.namespace}/${ref.name}`)
+  const found = await call<CatalogEntity>(
+    catalog,
+    'GET',
+    `/api/catalog/entities/by-name/${ref.kind.toLowerCase()}/${ref.namespace}/${ref.name}`,
+  )
   return found.status === 200 ? found.body : undefined
 }
 
 /** The catalog's Software Templates. */
 export async function templateEntities(catalog: Catalog): Promise<CatalogEntity[]> {
   const found = await call<CatalogEntity[]>(catalog, 'GET', '/api/catalog/entities?filter=kind=template')
-  if (found.status !== 200) throw new KplatError(`Backstage could not list its templates (${found.status} ${message(found.body)})`)
+  if (found.status !== 200)
+    throw new KplatError(`Backstage could not list its templates (${found.status} ${message(found.body)})`)
   return found.body
 }
 
@@ -149,7 +189,12 @@ export async function templateEntities(catalog: Catalog): Promise<CatalogEntity[
  * create recorded, else a Component named after the app (a catalog that does not answer is
  * only a warning).
  */
-export async function catalogLink(ctx: Context, settings: PlatformSettings, app: string, recorded?: string): Promise<string | undefined> {
+export async function catalogLink(
+  ctx: Context,
+  settings: PlatformSettings,
+  app: string,
+  recorded?: string,
+): Promise<string | undefined> {
   const catalog = catalogOf(ctx, settings)
   if (!catalog) return undefined
   const ref = parseRef(recorded) ?? {kind: 'Component', namespace: 'default', name: app}

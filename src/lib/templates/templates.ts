@@ -38,17 +38,30 @@ export interface TemplateSummary {
 
 /** Every template on offer: shipped, the platform's folder or repository, the Backstage catalog's. */
 export async function listTemplates(ctx: Context, settings: PlatformSettings): Promise<TemplateSummary[]> {
-  const [shipped, platform, catalog] = await Promise.all([templatesIn(SHIPPED), platformTemplates(ctx, settings), catalogTemplates(ctx, settings)])
-  return [...shipped.map((t) => summary(t, 'shipped')), ...platform.map((t) => summary(t, settings.templates!)),
-    ...catalog.map((c) => summary(parseTemplate(c.entity as TemplateDoc, '(catalog)'), 'backstage'))]
+  const [shipped, platform, catalog] = await Promise.all([
+    templatesIn(SHIPPED),
+    platformTemplates(ctx, settings),
+    catalogTemplates(ctx, settings),
+  ])
+  return [
+    ...shipped.map((t) => summary(t, 'shipped')),
+    ...platform.map((t) => summary(t, settings.templates!)),
+    ...catalog.map((c) => summary(parseTemplate(c.entity as TemplateDoc, '(catalog)'), 'backstage')),
+  ]
 }
 
 /** The catalog's Template entities, with where each one's folder is (Backstage's managed-by-location). */
-async function catalogTemplates(ctx: Context, settings: PlatformSettings): Promise<Array<{entity: CatalogEntity; location?: string}>> {
+async function catalogTemplates(
+  ctx: Context,
+  settings: PlatformSettings,
+): Promise<Array<{entity: CatalogEntity; location?: string}>> {
   const {catalogOf, templateEntities} = await import('./catalog.js')
   const catalog = catalogOf(ctx, settings)
   if (!catalog) return []
-  return (await templateEntities(catalog)).map((entity) => ({entity, location: entity.metadata.annotations?.['backstage.io/managed-by-location']?.replace(/^url:/, '')}))
+  return (await templateEntities(catalog)).map((entity) => ({
+    entity,
+    location: entity.metadata.annotations?.['backstage.io/managed-by-location']?.replace(/^url:/, ''),
+  }))
 }
 
 /**
@@ -58,7 +71,11 @@ async function catalogTemplates(ctx: Context, settings: PlatformSettings): Promi
  */
 async function fetchCatalogTemplate(ctx: Context, name: string, location: string | undefined): Promise<Template> {
   const folder = location ? await fetchFolder(ctx, location.replace(/\/template\.ya?ml$/, '')) : undefined
-  if (!folder) throw new KplatError(`the catalog's template ${name} is at ${location ?? 'no known location'}, which kplat cannot fetch`, {hint: 'kplat fetches templates registered from a GitHub repository'})
+  if (!folder)
+    throw new KplatError(
+      `the catalog's template ${name} is at ${location ?? 'no known location'}, which kplat cannot fetch`,
+      {hint: 'kplat fetches templates registered from a GitHub repository'},
+    )
   return loadTemplate(folder)
 }
 
@@ -82,7 +99,11 @@ export async function fetchFolder(ctx: Context, url: string): Promise<string | u
  * The template `--template` names: a folder (a value with a slash or a leading dot), a shipped
  * one, or one the platform publishes; the settings are read only when it is none of the first.
  */
-export async function findTemplate(ctx: Context, name: string, settings: () => Promise<PlatformSettings>): Promise<Template> {
+export async function findTemplate(
+  ctx: Context,
+  name: string,
+  settings: () => Promise<PlatformSettings>,
+): Promise<Template> {
   if (name.includes('/') || name.startsWith('.')) return loadTemplate(path.resolve(ctx.cwd, name))
   if (existsSync(path.join(SHIPPED, name, 'template.yaml'))) return loadTemplate(path.join(SHIPPED, name))
   const resolved = await settings()
@@ -92,25 +113,42 @@ export async function findTemplate(ctx: Context, name: string, settings: () => P
   const catalog = await catalogTemplates(ctx, resolved)
   const entry = catalog.find((c) => c.entity.metadata.name === name)
   if (entry) return fetchCatalogTemplate(ctx, name, entry.location)
-  const names = [...(await templatesIn(SHIPPED)), ...platform].map((t) => t.name).concat(catalog.map((c) => c.entity.metadata.name))
-  throw new UsageError(`no template named "${name}" (on offer: ${names.join(', ')})`, 'Run `kplat templates` to list them, or pass --template a folder that holds a template.yaml')
+  const names = [...(await templatesIn(SHIPPED)), ...platform]
+    .map((t) => t.name)
+    .concat(catalog.map((c) => c.entity.metadata.name))
+  throw new UsageError(
+    `no template named "${name}" (on offer: ${names.join(', ')})`,
+    'Run `kplat templates` to list them, or pass --template a folder that holds a template.yaml',
+  )
 }
 
 function summary(t: Template, source: string): TemplateSummary {
   return {
-    name: t.name, title: t.title, ...(t.description ? {description: t.description} : {}), source,
+    name: t.name,
+    title: t.title,
+    ...(t.description ? {description: t.description} : {}),
+    source,
     parameters: Object.entries(t.parameters.properties).map(([name, s]) => ({
-      name, required: t.parameters.required.includes(name),
-      ...(s.type ? {type: s.type} : {}), ...(s.title ? {title: s.title} : {}), ...(s.description ? {description: s.description} : {}),
-      ...(s.default === undefined ? {} : {default: s.default}), ...(s['ui:field'] ? {field: s['ui:field']} : {}),
+      name,
+      required: t.parameters.required.includes(name),
+      ...(s.type ? {type: s.type} : {}),
+      ...(s.title ? {title: s.title} : {}),
+      ...(s.description ? {description: s.description} : {}),
+      ...(s.default === undefined ? {} : {default: s.default}),
+      ...(s['ui:field'] ? {field: s['ui:field']} : {}),
     })),
   }
 }
 
 async function platformTemplates(ctx: Context, settings: PlatformSettings): Promise<Template[]> {
   if (!settings.templates) return []
-  const dir = isGitUrl(settings.templates) ? await fetchRepository(ctx, settings.templates) : path.resolve(ctx.cwd, settings.templates)
-  if (!existsSync(dir)) throw new KplatError(`the platform's templates folder ${dir} does not exist`, {hint: 'Fix the templates setting (KPLAT_TEMPLATES, or the templates key of ConfigMap kplat-system/kplat)'})
+  const dir = isGitUrl(settings.templates)
+    ? await fetchRepository(ctx, settings.templates)
+    : path.resolve(ctx.cwd, settings.templates)
+  if (!existsSync(dir))
+    throw new KplatError(`the platform's templates folder ${dir} does not exist`, {
+      hint: 'Fix the templates setting (KPLAT_TEMPLATES, or the templates key of ConfigMap kplat-system/kplat)',
+    })
   return templatesIn(dir)
 }
 
@@ -119,7 +157,11 @@ async function templatesIn(dir: string, depth = 2): Promise<Template[]> {
   if (existsSync(path.join(dir, 'template.yaml'))) return [await loadTemplate(dir)]
   if (depth === 0) return []
   const entries = await readdir(dir, {withFileTypes: true}).catch(() => [])
-  const found = await Promise.all(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => templatesIn(path.join(dir, e.name), depth - 1)))
+  const found = await Promise.all(
+    entries
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => templatesIn(path.join(dir, e.name), depth - 1)),
+  )
   return found.flat().sort((a, b) => a.name.localeCompare(b.name))
 }
 
@@ -134,16 +176,29 @@ function isGitUrl(value: string): boolean {
  */
 async function fetchRepository(ctx: Context, value: string): Promise<string> {
   const [url, ref] = value.split('#', 2)
-  const cache = path.join(cacheRoot(ctx.env), 'templates', createHash('sha256').update(value).digest('hex').slice(0, 16))
+  const cache = path.join(
+    cacheRoot(ctx.env),
+    'templates',
+    createHash('sha256').update(value).digest('hex').slice(0, 16),
+  )
   const env: NodeJS.ProcessEnv = {...process.env, GIT_TERMINAL_PROMPT: '0'}
   const [{githubHost}, {tokenHeaderEnv}] = await Promise.all([import('../github/auth.js'), import('../git/clone.js')])
-  if (/^https?:\/\//.test(url) && new URL(url).host === githubHost(ctx.env)) Object.assign(env, tokenHeaderEnv(url, await ctx.githubToken()))
+  if (/^https?:\/\//.test(url) && new URL(url).host === githubHost(ctx.env))
+    Object.assign(env, tokenHeaderEnv(url, await ctx.githubToken()))
 
-  const git = (args: string[], cwd?: string) => new Promise<void>((resolve, reject) => {
-    execFile('git', args, {env, cwd}, (error, _stdout, stderr) => error
-      ? reject(new KplatError(`could not fetch the platform's templates from ${url}: ${String(stderr).trim().split('\n').at(-1)}`, {hint: 'Check the templates setting and that your GitHub token can read that repository', cause: error}))
-      : resolve())
-  })
+  const git = (args: string[], cwd?: string) =>
+    new Promise<void>((resolve, reject) => {
+      execFile('git', args, {env, cwd}, (error, _stdout, stderr) =>
+        error
+          ? reject(
+              new KplatError(
+                `could not fetch the platform's templates from ${url}: ${String(stderr).trim().split('\n').at(-1)}`,
+                {hint: 'Check the templates setting and that your GitHub token can read that repository', cause: error},
+              ),
+            )
+          : resolve(),
+      )
+    })
   if (existsSync(path.join(cache, '.git'))) {
     await git(['fetch', '--quiet', '--depth', '1', 'origin', ref ?? 'HEAD'], cache)
     await git(['reset', '--quiet', '--hard', 'FETCH_HEAD'], cache)

@@ -72,7 +72,13 @@ export function loadHelpSource(root: string): HelpSource {
   }
 
   commands.sort((a, b) => a.id.localeCompare(b.id))
-  return {bin: pkg.oclif.bin, version: pkg.version, description: pkg.description, commands, topics: pkg.oclif.topics ?? {}}
+  return {
+    bin: pkg.oclif.bin,
+    version: pkg.version,
+    description: pkg.description,
+    commands,
+    topics: pkg.oclif.topics ?? {},
+  }
 }
 
 // Node's lookup through node_modules folders; require.resolve refuses packages whose
@@ -96,7 +102,11 @@ export function helpTarget(argv: string[]): string[] | undefined {
 }
 
 /** The help text for argv's target, or undefined when no command or topic has that name. */
-export function renderHelp(source: HelpSource, target: string[], platform = `${process.platform}-${process.arch} node-${process.version}`): string | undefined {
+export function renderHelp(
+  source: HelpSource,
+  target: string[],
+  platform = `${process.platform}-${process.arch} node-${process.version}`,
+): string | undefined {
   const id = target.join(':')
   if (id === '') return rootHelp(source, platform)
   const command = source.commands.find((c) => c.id === id || c.aliases?.includes(id))
@@ -105,7 +115,8 @@ export function renderHelp(source: HelpSource, target: string[], platform = `${p
   const parts: string[] = []
   if (command) parts.push(commandHelp(source, command))
   else parts.push(source.topics[id]?.description ?? '', section('USAGE', [`$ ${source.bin} ${id}:COMMAND`]))
-  if (children.length > 0) parts.push(section('COMMANDS', table(children.map((c) => [`${source.bin} ${c.id}`, firstLine(c)]))))
+  if (children.length > 0)
+    parts.push(section('COMMANDS', table(children.map((c) => [`${source.bin} ${c.id}`, firstLine(c)]))))
   return parts.filter(Boolean).join('\n\n') + '\n'
 }
 
@@ -118,13 +129,17 @@ function rootHelp(source: HelpSource, platform: string): string {
   }
 
   const commands = source.commands.filter((c) => !c.id.includes(':'))
-  return [
-    source.description ?? '',
-    section('VERSION', [`${source.bin}/${source.version} ${platform}`]),
-    section('USAGE', [`$ ${source.bin} [COMMAND]`]),
-    section('TOPICS', table([...topics].map(([t, d]) => [t, d || topicFallback(source, t)]))),
-    section('COMMANDS', table(commands.map((c) => [c.id, firstLine(c)]))),
-  ].filter(Boolean).join('\n\n') + '\n'
+  return (
+    [
+      source.description ?? '',
+      section('VERSION', [`${source.bin}/${source.version} ${platform}`]),
+      section('USAGE', [`$ ${source.bin} [COMMAND]`]),
+      section('TOPICS', table([...topics].map(([t, d]) => [t, d || topicFallback(source, t)]))),
+      section('COMMANDS', table(commands.map((c) => [c.id, firstLine(c)]))),
+    ]
+      .filter(Boolean)
+      .join('\n\n') + '\n'
+  )
 }
 
 function commandHelp(source: HelpSource, command: ManifestCommand): string {
@@ -132,9 +147,13 @@ function commandHelp(source: HelpSource, command: ManifestCommand): string {
   const local = flags.filter((f) => f.helpGroup !== 'GLOBAL')
   const global = flags.filter((f) => f.helpGroup === 'GLOBAL')
   const args = Object.values(command.args ?? {})
-  const usage = [`$ ${source.bin} ${command.id}`, ...args.map((a) => (a.required ? a.name.toUpperCase() : `[${a.name.toUpperCase()}]`)),
-    ...local.map((f) => `[${flagUsage(f)}]`)].join(' ')
-  const examples = (command.examples ?? []).map((e) => (typeof e === 'string' ? e : e.command))
+  const usage = [
+    `$ ${source.bin} ${command.id}`,
+    ...args.map((a) => (a.required ? a.name.toUpperCase() : `[${a.name.toUpperCase()}]`)),
+    ...local.map((f) => `[${flagUsage(f)}]`),
+  ].join(' ')
+  const examples = (command.examples ?? [])
+    .map((e) => (typeof e === 'string' ? e : e.command))
     .map((e) => `$ ${e.replaceAll('<%= config.bin %>', source.bin).replaceAll('<%= command.id %>', command.id)}`)
   return [
     command.description ?? command.summary ?? '',
@@ -142,9 +161,16 @@ function commandHelp(source: HelpSource, command: ManifestCommand): string {
     args.length > 0 ? section('ARGUMENTS', table(args.map((a) => [a.name.toUpperCase(), a.description ?? '']))) : '',
     local.length > 0 ? section('FLAGS', table(local.map((f) => [flagLabel(f), flagDescription(f)]))) : '',
     global.length > 0 ? section('GLOBAL FLAGS', table(global.map((f) => [flagLabel(f), flagDescription(f)]))) : '',
-    command.aliases?.length ? section('ALIASES', command.aliases.map((a) => `$ ${source.bin} ${a}`)) : '',
+    command.aliases?.length
+      ? section(
+          'ALIASES',
+          command.aliases.map((a) => `$ ${source.bin} ${a}`),
+        )
+      : '',
     examples.length > 0 ? section('EXAMPLES', examples) : '',
-  ].filter(Boolean).join('\n\n')
+  ]
+    .filter(Boolean)
+    .join('\n\n')
 }
 
 function directChildren(source: HelpSource, id: string): ManifestCommand[] {
@@ -167,12 +193,15 @@ function flagUsage(f: ManifestFlag): string {
 }
 
 function flagLabel(f: ManifestFlag): string {
-  const long = f.type === 'option' ? `--${f.name}=${f.helpValue ?? f.options?.join('|') ?? f.name.toUpperCase()}` : `--${f.name}`
+  const long =
+    f.type === 'option' ? `--${f.name}=${f.helpValue ?? f.options?.join('|') ?? f.name.toUpperCase()}` : `--${f.name}`
   return f.char ? `-${f.char}, ${long}` : `    ${long}`
 }
 
 function flagDescription(f: ManifestFlag): string {
-  return [f.description ?? '', f.required ? '(required)' : '', f.multiple ? '(can be repeated)' : ''].filter(Boolean).join(' ')
+  return [f.description ?? '', f.required ? '(required)' : '', f.multiple ? '(can be repeated)' : '']
+    .filter(Boolean)
+    .join(' ')
 }
 
 function section(title: string, lines: string[]): string {

@@ -24,10 +24,15 @@ export function createIO(opts: IOOptions): IO {
   const stdin = opts.stdin ?? process.stdin
   const stdout = opts.stdout ?? process.stdout
   const stderr = opts.stderr ?? process.stderr
-  const quiet = Boolean(opts.noInteractive) || truthy(opts.env.CI) || opts.env.KPLAT_NO_INTERACTIVE !== undefined && truthy(opts.env.KPLAT_NO_INTERACTIVE)
+  const quiet =
+    Boolean(opts.noInteractive) ||
+    truthy(opts.env.CI) ||
+    (opts.env.KPLAT_NO_INTERACTIVE !== undefined && truthy(opts.env.KPLAT_NO_INTERACTIVE))
   const noColor = opts.env.NO_COLOR !== undefined && opts.env.NO_COLOR !== ''
   return {
-    stdin, stdout, stderr,
+    stdin,
+    stdout,
+    stderr,
     color: Boolean(stdout.isTTY) && !noColor && !quiet,
     interactive: Boolean(stdin.isTTY) && Boolean(stderr.isTTY) && !quiet && !noColor,
   }

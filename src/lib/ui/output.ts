@@ -12,7 +12,12 @@ export interface Column<T> {
  * to stderr, secrets redacted on the way out.
  */
 export class Output {
-  constructor(private readonly io: IO, private readonly redactor: Redactor, private readonly now: () => number, private readonly progressFormat?: string) {}
+  constructor(
+    private readonly io: IO,
+    private readonly redactor: Redactor,
+    private readonly now: () => number,
+    private readonly progressFormat?: string,
+  ) {}
 
   /** A line of data (stdout). */
   line(text = ''): void {
@@ -27,7 +32,11 @@ export class Output {
   table<T>(rows: T[], columns: Column<T>[]): void {
     const cells = rows.map((r) => columns.map((c) => c.get(r)))
     const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i].length)))
-    const fmt = (row: string[]) => row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd()
+    const fmt = (row: string[]) =>
+      row
+        .map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd()
     this.line(this.bold(fmt(columns.map((c) => c.header))))
     for (const row of cells) this.line(fmt(row))
   }
@@ -63,7 +72,9 @@ export class Output {
    */
   readonly progress: Progress = (event) => {
     if (this.mode === 'json') {
-      this.io.stderr.write(this.redactor.redact(JSON.stringify({...event, time: new Date(this.now()).toISOString()})) + '\n')
+      this.io.stderr.write(
+        this.redactor.redact(JSON.stringify({...event, time: new Date(this.now()).toISOString()})) + '\n',
+      )
       return
     }
 
@@ -84,11 +95,15 @@ export class Output {
 
     // ora loads on first use; each step's events chain on its spinner, so they keep their order.
     if (event.phase === 'start') {
-      this.spinners.set(event.id, import('ora').then(({default: ora}) => ora({text: event.label, stream: this.io.stderr}).start()))
+      this.spinners.set(
+        event.id,
+        import('ora').then(({default: ora}) => ora({text: event.label, stream: this.io.stderr}).start()),
+      )
       return
     }
 
-    const text = event.phase === 'detail' ? this.redactor.redact(`${event.label}: ${event.detail}`) : `${event.label} (${took()})`
+    const text =
+      event.phase === 'detail' ? this.redactor.redact(`${event.label}: ${event.detail}`) : `${event.label} (${took()})`
     const spinner = this.spinners.get(event.id)
     if (event.phase !== 'detail') {
       this.spinners.delete(event.id)

@@ -8,8 +8,11 @@ import templates from '@backstage/plugin-catalog-backend-module-scaffolder-entit
 const backend = createBackend()
 backend.add(catalog)
 backend.add(templates)
-backend.start().then(() => console.log('backstage ready'), (error) => {
-  console.error('backstage did not start', error)
-  process.exit(1)
-})
+backend.start().then(
+  () => console.log('backstage ready'),
+  (error) => {
+    console.error('backstage did not start', error)
+    process.exit(1)
+  },
+)
 for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => backend.stop().finally(() => process.exit(0)))

@@ -24,7 +24,11 @@ export interface Workflow {
 export function workflowsOnPush(files: Map<string, string>, branch: string): Workflow[] {
   const found: Workflow[] = []
   for (const [file, text] of files) {
-    let doc: {name?: string; on?: unknown; jobs?: Record<string, {name?: string; steps?: Array<Record<string, unknown>>}>}
+    let doc: {
+      name?: string
+      on?: unknown
+      jobs?: Record<string, {name?: string; steps?: Array<Record<string, unknown>>}>
+    }
     try {
       doc = parse(text)
     } catch {
@@ -38,7 +42,9 @@ export function workflowsOnPush(files: Map<string, string>, branch: string): Wor
       jobs: Object.entries(doc.jobs ?? {}).map(([id, job]) => ({
         name: job.name ?? id,
         steps: (job.steps ?? []).map((s, i) => ({
-          name: String(s.name ?? (s.uses ? `Run ${s.uses}` : s.run ? `Run ${String(s.run).split('\n')[0]}` : `Step ${i + 1}`)),
+          name: String(
+            s.name ?? (s.uses ? `Run ${s.uses}` : s.run ? `Run ${String(s.run).split('\n')[0]}` : `Step ${i + 1}`),
+          ),
           run: s.run === undefined ? undefined : String(s.run),
           uses: s.uses === undefined ? undefined : String(s.uses),
           env: s.env as Record<string, string> | undefined,
@@ -65,7 +71,19 @@ function triggersOnPush(on: unknown, branch: string): boolean {
 }
 
 function globMatch(pattern: string, value: string): boolean {
-  const regex = new RegExp('^' + pattern.split('**').map((p) => p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')).join('.*') + '$')
+  const regex = new RegExp(
+    '^' +
+      pattern
+        .split('**')
+        .map((p) =>
+          p
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('[^/]*'),
+        )
+        .join('.*') +
+      '$',
+  )
   return regex.test(value)
 }
 
@@ -145,15 +163,33 @@ async function failAtLastStep(job: Job, ctx: RunContext): Promise<boolean> {
 async function runSteps(job: Job, spec: Workflow['jobs'][number], run: Run, ctx: RunContext): Promise<boolean> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'ground-runner-'))
   try {
-    await sh(`git clone -q "${ctx.repoDir}" . && git checkout -q ${run.headSha} && git remote set-url origin "${ctx.cloneUrl}"`, work, {})
+    await sh(
+      `git clone -q "${ctx.repoDir}" . && git checkout -q ${run.headSha} && git remote set-url origin "${ctx.cloneUrl}"`,
+      work,
+      {},
+    )
     const auth = Buffer.from(`x-access-token:${ctx.token}`).toString('base64')
     const env = {
-      CI: 'true', GITHUB_ACTIONS: 'true', GITHUB_SHA: run.headSha, GITHUB_REF: `refs/heads/${run.headBranch}`, GITHUB_REF_NAME: run.headBranch,
-      GITHUB_REPOSITORY: run.repo, GITHUB_REPOSITORY_OWNER: run.repo.split('/')[0], GITHUB_ACTOR: run.actor, GITHUB_RUN_ID: String(run.id),
-      GITHUB_RUN_NUMBER: String(run.runNumber), GITHUB_SERVER_URL: ctx.serverUrl, GITHUB_API_URL: ctx.apiUrl, GITHUB_WORKSPACE: work,
-      GITHUB_TOKEN: ctx.token, GITHUB_WORKFLOW: run.workflowName, GITHUB_JOB: job.name,
+      CI: 'true',
+      GITHUB_ACTIONS: 'true',
+      GITHUB_SHA: run.headSha,
+      GITHUB_REF: `refs/heads/${run.headBranch}`,
+      GITHUB_REF_NAME: run.headBranch,
+      GITHUB_REPOSITORY: run.repo,
+      GITHUB_REPOSITORY_OWNER: run.repo.split('/')[0],
+      GITHUB_ACTOR: run.actor,
+      GITHUB_RUN_ID: String(run.id),
+      GITHUB_RUN_NUMBER: String(run.runNumber),
+      GITHUB_SERVER_URL: ctx.serverUrl,
+      GITHUB_API_URL: ctx.apiUrl,
+      GITHUB_WORKSPACE: work,
+      GITHUB_TOKEN: ctx.token,
+      GITHUB_WORKFLOW: run.workflowName,
+      GITHUB_JOB: job.name,
       // actions/checkout leaves the token as an extra header, so plain `git push` works.
-      GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${ctx.serverUrl}/.extraheader`, GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${auth}`,
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: `http.${ctx.serverUrl}/.extraheader`,
+      GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${auth}`,
     }
     for (const [i, step] of spec.steps.entries()) {
       const record = job.steps[i + 1]
@@ -161,10 +197,13 @@ async function runSteps(job: Job, spec: Workflow['jobs'][number], run: Run, ctx:
       record.started_at = ctx.now()
       ctx.changed()
       if (step.run) {
-        const result = await sh(step.run, work, {...env, ...step.env}).then(() => true, (error: Error) => {
-          job.log += `${step.name}: ${error.message}\n`
-          return false
-        })
+        const result = await sh(step.run, work, {...env, ...step.env}).then(
+          () => true,
+          (error: Error) => {
+            job.log += `${step.name}: ${error.message}\n`
+            return false
+          },
+        )
         if (!result) {
           completeStep(record, 'failure', ctx)
           return false
@@ -191,10 +230,16 @@ function completeStep(step: Step, conclusion: Step['conclusion'], ctx: RunContex
 
 function sh(script: string, cwd: string, env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', ['-e', '-c', script], {cwd, env: {PATH: process.env.PATH, HOME: cwd, ...env}, timeout: 120_000}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`exit ${error.code ?? 'signal'}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))
-      else resolve(stdout)
-    })
+    execFile(
+      'bash',
+      ['-e', '-c', script],
+      {cwd, env: {PATH: process.env.PATH, HOME: cwd, ...env}, timeout: 120_000},
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`exit ${error.code ?? 'signal'}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))
+        else resolve(stdout)
+      },
+    )
   })
 }
 

@@ -6,8 +6,9 @@ import * as ajvFormats from 'ajv-formats'
 
 // ajv-formats is CommonJS; under ESM its function arrives as the module's default.
 type AddFormats = (ajv: Ajv) => Ajv
-const addFormats = ((ajvFormats as unknown as {default: AddFormats | {default: AddFormats}}).default as {default?: AddFormats}).default
-  ?? (ajvFormats as unknown as {default: AddFormats}).default
+const addFormats =
+  ((ajvFormats as unknown as {default: AddFormats | {default: AddFormats}}).default as {default?: AddFormats})
+    .default ?? (ajvFormats as unknown as {default: AddFormats}).default
 
 interface Operation {
   operationId: string
@@ -33,7 +34,11 @@ export class Contract {
 
   constructor() {
     const require = createRequire(import.meta.url)
-    const file = path.join(path.dirname(require.resolve('@octokit/openapi/package.json')), 'generated', 'api.github.com.json')
+    const file = path.join(
+      path.dirname(require.resolve('@octokit/openapi/package.json')),
+      'generated',
+      'api.github.com.json',
+    )
     this.spec = JSON.parse(readFileSync(file, 'utf8'))
     untypedNullable(this.spec)
     this.ajv = new Ajv({strict: false, allErrors: true, validateFormats: true})
@@ -41,25 +46,37 @@ export class Contract {
     this.ajv.addSchema({$id: 'gh', components: this.spec.components, paths: this.spec.paths})
     for (const [template, item] of Object.entries(this.spec.paths)) {
       const names: string[] = []
-      const regex = new RegExp('^' + template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
-        names.push(name)
-        // {ref} in the Git Data API holds slashes (heads/main).
-        return name === 'ref' || name === 'path' ? '(.+)' : '([^/]+)'
-      }) + '$')
+      const regex = new RegExp(
+        '^' +
+          template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
+            names.push(name)
+            // {ref} in the Git Data API holds slashes (heads/main).
+            return name === 'ref' || name === 'path' ? '(.+)' : '([^/]+)'
+          }) +
+          '$',
+      )
       for (const [method, op] of Object.entries(item)) {
-        if (typeof op === 'object' && op && 'responses' in op) this.routes.push({method: method.toUpperCase(), template, regex, names, op})
+        if (typeof op === 'object' && op && 'responses' in op)
+          this.routes.push({method: method.toUpperCase(), template, regex, names, op})
       }
     }
 
     // Literal segments beat parameters: /repos/{o}/{r}/git/refs before /repos/{o}/{r}/{x}.
-    this.routes.sort((a, b) => b.template.replace(/\{[^}]+\}/g, '').length - a.template.replace(/\{[^}]+\}/g, '').length)
+    this.routes.sort(
+      (a, b) => b.template.replace(/\{[^}]+\}/g, '').length - a.template.replace(/\{[^}]+\}/g, '').length,
+    )
   }
 
   match(method: string, pathname: string): Match | undefined {
     for (const r of this.routes) {
       if (r.method !== method) continue
       const m = r.regex.exec(pathname)
-      if (m) return {operationId: r.op.operationId, template: r.template, params: Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]))}
+      if (m)
+        return {
+          operationId: r.op.operationId,
+          template: r.template,
+          params: Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])])),
+        }
     }
 
     return undefined
@@ -69,16 +86,36 @@ export class Contract {
   checkRequest(match: Match, method: string, body: unknown): string[] {
     const op = this.spec.paths[match.template][method.toLowerCase()]
     if (!op.requestBody?.content?.['application/json']) return []
-    return this.check(`${match.template} ${method} request`, ['paths', match.template, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema'], body)
+    return this.check(
+      `${match.template} ${method} request`,
+      ['paths', match.template, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema'],
+      body,
+    )
   }
 
   /** Problems with a response, or [] when the operation documents it so. */
   checkResponse(match: Match, method: string, status: number, body: unknown): string[] {
     const op = this.spec.paths[match.template][method.toLowerCase()]
     const response = op.responses[String(status)]
-    if (!response) return [`${method} ${match.template}: status ${status} is not a documented response (${Object.keys(op.responses).join(', ')})`]
+    if (!response)
+      return [
+        `${method} ${match.template}: status ${status} is not a documented response (${Object.keys(op.responses).join(', ')})`,
+      ]
     if (!response.content?.['application/json']?.schema) return []
-    return this.check(`${match.template} ${method} ${status}`, ['paths', match.template, method.toLowerCase(), 'responses', String(status), 'content', 'application/json', 'schema'], body)
+    return this.check(
+      `${match.template} ${method} ${status}`,
+      [
+        'paths',
+        match.template,
+        method.toLowerCase(),
+        'responses',
+        String(status),
+        'content',
+        'application/json',
+        'schema',
+      ],
+      body,
+    )
   }
 
   private check(key: string, pointer: string[], value: unknown): string[] {

@@ -17,10 +17,15 @@ export async function git(repoDir: string, args: string[], input?: string | Buff
 /** Runs git in a bare repository; resolves with stdout's bytes (a blob may be binary). */
 export function gitBytes(repoDir: string, args: string[], input?: string | Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = execFile('git', ['-C', repoDir, ...args], {maxBuffer: 256 << 20, encoding: 'buffer', env: {...process.env, GIT_TERMINAL_PROMPT: '0'}}, (error, stdout, stderr) => {
-      if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.toString().trim() || error.message}`))
-      else resolve(stdout)
-    })
+    const child = execFile(
+      'git',
+      ['-C', repoDir, ...args],
+      {maxBuffer: 256 << 20, encoding: 'buffer', env: {...process.env, GIT_TERMINAL_PROMPT: '0'}},
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`git ${args.join(' ')}: ${stderr.toString().trim() || error.message}`))
+        else resolve(stdout)
+      },
+    )
     if (input !== undefined) child.stdin!.end(input)
   })
 }
@@ -48,10 +53,20 @@ export function writeBlob(repoDir: string, content: string | Buffer): Promise<st
 }
 
 /** A commit object, as `git commit-tree` writes it; the committer is the author, now. */
-export function commitTree(repoDir: string, tree: string, parents: string[], message: string, who: {name: string; email: string; date?: string}): Promise<string> {
+export function commitTree(
+  repoDir: string,
+  tree: string,
+  parents: string[],
+  message: string,
+  who: {name: string; email: string; date?: string},
+): Promise<string> {
   const committed = gitDate(new Date().toISOString())
-  const lines = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`),
-    `author ${who.name} <${who.email}> ${who.date ? gitDate(who.date) : committed}`, `committer ${who.name} <${who.email}> ${committed}`]
+  const lines = [
+    `tree ${tree}`,
+    ...parents.map((p) => `parent ${p}`),
+    `author ${who.name} <${who.email}> ${who.date ? gitDate(who.date) : committed}`,
+    `committer ${who.name} <${who.email}> ${committed}`,
+  ]
   return writeObject(repoDir, 'commit', Buffer.from(`${lines.join('\n')}\n\n${message}`))
 }
 
@@ -63,14 +78,23 @@ function gitDate(iso: string): string {
 }
 
 export async function initBare(dir: string, defaultBranch: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => execFile('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, dir], (e) => (e ? reject(e) : resolve())))
+  await new Promise<void>((resolve, reject) =>
+    execFile('git', ['init', '--bare', '-q', `--initial-branch=${defaultBranch}`, dir], (e) =>
+      e ? reject(e) : resolve(),
+    ),
+  )
   // What `git config http.receivepack true` writes, without another process.
   await appendFile(path.join(dir, 'config'), '[http]\n\treceivepack = true\n')
 }
 
 export async function refs(repoDir: string): Promise<Map<string, string>> {
   const out = await git(repoDir, ['for-each-ref', '--format=%(refname) %(objectname)'])
-  return new Map(out.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]))
+  return new Map(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  )
 }
 
 export async function isEmpty(repoDir: string): Promise<boolean> {
@@ -95,15 +119,21 @@ export interface TreeEntry {
 
 export async function lsTree(repoDir: string, treeish: string, recursive: boolean): Promise<TreeEntry[]> {
   const out = await git(repoDir, ['ls-tree', '-l', ...(recursive ? ['-r', '-t'] : []), '-z', treeish])
-  return out.split('\0').filter(Boolean).map((line) => {
-    const [meta, path] = line.split('\t')
-    const [mode, type, sha, size] = meta.split(/\s+/)
-    return {path, mode, type: type as TreeEntry['type'], sha, size: size === '-' ? undefined : Number(size)}
-  })
+  return out
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => {
+      const [meta, path] = line.split('\t')
+      const [mode, type, sha, size] = meta.split(/\s+/)
+      return {path, mode, type: type as TreeEntry['type'], sha, size: size === '-' ? undefined : Number(size)}
+    })
 }
 
 /** Writes nested trees for a flat map of file paths; returns the root tree's sha. */
-export async function writeTree(repoDir: string, files: Map<string, {mode: string; type: string; sha: string}>): Promise<string> {
+export async function writeTree(
+  repoDir: string,
+  files: Map<string, {mode: string; type: string; sha: string}>,
+): Promise<string> {
   const children = new Map<string, Map<string, {mode: string; type: string; sha: string}>>()
   const dirs = new Set<string>([''])
   for (const path of files.keys()) {
@@ -122,7 +152,9 @@ export async function writeTree(repoDir: string, files: Map<string, {mode: strin
     if (dir === '') continue
     const sha = await mktree(repoDir, children.get(dir)!)
     const slash = dir.lastIndexOf('/')
-    children.get(slash === -1 ? '' : dir.slice(0, slash))!.set(dir.slice(slash + 1), {mode: '040000', type: 'tree', sha})
+    children
+      .get(slash === -1 ? '' : dir.slice(0, slash))!
+      .set(dir.slice(slash + 1), {mode: '040000', type: 'tree', sha})
   }
 
   return mktree(repoDir, children.get('')!)
@@ -132,7 +164,9 @@ export async function writeTree(repoDir: string, files: Map<string, {mode: strin
 function mktree(repoDir: string, entries: Map<string, {mode: string; type: string; sha: string}>): Promise<string> {
   const key = (name: string, type: string) => Buffer.from(type === 'tree' ? `${name}/` : name)
   const sorted = [...entries].sort(([a, x], [b, y]) => Buffer.compare(key(a, x.type), key(b, y.type)))
-  const body = Buffer.concat(sorted.flatMap(([name, e]) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${name}\0`), Buffer.from(e.sha, 'hex')]))
+  const body = Buffer.concat(
+    sorted.flatMap(([name, e]) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${name}\0`), Buffer.from(e.sha, 'hex')]),
+  )
   return writeObject(repoDir, 'tree', body)
 }
 
@@ -140,7 +174,15 @@ function mktree(repoDir: string, entries: Map<string, {mode: string; type: strin
  * Serves one request of git's smart HTTP protocol through `git http-backend`, streaming
  * the body both ways. user is set only after the caller's own auth check.
  */
-export function httpBackend(req: IncomingMessage, res: ServerResponse, root: string, pathInfo: string, query: string, user?: string, extraEnv: Record<string, string> = {}): Promise<void> {
+export function httpBackend(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  pathInfo: string,
+  query: string,
+  user?: string,
+  extraEnv: Record<string, string> = {},
+): Promise<void> {
   return new Promise((resolve) => {
     const child = spawn('git', ['http-backend'], {
       env: {

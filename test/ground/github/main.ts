@@ -9,7 +9,9 @@ const {values} = parseArgs({options: {dir: {type: 'string'}, port: {type: 'strin
 if (!values.dir) throw new Error('--dir is required')
 const server = new GitHubServer(values.dir, randomBytes(16).toString('hex'))
 const port = await server.listen(Number(values.port))
-process.stdout.write(JSON.stringify({port, api: server.urls.api, web: server.urls.web, admin: server.adminSecret}) + '\n')
+process.stdout.write(
+  JSON.stringify({port, api: server.urls.api, web: server.urls.web, admin: server.adminSecret}) + '\n',
+)
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, async () => {

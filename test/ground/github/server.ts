@@ -5,7 +5,19 @@ import type {AddressInfo} from 'node:net'
 import * as path from 'node:path'
 import {playRun, workflowsOnPush, type Decision} from './actions.js'
 import {Contract, type Match} from './contract.js'
-import {commitTree, git, gitBytes, httpBackend, initBare, isEmpty, lsTree, objectType, refs, writeBlob, writeTree} from './git.js'
+import {
+  commitTree,
+  git,
+  gitBytes,
+  httpBackend,
+  initBare,
+  isEmpty,
+  lsTree,
+  objectType,
+  refs,
+  writeBlob,
+  writeTree,
+} from './git.js'
 import * as models from './models.js'
 import type {Job, Repo, Run, User} from './models.js'
 
@@ -47,7 +59,11 @@ const DOCS = 'https://docs.github.com/rest'
 const ZERO = '0000000000000000000000000000000000000000'
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
     super(message)
   }
 }
@@ -75,7 +91,10 @@ export class GitHubServer {
   private webUrl = ''
   private running = new Set<Promise<void>>()
 
-  constructor(private readonly dir: string, readonly adminSecret: string) {
+  constructor(
+    private readonly dir: string,
+    readonly adminSecret: string,
+  ) {
     mkdirSync(path.join(dir, 'repos'), {recursive: true})
     this.server = http.createServer((req, res) => void this.handle(req, res))
   }
@@ -85,11 +104,13 @@ export class GitHubServer {
   }
 
   listen(port = 0): Promise<number> {
-    return new Promise((resolve) => this.server.listen(port, '127.0.0.1', () => {
-      const actual = (this.server.address() as AddressInfo).port
-      this.webUrl = `http://127.0.0.1:${actual}`
-      resolve(actual)
-    }))
+    return new Promise((resolve) =>
+      this.server.listen(port, '127.0.0.1', () => {
+        const actual = (this.server.address() as AddressInfo).port
+        this.webUrl = `http://127.0.0.1:${actual}`
+        resolve(actual)
+      }),
+    )
   }
 
   async close(): Promise<void> {
@@ -132,14 +153,25 @@ export class GitHubServer {
     const match = this.contract.match(method, pathname)
     const record: RequestRecord = {method, route: match?.template ?? pathname, path: pathname, status: 0, counted: true}
     this.requests.push(record)
-    const headers: Record<string, string> = {'x-github-media-type': 'github.v3; format=json', 'x-github-request-id': randomBytes(8).toString('hex').toUpperCase()}
+    const headers: Record<string, string> = {
+      'x-github-media-type': 'github.v3; format=json',
+      'x-github-request-id': randomBytes(8).toString('hex').toUpperCase(),
+    }
 
     const failure = this.failures.find((f) => !f.pathPrefix || pathname.startsWith(f.pathPrefix))
     if (failure) {
       if (--failure.count <= 0) this.failures.splice(this.failures.indexOf(failure), 1)
       record.status = failure.secondary ? 403 : failure.status
       if (failure.secondary) {
-        return send(res, 403, {message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api`}, {...headers, 'retry-after': String(failure.retryAfter ?? 1)})
+        return send(
+          res,
+          403,
+          {
+            message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+            documentation_url: `${DOCS}/overview/rate-limits-for-the-rest-api`,
+          },
+          {...headers, 'retry-after': String(failure.retryAfter ?? 1)},
+        )
       }
 
       return send(res, failure.status, {message: 'Server Error'}, headers)
@@ -158,7 +190,15 @@ export class GitHubServer {
       const limit = this.rateLimit(auth.token!)
       if (limit.remaining <= 0) {
         record.status = 403
-        return send(res, 403, {message: `API rate limit exceeded for user ID ${this.users.get(identity.login)?.id ?? 0}.`, documentation_url: DOCS}, {...headers, ...limitHeaders(limit)})
+        return send(
+          res,
+          403,
+          {
+            message: `API rate limit exceeded for user ID ${this.users.get(identity.login)?.id ?? 0}.`,
+            documentation_url: DOCS,
+          },
+          {...headers, ...limitHeaders(limit)},
+        )
       }
     }
 
@@ -173,7 +213,12 @@ export class GitHubServer {
     if (problems.length > 0) {
       this.violations.push(...problems)
       record.status = 422
-      return send(res, 422, {message: `Invalid request.\n\n${problems.join('\n')}`, documentation_url: DOCS, status: '422'}, headers)
+      return send(
+        res,
+        422,
+        {message: `Invalid request.\n\n${problems.join('\n')}`, documentation_url: DOCS, status: '422'},
+        headers,
+      )
     }
 
     let reply: Reply
@@ -181,7 +226,10 @@ export class GitHubServer {
       reply = await this.route(match, method, body, identity, url.searchParams, req.headers.accept ?? '')
     } catch (error) {
       if (!(error instanceof HttpError)) throw error
-      reply = {status: error.status, body: {message: error.message, documentation_url: DOCS, status: String(error.status), ...error.extra}}
+      reply = {
+        status: error.status,
+        body: {message: error.message, documentation_url: DOCS, status: String(error.status), ...error.extra},
+      }
     }
 
     if (reply.list) {
@@ -196,7 +244,10 @@ export class GitHubServer {
         u.searchParams.set('per_page', String(perPage))
         return `<${u.href}>; rel="${rel}"`
       }
-      const links = [...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []), ...(page > 1 ? [link(1, 'first'), link(page - 1, 'prev')] : [])]
+      const links = [
+        ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
+        ...(page > 1 ? [link(1, 'first'), link(page - 1, 'prev')] : []),
+      ]
       if (links.length > 0) headers.link = links.join(', ')
     }
 
@@ -207,7 +258,8 @@ export class GitHubServer {
     }
 
     const responseProblems = this.contract.checkResponse(match, method, reply.status, reply.body)
-    if (responseProblems.length > 0) this.violations.push(...responseProblems.map((p) => `server answered outside the contract: ${p}`))
+    if (responseProblems.length > 0)
+      this.violations.push(...responseProblems.map((p) => `server answered outside the contract: ${p}`))
 
     Object.assign(headers, reply.headers)
     if (method === 'GET' && reply.status === 200) {
@@ -232,7 +284,14 @@ export class GitHubServer {
   private authenticate(header: string | undefined): {token?: string} {
     if (!header) return {}
     const [scheme, value] = header.split(' ')
-    if (/^basic$/i.test(scheme)) return {token: Buffer.from(value ?? '', 'base64').toString().split(':').slice(1).join(':')}
+    if (/^basic$/i.test(scheme))
+      return {
+        token: Buffer.from(value ?? '', 'base64')
+          .toString()
+          .split(':')
+          .slice(1)
+          .join(':'),
+      }
     return {token: value}
   }
 
@@ -251,7 +310,14 @@ export class GitHubServer {
 
   // ---- REST operations ---------------------------------------------------------------
 
-  private async route(match: Match, method: string, body: Record<string, unknown> | undefined, me: Token | undefined, query: URLSearchParams, accept: string): Promise<Reply> {
+  private async route(
+    match: Match,
+    method: string,
+    body: Record<string, unknown> | undefined,
+    me: Token | undefined,
+    query: URLSearchParams,
+    accept: string,
+  ): Promise<Reply> {
     const p = match.params
     const needMe = () => {
       if (!me) throw new HttpError(401, 'Requires authentication')
@@ -282,7 +348,8 @@ export class GitHubServer {
       case 'repos/create-in-org': {
         const org = this.users.get(p.org)
         if (!org || org.type !== 'Organization') throw new HttpError(404, 'Not Found')
-        if (!org.members.includes(needMe().login)) throw new HttpError(403, `You need admin access to the organization before adding a repository to it.`)
+        if (!org.members.includes(needMe().login))
+          throw new HttpError(403, `You need admin access to the organization before adding a repository to it.`)
         return this.createRepo(needMe(), p.org, body!)
       }
 
@@ -293,7 +360,8 @@ export class GitHubServer {
 
       case 'repos/delete': {
         const repo = this.visibleRepo(p.owner, p.repo, me)
-        if (!this.mayPush(repo, needMe()) || !needMe().scopes.includes('delete_repo')) throw new HttpError(403, 'Must have admin rights to Repository.')
+        if (!this.mayPush(repo, needMe()) || !needMe().scopes.includes('delete_repo'))
+          throw new HttpError(403, 'Must have admin rights to Repository.')
         this.repos.delete(`${repo.owner}/${repo.name}`)
         rmSync(repo.dir, {recursive: true, force: true})
         return {status: 204}
@@ -303,8 +371,28 @@ export class GitHubServer {
         const repo = this.visibleRepo(p.owner, p.repo, me)
         if (await isEmpty(repo.dir)) throw new HttpError(409, 'Git Repository is empty.')
         const out = await git(repo.dir, ['log', '--format=%H', query.get('sha') ?? repo.defaultBranch])
-        const commits = await Promise.all(out.split('\n').filter(Boolean).map((sha) => this.commitModel(repo, sha)))
-        return {status: 200, list: {items: commits.map((c) => ({sha: c.sha, node_id: c.node_id, commit: {...c, comment_count: 0}, url: c.url, html_url: c.html_url, comments_url: `${c.url}/comments`, author: null, committer: null, parents: c.parents}))}}
+        const commits = await Promise.all(
+          out
+            .split('\n')
+            .filter(Boolean)
+            .map((sha) => this.commitModel(repo, sha)),
+        )
+        return {
+          status: 200,
+          list: {
+            items: commits.map((c) => ({
+              sha: c.sha,
+              node_id: c.node_id,
+              commit: {...c, comment_count: 0},
+              url: c.url,
+              html_url: c.html_url,
+              comments_url: `${c.url}/comments`,
+              author: null,
+              committer: null,
+              parents: c.parents,
+            })),
+          },
+        }
       }
 
       case 'git/create-blob': {
@@ -319,14 +407,27 @@ export class GitHubServer {
         const content = await gitBytes(repo.dir, ['cat-file', 'blob', p.file_sha]).catch(() => {
           throw new HttpError(404, 'Not Found')
         })
-        return {status: 200, body: {sha: p.file_sha, node_id: p.file_sha, size: content.length, url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`, content: content.toString('base64'), encoding: 'base64'}}
+        return {
+          status: 200,
+          body: {
+            sha: p.file_sha,
+            node_id: p.file_sha,
+            size: content.length,
+            url: `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${p.file_sha}`,
+            content: content.toString('base64'),
+            encoding: 'base64',
+          },
+        }
       }
 
       case 'repos/replace-all-topics': {
         const repo = this.writableRepo(p.owner, p.repo, needMe())
         const names = (body as {names: string[]}).names
         const bad = names.find((n) => !/^[a-z0-9][a-z0-9-]{0,49}$/.test(n))
-        if (bad !== undefined) throw new HttpError(422, 'Validation Failed', {errors: [{resource: 'Repository', code: 'invalid', field: 'names', message: `${bad} is not a valid topic`}]})
+        if (bad !== undefined)
+          throw new HttpError(422, 'Validation Failed', {
+            errors: [{resource: 'Repository', code: 'invalid', field: 'names', message: `${bad} is not a valid topic`}],
+          })
         repo.topics = [...new Set(names)]
         return {status: 200, body: {names: repo.topics}}
       }
@@ -340,35 +441,62 @@ export class GitHubServer {
         const type = await objectType(repo.dir, spec)
         if (type === undefined) throw new HttpError(404, 'Not Found')
         if (type !== 'blob') {
-          this.violations.push(`GET /repos/{owner}/{repo}/contents/{path} for a folder is in GitHub's API but not served by the ground`)
+          this.violations.push(
+            `GET /repos/{owner}/{repo}/contents/{path} for a folder is in GitHub's API but not served by the ground`,
+          )
           throw new HttpError(404, 'Not Found')
         }
 
         const content = await gitBytes(repo.dir, ['cat-file', 'blob', spec])
-        if (/application\/vnd\.github(\.v3)?\.raw/.test(accept)) return {status: 200, raw: content, headers: {'content-type': 'application/vnd.github.raw; charset=utf-8'}}
+        if (/application\/vnd\.github(\.v3)?\.raw/.test(accept))
+          return {status: 200, raw: content, headers: {'content-type': 'application/vnd.github.raw; charset=utf-8'}}
         const sha = (await git(repo.dir, ['rev-parse', spec])).trim()
         const self = `${this.urls.api}/repos/${repo.owner}/${repo.name}/contents/${p.path}?ref=${encodeURIComponent(ref)}`
         const gitUrl = `${this.urls.api}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`
         const html = `${this.urls.web}/${repo.owner}/${repo.name}/blob/${ref}/${p.path}`
-        return {status: 200, body: {type: 'file', encoding: 'base64', size: content.length, name: path.posix.basename(p.path), path: p.path, content: content.toString('base64'), sha,
-          url: self, git_url: gitUrl, html_url: html, download_url: null, _links: {self, git: gitUrl, html}}}
+        return {
+          status: 200,
+          body: {
+            type: 'file',
+            encoding: 'base64',
+            size: content.length,
+            name: path.posix.basename(p.path),
+            path: p.path,
+            content: content.toString('base64'),
+            sha,
+            url: self,
+            git_url: gitUrl,
+            html_url: html,
+            download_url: null,
+            _links: {self, git: gitUrl, html},
+          },
+        }
       }
 
       case 'git/create-tree':
-        return this.createTree(this.writableRepo(p.owner, p.repo, needMe()), body as {tree: TreeInput[]; base_tree?: string})
+        return this.createTree(
+          this.writableRepo(p.owner, p.repo, needMe()),
+          body as {tree: TreeInput[]; base_tree?: string},
+        )
 
       case 'git/get-tree': {
         const repo = this.visibleRepo(p.owner, p.repo, me)
-        if (await objectType(repo.dir, p.tree_sha) === undefined) throw new HttpError(404, 'Not Found')
+        if ((await objectType(repo.dir, p.tree_sha)) === undefined) throw new HttpError(404, 'Not Found')
         return {status: 200, body: await this.treeModel(repo, p.tree_sha, query.get('recursive') !== null)}
       }
 
       case 'git/create-commit': {
         const repo = this.writableRepo(p.owner, p.repo, needMe())
-        const input = body as {message: string; tree: string; parents?: string[]; author?: {name: string; email: string; date?: string}}
-        if (await objectType(repo.dir, input.tree) !== 'tree') throw new HttpError(422, 'Tree SHA does not exist')
+        const input = body as {
+          message: string
+          tree: string
+          parents?: string[]
+          author?: {name: string; email: string; date?: string}
+        }
+        if ((await objectType(repo.dir, input.tree)) !== 'tree') throw new HttpError(422, 'Tree SHA does not exist')
         for (const parent of input.parents ?? []) {
-          if (await objectType(repo.dir, parent) !== 'commit') throw new HttpError(422, 'Parent SHA does not exist or is not a commit object')
+          if ((await objectType(repo.dir, parent)) !== 'commit')
+            throw new HttpError(422, 'Parent SHA does not exist or is not a commit object')
         }
 
         const author = input.author ?? {name: needMe().login, email: `${needMe().login}@users.noreply.local`}
@@ -378,7 +506,7 @@ export class GitHubServer {
 
       case 'git/get-commit': {
         const repo = this.visibleRepo(p.owner, p.repo, me)
-        if (await objectType(repo.dir, p.commit_sha) !== 'commit') throw new HttpError(404, 'Not Found')
+        if ((await objectType(repo.dir, p.commit_sha)) !== 'commit') throw new HttpError(404, 'Not Found')
         return {status: 200, body: await this.commitModel(repo, p.commit_sha)}
       }
 
@@ -393,7 +521,8 @@ export class GitHubServer {
       case 'git/create-ref': {
         const repo = this.writableRepo(p.owner, p.repo, needMe())
         const input = body as {ref: string; sha: string}
-        if (!/^refs\/.+/.test(input.ref)) throw new HttpError(422, 'Reference name must start with \'refs/\' and have at least two slashes.')
+        if (!/^refs\/.+/.test(input.ref))
+          throw new HttpError(422, "Reference name must start with 'refs/' and have at least two slashes.")
         const current = await refs(repo.dir)
         if (current.has(input.ref)) throw new HttpError(422, 'Reference already exists')
         await this.moveRef(repo, input.ref, undefined, input.sha, needMe())
@@ -408,7 +537,10 @@ export class GitHubServer {
         const old = (await refs(repo.dir)).get(ref)
         if (!old) throw new HttpError(422, 'Reference does not exist')
         if (!input.force && old !== input.sha) {
-          const ancestor = await git(repo.dir, ['merge-base', '--is-ancestor', old, input.sha]).then(() => true, () => false)
+          const ancestor = await git(repo.dir, ['merge-base', '--is-ancestor', old, input.sha]).then(
+            () => true,
+            () => false,
+          )
           if (!ancestor) throw new HttpError(422, 'Update is not a fast forward')
         }
 
@@ -419,13 +551,23 @@ export class GitHubServer {
       case 'actions/list-workflow-runs-for-repo': {
         const repo = this.visibleRepo(p.owner, p.repo, me)
         const full = `${repo.owner}/${repo.name}`
-        const runs = this.runs.filter((r) => r.repo === full)
+        const runs = this.runs
+          .filter((r) => r.repo === full)
           .filter((r) => !query.get('head_sha') || r.headSha === query.get('head_sha'))
           .filter((r) => !query.get('branch') || r.headBranch === query.get('branch'))
           .filter((r) => !query.get('event') || r.event === query.get('event'))
-          .filter((r) => !query.get('status') || r.status === query.get('status') || r.conclusion === query.get('status'))
+          .filter(
+            (r) => !query.get('status') || r.status === query.get('status') || r.conclusion === query.get('status'),
+          )
           .sort((a, b) => b.id - a.id)
-        return {status: 200, list: {key: 'workflow_runs', items: runs.map((r) => models.workflowRun(r, this.repoModel(repo), this.urls)), extra: {total_count: runs.length}}}
+        return {
+          status: 200,
+          list: {
+            key: 'workflow_runs',
+            items: runs.map((r) => models.workflowRun(r, this.repoModel(repo), this.urls)),
+            extra: {total_count: runs.length},
+          },
+        }
       }
 
       case 'actions/get-workflow-run': {
@@ -444,33 +586,57 @@ export class GitHubServer {
 
       case 'actions/list-jobs-for-workflow-run': {
         const {run} = this.findRun(p, me)
-        return {status: 200, list: {key: 'jobs', items: run.jobs.map((j) => models.job(j, run, this.urls)), extra: {total_count: run.jobs.length}}}
+        return {
+          status: 200,
+          list: {
+            key: 'jobs',
+            items: run.jobs.map((j) => models.job(j, run, this.urls)),
+            extra: {total_count: run.jobs.length},
+          },
+        }
       }
 
       default:
-        this.violations.push(`${method} ${match.template} (${match.operationId}) is in GitHub's API but not served by the ground`)
+        this.violations.push(
+          `${method} ${match.template} (${match.operationId}) is in GitHub's API but not served by the ground`,
+        )
         throw new HttpError(404, 'Not Found')
     }
   }
 
   private async createRepo(me: Token, owner: string, body: Record<string, unknown>): Promise<Reply> {
     if (me.repo) throw new HttpError(403, 'Resource not accessible by integration')
-    if (!me.scopes.includes('repo') && body.private) throw new HttpError(403, 'Resource not accessible by personal access token')
+    if (!me.scopes.includes('repo') && body.private)
+      throw new HttpError(403, 'Resource not accessible by personal access token')
     const name = String(body.name)
     if (!/^[A-Za-z0-9._-]{1,100}$/.test(name)) {
-      throw new HttpError(422, 'Repository creation failed.', {errors: [{resource: 'Repository', code: 'custom', field: 'name', message: 'name is invalid'}]})
+      throw new HttpError(422, 'Repository creation failed.', {
+        errors: [{resource: 'Repository', code: 'custom', field: 'name', message: 'name is invalid'}],
+      })
     }
 
     const full = `${owner}/${name}`
     if (this.repos.has(full)) {
-      throw new HttpError(422, 'Repository creation failed.', {errors: [{resource: 'Repository', code: 'custom', field: 'name', message: 'name already exists on this account'}]})
+      throw new HttpError(422, 'Repository creation failed.', {
+        errors: [
+          {resource: 'Repository', code: 'custom', field: 'name', message: 'name already exists on this account'},
+        ],
+      })
     }
 
     const now = new Date().toISOString()
     const repo: Repo = {
-      id: this.nextId++, owner, name, private: Boolean(body.private), description: (body.description as string | undefined) ?? null,
+      id: this.nextId++,
+      owner,
+      name,
+      private: Boolean(body.private),
+      description: (body.description as string | undefined) ?? null,
       // GitHub sets pushed_at when it creates a repository, empty or not (its schema says string).
-      defaultBranch: 'main', createdAt: now, updatedAt: now, pushedAt: now, dir: path.join(this.dir, 'repos', owner, `${name}.git`),
+      defaultBranch: 'main',
+      createdAt: now,
+      updatedAt: now,
+      pushedAt: now,
+      dir: path.join(this.dir, 'repos', owner, `${name}.git`),
     }
     await initBare(repo.dir, repo.defaultBranch)
     this.installHooks(repo)
@@ -478,7 +644,10 @@ export class GitHubServer {
     if (body.auto_init) {
       const blob = await writeBlob(repo.dir, `# ${name}\n\n${repo.description ?? ''}\n`)
       const tree = await writeTree(repo.dir, new Map([['README.md', {mode: '100644', type: 'blob', sha: blob}]]))
-      const commit = await commitTree(repo.dir, tree, [], 'Initial commit', {name: me.login, email: `${me.login}@users.noreply.local`})
+      const commit = await commitTree(repo.dir, tree, [], 'Initial commit', {
+        name: me.login,
+        email: `${me.login}@users.noreply.local`,
+      })
       await this.moveRef(repo, `refs/heads/${repo.defaultBranch}`, undefined, commit, me)
     }
 
@@ -489,11 +658,14 @@ export class GitHubServer {
     if (await isEmpty(repo.dir)) throw new HttpError(409, 'Git Repository is empty.')
     const files = new Map<string, {mode: string; type: string; sha: string}>()
     if (input.base_tree) {
-      if (await objectType(repo.dir, input.base_tree) === undefined) throw new HttpError(422, 'base_tree is not a valid tree oid')
+      if ((await objectType(repo.dir, input.base_tree)) === undefined)
+        throw new HttpError(422, 'base_tree is not a valid tree oid')
       for (const e of await lsTree(repo.dir, input.base_tree, true)) if (e.type !== 'tree') files.set(e.path, e)
     }
 
-    const written = await Promise.all(input.tree.map((e) => (e.content === undefined ? undefined : writeBlob(repo.dir, e.content))))
+    const written = await Promise.all(
+      input.tree.map((e) => (e.content === undefined ? undefined : writeBlob(repo.dir, e.content))),
+    )
     for (const [i, entry] of input.tree.entries()) {
       if (entry.sha === null) {
         files.delete(entry.path)
@@ -502,7 +674,8 @@ export class GitHubServer {
       }
 
       const sha = written[i] ?? entry.sha!
-      if (entry.content === undefined && await objectType(repo.dir, sha) === undefined) throw new HttpError(422, `tree.sha ${sha} is not a valid ${entry.type}`)
+      if (entry.content === undefined && (await objectType(repo.dir, sha)) === undefined)
+        throw new HttpError(422, `tree.sha ${sha} is not a valid ${entry.type}`)
       files.set(entry.path, {mode: entry.mode, type: entry.type, sha})
     }
 
@@ -512,10 +685,13 @@ export class GitHubServer {
 
   /** Moves a ref as a push does: the workflow-scope rule, then runs for the push. */
   private async moveRef(repo: Repo, ref: string, old: string | undefined, sha: string, me: Token): Promise<void> {
-    if (await objectType(repo.dir, sha) !== 'commit') throw new HttpError(422, 'Object does not exist')
+    if ((await objectType(repo.dir, sha)) !== 'commit') throw new HttpError(422, 'Object does not exist')
     const workflow = await this.touchedWorkflow(repo, old, sha)
     if (workflow && (!me.scopes.includes('workflow') || me.repo)) {
-      throw new HttpError(422, `refusing to allow a Personal Access Token to create or update workflow \`${workflow}\` without \`workflow\` scope`)
+      throw new HttpError(
+        422,
+        `refusing to allow a Personal Access Token to create or update workflow \`${workflow}\` without \`workflow\` scope`,
+      )
     }
 
     await git(repo.dir, ['update-ref', ref, sha, ...(old ? [old] : [])])
@@ -523,11 +699,16 @@ export class GitHubServer {
   }
 
   private async touchedWorkflow(repo: Repo, old: string | undefined, sha: string): Promise<string | undefined> {
-    if (old) return (await git(repo.dir, ['diff', '--name-only', old, sha])).split('\n').find((f) => f.startsWith('.github/workflows/'))
+    if (old)
+      return (await git(repo.dir, ['diff', '--name-only', old, sha]))
+        .split('\n')
+        .find((f) => f.startsWith('.github/workflows/'))
     // A new ref brings only the commits no ref has yet (as the pre-receive hook below).
     const fresh = (await git(repo.dir, ['rev-list', sha, '--not', '--all'])).split('\n').filter(Boolean)
     for (const commit of fresh) {
-      const found = (await git(repo.dir, ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', commit])).split('\n').find((f) => f.startsWith('.github/workflows/'))
+      const found = (await git(repo.dir, ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', commit]))
+        .split('\n')
+        .find((f) => f.startsWith('.github/workflows/'))
       if (found) return found
     }
 
@@ -546,10 +727,12 @@ export class GitHubServer {
       if (/\[(skip ci|ci skip|no ci|skip actions|actions skip)\]/i.test(message)) continue
       const files = new Map<string, string>()
       for (const e of await lsTree(repo.dir, sha, true)) {
-        if (e.type === 'blob' && /^\.github\/workflows\/[^/]+\.ya?ml$/.test(e.path)) files.set(e.path, await git(repo.dir, ['cat-file', 'blob', e.sha]))
+        if (e.type === 'blob' && /^\.github\/workflows\/[^/]+\.ya?ml$/.test(e.path))
+          files.set(e.path, await git(repo.dir, ['cat-file', 'blob', e.sha]))
       }
 
-      for (const workflow of workflowsOnPush(files, branch)) this.startRun(repo, workflow, sha, branch, message.trim(), me.repo ? 'github-actions[bot]' : me.login)
+      for (const workflow of workflowsOnPush(files, branch))
+        this.startRun(repo, workflow, sha, branch, message.trim(), me.repo ? 'github-actions[bot]' : me.login)
     }
   }
 
@@ -560,43 +743,107 @@ export class GitHubServer {
    */
   private deliver(repo: Repo, push: {ref: string; before: string; after: string}, me: Token): void {
     const model = this.repoModel(repo)
-    const payload = JSON.stringify({...push, repository: {id: repo.id, name: repo.name, full_name: model.full_name, html_url: model.html_url, clone_url: model.clone_url, default_branch: repo.defaultBranch, private: repo.private}, pusher: {name: me.login}})
+    const payload = JSON.stringify({
+      ...push,
+      repository: {
+        id: repo.id,
+        name: repo.name,
+        full_name: model.full_name,
+        html_url: model.html_url,
+        clone_url: model.clone_url,
+        default_branch: repo.defaultBranch,
+        private: repo.private,
+      },
+      pusher: {name: me.login},
+    })
     for (const hook of this.hooks) {
-      fetch(hook, {method: 'POST', headers: {'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': randomBytes(16).toString('hex')}, body: payload})
+      fetch(hook, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'push',
+          'x-github-delivery': randomBytes(16).toString('hex'),
+        },
+        body: payload,
+      })
         .then((r) => r.body?.cancel())
         .catch((error: Error) => process.stderr.write(`[github] webhook ${hook} not delivered: ${error.message}\n`))
     }
   }
 
-  private startRun(repo: Repo, workflow: ReturnType<typeof workflowsOnPush>[number], sha: string, branch: string, message: string, actor: string): void {
+  private startRun(
+    repo: Repo,
+    workflow: ReturnType<typeof workflowsOnPush>[number],
+    sha: string,
+    branch: string,
+    message: string,
+    actor: string,
+  ): void {
     const now = new Date().toISOString()
     const full = `${repo.owner}/${repo.name}`
     const runId = this.nextId++
     const jobs: Job[] = workflow.jobs.map((j) => ({
-      id: this.nextId++, runId, name: j.name, status: 'queued', conclusion: null, createdAt: now, startedAt: now, completedAt: null, log: '',
-      steps: [{name: 'Set up job', number: 1, status: 'completed', conclusion: 'success', started_at: now, completed_at: now},
-        ...j.steps.map((s, i) => ({name: s.name, number: i + 2, status: 'queued' as const, conclusion: null, started_at: null, completed_at: null}))],
+      id: this.nextId++,
+      runId,
+      name: j.name,
+      status: 'queued',
+      conclusion: null,
+      createdAt: now,
+      startedAt: now,
+      completedAt: null,
+      log: '',
+      steps: [
+        {name: 'Set up job', number: 1, status: 'completed', conclusion: 'success', started_at: now, completed_at: now},
+        ...j.steps.map((s, i) => ({
+          name: s.name,
+          number: i + 2,
+          status: 'queued' as const,
+          conclusion: null,
+          started_at: null,
+          completed_at: null,
+        })),
+      ],
     }))
     const run: Run = {
-      id: runId, repo: full, workflowId: workflowId(full, workflow.path), workflowName: workflow.name, workflowPath: workflow.path,
-      runNumber: this.runs.filter((r) => r.repo === full && r.workflowPath === workflow.path).length + 1, event: 'push', status: 'queued',
-      conclusion: null, headSha: sha, headBranch: branch, headMessage: message, actor, createdAt: now, updatedAt: now, runStartedAt: now, jobs,
+      id: runId,
+      repo: full,
+      workflowId: workflowId(full, workflow.path),
+      workflowName: workflow.name,
+      workflowPath: workflow.path,
+      runNumber: this.runs.filter((r) => r.repo === full && r.workflowPath === workflow.path).length + 1,
+      event: 'push',
+      status: 'queued',
+      conclusion: null,
+      headSha: sha,
+      headBranch: branch,
+      headMessage: message,
+      actor,
+      createdAt: now,
+      updatedAt: now,
+      runStartedAt: now,
+      jobs,
     }
     this.runs.push(run)
     const token = this.issueToken(repo.owner, ['repo'], full)
     const playing = playRun(run, workflow, {
-      repoDir: repo.dir, cloneUrl: `${this.webUrl}/${full}.git`, token, serverUrl: this.webUrl, apiUrl: this.urls.api,
+      repoDir: repo.dir,
+      cloneUrl: `${this.webUrl}/${full}.git`,
+      token,
+      serverUrl: this.webUrl,
+      apiUrl: this.urls.api,
       decide: () => this.decisions.get(full)?.shift() ?? {conclusion: 'success'},
       now: () => new Date().toISOString(),
       changed: () => {},
-    }).catch((error) => {
-      run.status = 'completed'
-      run.conclusion = 'failure'
-      this.violations.push(`ground runner crashed: ${(error as Error).message}`)
-    }).finally(() => {
-      this.tokens.delete(token)
-      this.running.delete(playing)
     })
+      .catch((error) => {
+        run.status = 'completed'
+        run.conclusion = 'failure'
+        this.violations.push(`ground runner crashed: ${(error as Error).message}`)
+      })
+      .finally(() => {
+        this.tokens.delete(token)
+        this.running.delete(playing)
+      })
     this.running.add(playing)
   }
 
@@ -634,7 +881,14 @@ export class GitHubServer {
 
   // ---- git over HTTP -----------------------------------------------------------------
 
-  private async gitRequest(req: http.IncomingMessage, res: http.ServerResponse, owner: string, name: string, rest: string, query: string): Promise<void> {
+  private async gitRequest(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    owner: string,
+    name: string,
+    rest: string,
+    query: string,
+  ): Promise<void> {
     const repo = this.repos.get(`${owner}/${name}`)
     const push = rest === '/git-receive-pack' || query.includes('service=git-receive-pack')
     const {token} = this.authenticate(req.headers.authorization)
@@ -666,7 +920,9 @@ export class GitHubServer {
 
   private installHooks(repo: Repo): void {
     const hook = path.join(repo.dir, 'hooks', 'pre-receive')
-    writeFileSync(hook, `#!/usr/bin/env bash
+    writeFileSync(
+      hook,
+      `#!/usr/bin/env bash
 # GitHub refuses a push that adds or changes a workflow without the token's workflow scope.
 [ "$GROUND_WORKFLOW_SCOPE" = 1 ] && exit 0
 while read -r old new ref; do
@@ -680,20 +936,32 @@ while read -r old new ref; do
     exit 1
   fi
 done
-`)
+`,
+    )
     chmodSync(hook, 0o755)
   }
 
   // ---- models ------------------------------------------------------------------------
 
   private repoModel(repo: Repo) {
-    const owner = this.users.get(repo.owner) ?? {login: repo.owner, id: 0, type: 'User' as const, members: [], createdAt: repo.createdAt}
+    const owner = this.users.get(repo.owner) ?? {
+      login: repo.owner,
+      id: 0,
+      type: 'User' as const,
+      members: [],
+      createdAt: repo.createdAt,
+    }
     return models.repository(repo, owner, this.urls)
   }
 
   private refModel(repo: Repo, ref: string, sha: string) {
     const api = `${this.urls.api}/repos/${repo.owner}/${repo.name}`
-    return {ref, node_id: Buffer.from(`Ref:${ref}`).toString('base64'), url: `${api}/git/${ref}`, object: {type: 'commit', sha, url: `${api}/git/commits/${sha}`}}
+    return {
+      ref,
+      node_id: Buffer.from(`Ref:${ref}`).toString('base64'),
+      url: `${api}/git/${ref}`,
+      object: {type: 'commit', sha, url: `${api}/git/commits/${sha}`},
+    }
   }
 
   private async commitModel(repo: Repo, sha: string) {
@@ -701,10 +969,22 @@ done
     const [tree, parents, an, ae, ad, cn, ce, cd, ...message] = out.split('\n')
     const api = `${this.urls.api}/repos/${repo.owner}/${repo.name}`
     return {
-      sha, node_id: Buffer.from(`Commit:${sha}`).toString('base64'), url: `${api}/git/commits/${sha}`, html_url: `${this.urls.web}/${repo.owner}/${repo.name}/commit/${sha}`,
-      author: {name: an, email: ae, date: ad}, committer: {name: cn, email: ce, date: cd}, message: message.join('\n').replace(/\n+$/, ''),
+      sha,
+      node_id: Buffer.from(`Commit:${sha}`).toString('base64'),
+      url: `${api}/git/commits/${sha}`,
+      html_url: `${this.urls.web}/${repo.owner}/${repo.name}/commit/${sha}`,
+      author: {name: an, email: ae, date: ad},
+      committer: {name: cn, email: ce, date: cd},
+      message: message.join('\n').replace(/\n+$/, ''),
       tree: {sha: tree, url: `${api}/git/trees/${tree}`},
-      parents: parents.split(' ').filter(Boolean).map((p) => ({sha: p, url: `${api}/git/commits/${p}`, html_url: `${this.urls.web}/${repo.owner}/${repo.name}/commit/${p}`})),
+      parents: parents
+        .split(' ')
+        .filter(Boolean)
+        .map((p) => ({
+          sha: p,
+          url: `${api}/git/commits/${p}`,
+          html_url: `${this.urls.web}/${repo.owner}/${repo.name}/commit/${p}`,
+        })),
       verification: {verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null},
     }
   }
@@ -713,20 +993,32 @@ done
     const api = `${this.urls.api}/repos/${repo.owner}/${repo.name}`
     const entries = await lsTree(repo.dir, sha, recursive)
     return {
-      sha, url: `${api}/git/trees/${sha}`, truncated: false,
-      tree: entries.map((e) => ({path: e.path, mode: e.mode, type: e.type, sha: e.sha, ...(e.size === undefined ? {} : {size: e.size}), url: `${api}/git/${e.type}s/${e.sha}`})),
+      sha,
+      url: `${api}/git/trees/${sha}`,
+      truncated: false,
+      tree: entries.map((e) => ({
+        path: e.path,
+        mode: e.mode,
+        type: e.type,
+        sha: e.sha,
+        ...(e.size === undefined ? {} : {size: e.size}),
+        url: `${api}/git/${e.type}s/${e.sha}`,
+      })),
     }
   }
 
   // ---- the ground's own controls -----------------------------------------------------
 
   private async admin(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    if (req.headers['x-ground-admin'] !== this.adminSecret) return send(res, 403, {message: 'ground admin secret required'})
+    if (req.headers['x-ground-admin'] !== this.adminSecret)
+      return send(res, 403, {message: 'ground admin secret required'})
     const body = (await readJson(req)) ?? {}
     const route = `${req.method} ${url.pathname}`
     switch (route) {
       case 'POST /_ground/users': {
-        const u = this.users.get(String(body.login)) ?? this.addUser(String(body.login), (body.type as User['type']) ?? 'User', (body.members as string[]) ?? [])
+        const u =
+          this.users.get(String(body.login)) ??
+          this.addUser(String(body.login), (body.type as User['type']) ?? 'User', (body.members as string[]) ?? [])
         for (const m of (body.members as string[] | undefined) ?? []) if (!u.members.includes(m)) u.members.push(m)
         return send(res, 200, {login: u.login, id: u.id, type: u.type})
       }
@@ -735,16 +1027,28 @@ done
         this.hooks.push(String(body.url))
         return send(res, 200, {hooks: this.hooks.length})
       case 'POST /_ground/tokens':
-        return send(res, 200, {token: this.issueToken(String(body.login), (body.scopes as string[]) ?? ['repo', 'workflow'])})
+        return send(res, 200, {
+          token: this.issueToken(String(body.login), (body.scopes as string[]) ?? ['repo', 'workflow']),
+        })
       case 'POST /_ground/decisions': {
         const queue = this.decisions.get(String(body.repo)) ?? []
-        queue.push({conclusion: (body.conclusion as Decision['conclusion']) ?? 'success', job: body.job as string | undefined, delayMs: body.delayMs as number | undefined})
+        queue.push({
+          conclusion: (body.conclusion as Decision['conclusion']) ?? 'success',
+          job: body.job as string | undefined,
+          delayMs: body.delayMs as number | undefined,
+        })
         this.decisions.set(String(body.repo), queue)
         return send(res, 200, {queued: queue.length})
       }
 
       case 'POST /_ground/failures':
-        this.failures.push({status: Number(body.status ?? 500), count: Number(body.count ?? 1), pathPrefix: body.pathPrefix as string | undefined, retryAfter: body.retryAfter as number | undefined, secondary: Boolean(body.secondary)})
+        this.failures.push({
+          status: Number(body.status ?? 500),
+          count: Number(body.count ?? 1),
+          pathPrefix: body.pathPrefix as string | undefined,
+          retryAfter: body.retryAfter as number | undefined,
+          secondary: Boolean(body.secondary),
+        })
         return send(res, 200, {failures: this.failures.length})
       case 'POST /_ground/rate-limit':
         this.rateLimit(String(body.token), this.rateLimit(String(body.token), 0).remaining - Number(body.remaining))
@@ -775,8 +1079,11 @@ function workflowId(repo: string, file: string): number {
 
 function limitHeaders(limit: {remaining: number; reset: number}): Record<string, string> {
   return {
-    'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(Math.max(limit.remaining, 0)),
-    'x-ratelimit-used': String(5000 - Math.max(limit.remaining, 0)), 'x-ratelimit-reset': String(limit.reset), 'x-ratelimit-resource': 'core',
+    'x-ratelimit-limit': '5000',
+    'x-ratelimit-remaining': String(Math.max(limit.remaining, 0)),
+    'x-ratelimit-used': String(5000 - Math.max(limit.remaining, 0)),
+    'x-ratelimit-reset': String(limit.reset),
+    'x-ratelimit-resource': 'core',
   }
 }
 
@@ -787,7 +1094,11 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   }
 
   const text = JSON.stringify(body)
-  res.writeHead(status, {...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text))})
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+  })
   res.end(text)
 }
 

@@ -11,7 +11,11 @@ import * as path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 const require = createRequire(import.meta.url)
-const {createFetchTemplateAction, createFetchTemplateFileAction, createFetchPlainAction} = require('@backstage/plugin-scaffolder-backend')
+const {
+  createFetchTemplateAction,
+  createFetchTemplateFileAction,
+  createFetchPlainAction,
+} = require('@backstage/plugin-scaffolder-backend')
 const {createTemplateAction} = require('@backstage/plugin-scaffolder-node')
 const {ScmIntegrations} = require('@backstage/integration')
 const {ConfigReader} = require('@backstage/config')
@@ -30,39 +34,74 @@ export async function renderWithBackstage(templateDir, parameters, outDir) {
     throw new Error(`no URL reader here: ${url}`)
   }
   const reader = {readUrl: refuse, readTree: refuse, search: refuse}
-  const quiet = {error() {}, warn() {}, info() {}, debug() {}, child() {
-    return this
-  }}
-  const actions = new Map([createFetchTemplateAction({reader, integrations}), createFetchTemplateFileAction({reader, integrations}), createFetchPlainAction({reader, integrations})]
-    .map((a) => [a.id, a]))
-  actions.set('kplat:capture', createTemplateAction({id: 'kplat:capture', async handler(ctx) {
-    await rm(outDir, {recursive: true, force: true})
-    await mkdir(path.dirname(path.resolve(outDir)), {recursive: true})
-    await cp(ctx.workspacePath, outDir, {recursive: true, verbatimSymlinks: true})
-  }}))
+  const quiet = {
+    error() {},
+    warn() {},
+    info() {},
+    debug() {},
+    child() {
+      return this
+    },
+  }
+  const actions = new Map(
+    [
+      createFetchTemplateAction({reader, integrations}),
+      createFetchTemplateFileAction({reader, integrations}),
+      createFetchPlainAction({reader, integrations}),
+    ].map((a) => [a.id, a]),
+  )
+  actions.set(
+    'kplat:capture',
+    createTemplateAction({
+      id: 'kplat:capture',
+      async handler(ctx) {
+        await rm(outDir, {recursive: true, force: true})
+        await mkdir(path.dirname(path.resolve(outDir)), {recursive: true})
+        await cp(ctx.workspacePath, outDir, {recursive: true, verbatimSymlinks: true})
+      },
+    }),
+  )
   const noop = (id) => createTemplateAction({id, supportsDryRun: true, async handler() {}})
   const instrument = {add() {}, record() {}}
-  const metrics = {createCounter: () => instrument, createHistogram: () => instrument, createUpDownCounter: () => instrument, createGauge: () => instrument}
+  const metrics = {
+    createCounter: () => instrument,
+    createHistogram: () => instrument,
+    createUpDownCounter: () => instrument,
+    createGauge: () => instrument,
+  }
   const work = await mkdtemp(path.join(os.tmpdir(), 'kplat-backstage-render-'))
-  const runner = new NunjucksWorkflowRunner({actionRegistry: {get: async (id) => actions.get(id) ?? noop(id), list: async () => [...actions.values()]},
-    integrations, workingDirectory: work, logger: quiet, metrics})
+  const runner = new NunjucksWorkflowRunner({
+    actionRegistry: {get: async (id) => actions.get(id) ?? noop(id), list: async () => [...actions.values()]},
+    integrations,
+    workingDirectory: work,
+    logger: quiet,
+    metrics,
+  })
   try {
     await runner.execute({
       taskId: 'render',
       spec: {
         apiVersion: doc.apiVersion,
         parameters,
-        steps: [...(doc.spec.steps ?? []).map((s, i) => ({id: s.id ?? `step-${i}`, name: s.name ?? s.id ?? s.action, ...s})),
-          {id: 'kplat-capture', name: 'capture', action: 'kplat:capture', if: '${{ always() }}'}],
+        steps: [
+          ...(doc.spec.steps ?? []).map((s, i) => ({id: s.id ?? `step-${i}`, name: s.name ?? s.id ?? s.action, ...s})),
+          {id: 'kplat-capture', name: 'capture', action: 'kplat:capture', if: '${{ always() }}'},
+        ],
         output: doc.spec.output ?? {},
         templateInfo: {baseUrl: pathToFileURL(templateYaml).href, entityRef: `template:default/${doc.metadata?.name}`},
-        user: {ref: 'user:default/guest', entity: {apiVersion: 'backstage.io/v1alpha1', kind: 'User', metadata: {name: 'guest'}}},
+        user: {
+          ref: 'user:default/guest',
+          entity: {apiVersion: 'backstage.io/v1alpha1', kind: 'User', metadata: {name: 'guest'}},
+        },
       },
       secrets: {},
       isDryRun: false,
       cancelSignal: new AbortController().signal,
       getWorkspaceName: async () => 'render',
-      getInitiatorCredentials: async () => ({$$type: '@backstage/BackstageCredentials', principal: {type: 'user', userEntityRef: 'user:default/guest'}}),
+      getInitiatorCredentials: async () => ({
+        $$type: '@backstage/BackstageCredentials',
+        principal: {type: 'user', userEntityRef: 'user:default/guest'},
+      }),
       emitLog: async () => {},
       complete: async () => {},
       getTaskState: async () => undefined,
