@@ -1106,7 +1106,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     assert.match(
       r.stderr,
       new RegExp(
-        `Warning: ${app}'s chart does not read kplat\\.addons, so ${app}-s3-bucket's env vars do not reach its processes\\. Its Deployments need envFrom from \\.Values\\.kplat\\.addons: see "The chart contract" in kplat's README`,
+        `Warning: ${app}'s chart does not read kplat\\.addons, so ${app}-s3-bucket's env vars do not reach its processes\\. Its Deployments need envFrom from \\.Values\\.kplat\\.addons: see kplat's docs/chart-contract.md`,
       ),
     )
   })

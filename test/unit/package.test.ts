@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 import {buildManifest} from '../../scripts/manifest.js'
-import {commandReference, updatedReadme} from '../../scripts/readme.js'
+import {commandReference, updatedReference} from '../../scripts/commands-doc.js'
 import {ROOT} from '../helpers/cli.js'
 
 describe('the package', () => {
@@ -10,10 +10,10 @@ describe('the package', () => {
     assert.equal(readFileSync(`${ROOT}/oclif.manifest.json`, 'utf8'), await buildManifest())
   })
 
-  it('has a README whose command reference matches the commands (npm run readme writes it)', () => {
-    const readme = readFileSync(`${ROOT}/README.md`, 'utf8')
-    assert.equal(readme, updatedReadme(readme))
-    assert.match(commandReference(), /### `kplat apps:info`/)
+  it('has a command reference in docs/commands.md that matches the commands (npm run docs writes it)', () => {
+    const page = readFileSync(`${ROOT}/docs/commands.md`, 'utf8')
+    assert.equal(page, updatedReference(page))
+    assert.match(commandReference(), /^## `kplat apps:info`$/m)
   })
 
   it('gives every command a description and an example that uses long flags', () => {

@@ -1,5 +1,5 @@
 // How an add-on reaches the app: its Secret's name in the Argo CD Application's Helm values,
-// which the app's chart turns into envFrom (the README's chart contract).
+// which the app's chart turns into envFrom (docs/chart-contract.md).
 import * as k8s from '../kube/k8s.js'
 import {kplatValues, type Application, type KplatValues} from '../kube/argocd.js'
 import {applyKplatValues, findApplication, waitForKplatValues} from '../kube/argocd-apps.js'

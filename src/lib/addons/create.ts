@@ -189,7 +189,7 @@ export async function createAddon(
   if (!(await chartReads(target, secret))) {
     warn(
       target.progress,
-      `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see "The chart contract" in kplat's README`,
+      `${app}'s chart does not read kplat.addons, so ${name}'s env vars do not reach its processes. Its Deployments need envFrom from .Values.kplat.addons: see kplat's docs/chart-contract.md`,
     )
   }
 

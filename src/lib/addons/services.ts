@@ -2,7 +2,7 @@ import type {Kube} from '../kube/client.js'
 import {listCompositions, listXrds, type Composition, type Schema, type Xrd} from '../kube/crossplane.js'
 import {UsageError} from '../errors.js'
 
-/** Annotations and labels a platform team puts on its XRDs and Compositions (platform/README.md). */
+/** Annotations and labels a platform team puts on its XRDs and Compositions (platform-kit/README.md). */
 export const ADDON = {
   label: 'kplat.dev/addon',
   name: 'kplat.dev/addon-name',

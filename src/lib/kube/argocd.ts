@@ -6,7 +6,7 @@ export interface ApplicationSource {
 }
 
 /**
- * What kplat keeps in an app's Helm values (`.Values.kplat`, the README's chart contract):
+ * What kplat keeps in an app's Helm values (`.Values.kplat`, docs/chart-contract.md):
  * the bound add-ons, the formation, the config vars' revision; each part under a field
  * manager of its own.
  */

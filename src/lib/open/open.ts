@@ -123,7 +123,7 @@ async function forwardToService(
     services.find((s) => s.spec?.selector && s.spec.ports?.length)
   if (!service?.spec?.selector)
     throw new KplatError(`${target.name} has no Service to forward a port to`, {
-      hint: 'Its chart needs a Service in front of its web processes (see "The chart contract" in kplat\'s README)',
+      hint: "Its chart needs a Service in front of its web processes (see kplat's docs/chart-contract.md)",
     })
   const port = service.spec.ports!.find((p) => p.name === 'http') ?? service.spec.ports![0]
   const selector = Object.entries(service.spec.selector)

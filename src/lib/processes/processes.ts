@@ -385,7 +385,7 @@ async function waitForCount(target: AppTarget, type: ProcessType, count: number,
       if (live.spec?.replicas !== count) {
         throw new KplatError(
           `Argo CD deployed the new formation, but the ${type.type} Deployment still asks for ${live.spec?.replicas ?? 0}: the app's chart does not read .Values.kplat.formation`,
-          {hint: 'See "The chart contract" in kplat\'s README'},
+          {hint: "See kplat's docs/chart-contract.md"},
         )
       }
 

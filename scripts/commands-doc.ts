@@ -1,5 +1,5 @@
-// Regenerates the README's command reference from the manifest (npm run readme); a test
-// fails when the README and the commands disagree.
+// Regenerates docs/commands.md, the command reference, from the manifest (npm run docs);
+// a test fails when the page and the commands disagree.
 import {readFileSync, writeFileSync} from 'node:fs'
 import * as path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -16,19 +16,19 @@ export function commandReference(): string {
     const help = renderHelp(source, c.id.split(':'), 'PLATFORM')!
       .replace(/\n\nCOMMANDS\n[\s\S]*$/, '\n')
       .trimEnd()
-    return `### \`${source.bin} ${c.id}\`\n\n\`\`\`\n${help}\n\`\`\``
+    return `## \`${source.bin} ${c.id}\`\n\n\`\`\`\n${help}\n\`\`\``
   })
   return [START, ...sections, END].join('\n\n')
 }
 
-export function updatedReadme(text: string): string {
+export function updatedReference(text: string): string {
   const start = text.indexOf(START)
   const end = text.indexOf(END)
-  if (start === -1 || end === -1) throw new Error(`README.md lacks the ${START} ... ${END} markers`)
+  if (start === -1 || end === -1) throw new Error(`docs/commands.md lacks the ${START} ... ${END} markers`)
   return text.slice(0, start) + commandReference() + text.slice(end + END.length)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const file = path.join(root, 'README.md')
-  writeFileSync(file, updatedReadme(readFileSync(file, 'utf8')))
+  const file = path.join(root, 'docs', 'commands.md')
+  writeFileSync(file, updatedReference(readFileSync(file, 'utf8')))
 }
