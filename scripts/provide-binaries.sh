@@ -8,9 +8,15 @@
 # versions, so raising one version rebuilds only that part. Prints one folder that links
 # them all by name. A second run only checks the cache, so it takes well under a second.
 #
+# A first run builds the missing parts two at a time (KPLAT_BUILD_JOBS): Go compiles on
+# every core, and one part's module download and link overlap another's compile. It says
+# what it builds, for how long, and how long each part is expected to take: a status line
+# on a terminal, a line a minute otherwise. Each part's output is in $cache/logs/PART.log,
+# and its tail is printed when it fails.
+#
 # `--only NAME` builds just one part (k8s, argocd, crossplane, function-pat, provider-nop,
-# function-auto-ready),
-# for warming the cache in the background one build at a time.
+# function-auto-ready). `--for sandbox` leaves out function-auto-ready, which only the
+# tests use (to render the cloud compositions).
 set -euo pipefail
 
 K8S_VERSION=1.35.4      # kube-apiserver, controller-manager, scheduler
@@ -24,8 +30,18 @@ PROVIDER_NOP_VERSION=0.5.0
 FUNCTION_AUTO_READY_VERSION=0.5.1  # only for rendering the cloud compositions (function-go-templating is not served)
 
 only=
-if [ "${1:-}" = --only ]; then only=$2; fi
-want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+purpose=tests
+case "${1:-}" in
+  --only) only=$2 ;;
+  --for) purpose=$2 ;;
+esac
+want() {
+  if [ -n "$only" ]; then
+    [ "$only" = "$1" ]
+    return
+  fi
+  [ "$purpose" != sandbox ] || [ "$1" != function-auto-ready ]
+}
 
 cache=${KPLAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kplat}
 out="$cache/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
@@ -65,6 +81,15 @@ done
 
 missing() { for b in "$@"; do [ -x "$out/$b" ] || return 0; done; return 1; }
 
+export GOFLAGS="${GOFLAGS:-} -trimpath"
+export CGO_ENABLED=0
+
+logs="$cache/logs"
+mkdir -p "$logs"
+# Each part notes how long its module download and its build took, for the closing line.
+phase_start() { phase_began=$SECONDS; }
+phase_end() { echo "$1 $((SECONDS - phase_began))" >> "$logs/$part.times"; }
+
 # Builds one main package of a module at an exact version in a throw-away module (the
 # module proxy serves these versions to `go get`, though not always to `go install`).
 # $1 output binary, $2 module@version, $3 package, $4 ldflags; extra go.mod lines on stdin.
@@ -73,31 +98,38 @@ build_in_module() {
   work=$(mktemp -d)
   (
     cd "$work"
-    go mod init kplat.local/build >/dev/null 2>&1
+    go mod init kplat.local/build
     cat >> go.mod
-    go get "$pkg@${modver#*@}" 2>get.log || { cat get.log >&2; exit 1; }
+    phase_start
+    go get "$pkg@${modver#*@}"
+    phase_end download
+    phase_start
     go build -ldflags "-s -w $ld" -o "$bin.tmp" "$pkg"
     mv "$bin.tmp" "$bin"
+    phase_end build
   )
   local rc=$?
   rm -rf "$work"
   return $rc
 }
 
-export GOFLAGS="${GOFLAGS:-} -trimpath"
-export CGO_ENABLED=0
+module_dir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'; }
 
-if want k8s && missing kube-apiserver kube-controller-manager kube-scheduler etcd; then
-  log "building Kubernetes v$K8S_VERSION and etcd v$ETCD_VERSION from Go modules (first run only: about 20 minutes on 2 cores)"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  minor=${K8S_VERSION#*.}; minor=${minor%%.*}
-  # k8s.io/kubernetes points its staging modules at ./staging; a throw-away module
-  # replaces each with its published twin at the matching v0 version.
-  (
+# The parts: each a function that builds what is missing of it, and a test of whether
+# anything is. Expected times are those measured on 2 cores with empty Go caches.
+need_k8s() { missing kube-apiserver kube-controller-manager kube-scheduler etcd kwok helm || [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; }
+part_k8s() {
+  if missing kube-apiserver kube-controller-manager kube-scheduler etcd; then
+    local work minor
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    minor=${K8S_VERSION#*.}; minor=${minor%%.*}
+    # k8s.io/kubernetes points its staging modules at ./staging; a throw-away module
+    # replaces each with its published twin at the matching v0 version.
     cd "$work"
-    go mod init kplat.local/k8s-binaries >/dev/null 2>&1
+    go mod init kplat.local/k8s-binaries
     go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
+    phase_start
     gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | while read -r m; do
       go mod edit -replace="$m=$m@v0.${K8S_VERSION#*.}"
@@ -117,99 +149,183 @@ import (
 GO
     go mod tidy -e >/dev/null 2>&1 || true
     go mod download
-    pkg=k8s.io/component-base/version
-    ld="-s -w -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    phase_end download
+    phase_start
+    local pkg=k8s.io/component-base/version
+    local ld="-s -w -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     go build -ldflags "$ld" -o "$work/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler
     go build -ldflags "-s -w" -o "$work/etcd" go.etcd.io/etcd/server/v3
+    phase_end build
     for b in kube-apiserver kube-controller-manager kube-scheduler etcd; do
       [ -x "$out/$b" ] || mv "$work/$b" "$out/$b"
     done
-  )
-fi
-
-if want k8s && missing kwok; then
-  log "building kwok v$KWOK_VERSION"
-  GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
-fi
-
-# kwok's own CRDs for per-pod logs and port-forwards, as the module publishes them.
-if want k8s && [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
-  kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  mkdir -p "$out/kwok-crds"
-  for crd in logs clusterlogs portforwards clusterportforwards; do
-    cp "$kwok_dir/kustomize/crd/bases/kwok.x-k8s.io_$crd.yaml" "$out/kwok-crds/"
-  done
-  chmod -R u+w "$out/kwok-crds"
-fi
-
-if want k8s && missing helm; then
-  log "building helm v$HELM_VERSION"
-  GOBIN="$out" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
-fi
+    cd /
+  fi
+  if missing kwok; then
+    GOBIN="$out" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  fi
+  # kwok's own CRDs for per-pod logs and port-forwards, as the module publishes them.
+  if [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; then
+    local kwok_dir
+    kwok_dir=$(module_dir "sigs.k8s.io/kwok@v$KWOK_VERSION")
+    mkdir -p "$out/kwok-crds"
+    for crd in logs clusterlogs portforwards clusterportforwards; do
+      cp "$kwok_dir/kustomize/crd/bases/kwok.x-k8s.io_$crd.yaml" "$out/kwok-crds/"
+    done
+    chmod -R u+w "$out/kwok-crds"
+  fi
+  if missing helm; then
+    GOBIN="$out" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+  fi
+}
 
 # Argo CD: its go.mod pins k8s.io/* and a few others through a replace block that a module
-# depending on it must repeat, or the build picks incompatible versions.
-if want argocd && [ ! -x "$argocd_out/argocd" ]; then
-  log "building Argo CD v$ARGOCD_VERSION (first run only: about 20 minutes on 2 cores)"
-  gomod=$(go mod download -json "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  pkg=github.com/argoproj/argo-cd/v3/common
-  sed -n '/^replace (/,/^)/p' "$gomod" | build_in_module "$argocd_out/argocd" "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" \
-    github.com/argoproj/argo-cd/v3/cmd "-X $pkg.version=$ARGOCD_VERSION -X $pkg.gitTreeState=clean"
-fi
-# Argo CD's CRDs as this version ships them (the controller must find the schema it was built for).
-if want argocd && [ ! -f "$argocd_out/crds/application-crd.yaml" ]; then
-  dir=$(go mod download -json "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  mkdir -p "$argocd_out/crds"
-  cp "$dir"/manifests/crds/*-crd.yaml "$argocd_out/crds/"
-  chmod -R u+w "$argocd_out/crds"
-fi
+# depending on it must repeat, or the build picks incompatible versions. Its CRDs as this
+# version ships them (the controller must find the schema it was built for).
+need_argocd() { [ ! -x "$argocd_out/argocd" ] || [ ! -f "$argocd_out/crds/application-crd.yaml" ]; }
+part_argocd() {
+  local mod="github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION"
+  if [ ! -x "$argocd_out/argocd" ]; then
+    local gomod pkg=github.com/argoproj/argo-cd/v3/common
+    gomod=$(go mod download -json "$mod" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    sed -n '/^replace (/,/^)/p' "$gomod" | build_in_module "$argocd_out/argocd" "$mod" \
+      github.com/argoproj/argo-cd/v3/cmd "-X $pkg.version=$ARGOCD_VERSION -X $pkg.gitTreeState=clean"
+  fi
+  if [ ! -f "$argocd_out/crds/application-crd.yaml" ]; then
+    local dir
+    dir=$(module_dir "$mod")
+    mkdir -p "$argocd_out/crds"
+    cp "$dir"/manifests/crds/*-crd.yaml "$argocd_out/crds/"
+    chmod -R u+w "$argocd_out/crds"
+  fi
+}
 
 # Crossplane core points its apis module at a folder of its repository; the published twin
 # of the same version replaces it.
-if want crossplane && [ ! -x "$crossplane_out/crossplane" ]; then
-  log "building Crossplane v$CROSSPLANE_VERSION (first run only: about 13 minutes on 2 cores)"
-  echo "replace github.com/crossplane/crossplane/apis/v2 => github.com/crossplane/crossplane/apis/v2 v$CROSSPLANE_VERSION" |
-    build_in_module "$crossplane_out/crossplane" "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" \
-      github.com/crossplane/crossplane/v2/cmd/crossplane "-X github.com/crossplane/crossplane-runtime/v2/pkg/version.version=v$CROSSPLANE_VERSION"
-fi
-if want crossplane && [ ! -f "$crossplane_out/render.proto" ]; then
-  dir=$(go mod download -json "github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  mkdir -p "$crossplane_out/crds"
-  cp "$dir"/cluster/crds/*.yaml "$crossplane_out/crds/"
-  # The protocol of `crossplane internal render`, which renders a composition offline.
-  cp "$dir"/proto/render/v1alpha1/render.proto "$crossplane_out/render.proto"
-  chmod -R u+w "$crossplane_out/crds" "$crossplane_out/render.proto"
-fi
+need_crossplane() { [ ! -x "$crossplane_out/crossplane" ] || [ ! -f "$crossplane_out/render.proto" ]; }
+part_crossplane() {
+  local mod="github.com/crossplane/crossplane/v2@v$CROSSPLANE_VERSION"
+  if [ ! -x "$crossplane_out/crossplane" ]; then
+    echo "replace github.com/crossplane/crossplane/apis/v2 => github.com/crossplane/crossplane/apis/v2 v$CROSSPLANE_VERSION" |
+      build_in_module "$crossplane_out/crossplane" "$mod" \
+        github.com/crossplane/crossplane/v2/cmd/crossplane "-X github.com/crossplane/crossplane-runtime/v2/pkg/version.version=v$CROSSPLANE_VERSION"
+  fi
+  if [ ! -f "$crossplane_out/render.proto" ]; then
+    local dir
+    dir=$(module_dir "$mod")
+    mkdir -p "$crossplane_out/crds"
+    cp "$dir"/cluster/crds/*.yaml "$crossplane_out/crds/"
+    # The protocol of `crossplane internal render`, which renders a composition offline.
+    cp "$dir"/proto/render/v1alpha1/render.proto "$crossplane_out/render.proto"
+    chmod -R u+w "$crossplane_out/crds" "$crossplane_out/render.proto"
+  fi
+}
 
-if want function-pat && [ ! -x "$pat_out/function-patch-and-transform" ]; then
-  log "building function-patch-and-transform v$FUNCTION_PAT_VERSION (first run only: about 7 minutes on 2 cores)"
+need_function-pat() { [ ! -x "$pat_out/function-patch-and-transform" ]; }
+part_function-pat() {
   build_in_module "$pat_out/function-patch-and-transform" "github.com/crossplane-contrib/function-patch-and-transform@v$FUNCTION_PAT_VERSION" \
     github.com/crossplane-contrib/function-patch-and-transform "" </dev/null
-fi
+}
 
-if want provider-nop && [ ! -x "$nop_out/provider-nop" ]; then
-  log "building provider-nop v$PROVIDER_NOP_VERSION (first run only: about 2 minutes on 2 cores)"
-  build_in_module "$nop_out/provider-nop" "github.com/crossplane-contrib/provider-nop@v$PROVIDER_NOP_VERSION" \
-    github.com/crossplane-contrib/provider-nop/cmd/provider "" </dev/null
-fi
-if want provider-nop && [ ! -f "$nop_out/crds/.done" ]; then
-  dir=$(go mod download -json "github.com/crossplane-contrib/provider-nop@v$PROVIDER_NOP_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  mkdir -p "$nop_out/crds"
-  cp "$dir"/package/crds/*.yaml "$nop_out/crds/"
-  chmod -R u+w "$nop_out/crds"
-  touch "$nop_out/crds/.done"
-fi
+need_provider-nop() { [ ! -x "$nop_out/provider-nop" ] || [ ! -f "$nop_out/crds/.done" ]; }
+part_provider-nop() {
+  local mod="github.com/crossplane-contrib/provider-nop@v$PROVIDER_NOP_VERSION"
+  if [ ! -x "$nop_out/provider-nop" ]; then
+    build_in_module "$nop_out/provider-nop" "$mod" github.com/crossplane-contrib/provider-nop/cmd/provider "" </dev/null
+  fi
+  if [ ! -f "$nop_out/crds/.done" ]; then
+    local dir
+    dir=$(module_dir "$mod")
+    mkdir -p "$nop_out/crds"
+    cp "$dir"/package/crds/*.yaml "$nop_out/crds/"
+    chmod -R u+w "$nop_out/crds"
+    touch "$nop_out/crds/.done"
+  fi
+}
 
-if want function-auto-ready && [ ! -x "$ready_out/function-auto-ready" ]; then
-  log "building function-auto-ready v$FUNCTION_AUTO_READY_VERSION (first run only: about 2 minutes on 2 cores)"
+need_function-auto-ready() { [ ! -x "$ready_out/function-auto-ready" ]; }
+part_function-auto-ready() {
   # Published under crossplane-contrib, its go.mod still names the module crossplane/.
   printf 'require github.com/crossplane/function-auto-ready v%s\nreplace github.com/crossplane/function-auto-ready => github.com/crossplane-contrib/function-auto-ready v%s\n' \
     "$FUNCTION_AUTO_READY_VERSION" "$FUNCTION_AUTO_READY_VERSION" |
     build_in_module "$ready_out/function-auto-ready" "github.com/crossplane/function-auto-ready@v$FUNCTION_AUTO_READY_VERSION" \
       github.com/crossplane/function-auto-ready ""
+}
+
+# name|what it is|expected seconds on 2 cores, longest first so that the two builds at a
+# time end close together.
+PARTS=(
+  "k8s|Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION, kwok and helm|600"
+  "argocd|Argo CD v$ARGOCD_VERSION|330"
+  "crossplane|Crossplane v$CROSSPLANE_VERSION|220"
+  "function-pat|function-patch-and-transform v$FUNCTION_PAT_VERSION|120"
+  "provider-nop|provider-nop v$PROVIDER_NOP_VERSION|60"
+  "function-auto-ready|function-auto-ready v$FUNCTION_AUTO_READY_VERSION|60"
+)
+
+mmss() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+todo=()
+for entry in "${PARTS[@]}"; do
+  name=${entry%%|*}
+  if want "$name" && "need_$name"; then todo+=("$entry"); fi
+done
+
+if [ ${#todo[@]} -gt 0 ]; then
+  jobs=${KPLAT_BUILD_JOBS:-2}
+  expected=0
+  for entry in "${todo[@]}"; do expected=$((expected + ${entry##*|})); done
+  log "building ${#todo[@]} part(s) from Go modules, $jobs at a time (first run only; about $(mmss $((expected / jobs + 60))) on 2 cores with empty Go caches); logs in $logs"
+  tty=false
+  [ -t 2 ] && tty=true
+  declare -A pid_of=() began_of=()
+  began=$SECONDS
+  next=0
+  failed=
+  last_line=$SECONDS
+  while [ $next -lt ${#todo[@]} ] || [ ${#pid_of[@]} -gt 0 ]; do
+    while [ -z "$failed" ] && [ $next -lt ${#todo[@]} ] && [ ${#pid_of[@]} -lt "$jobs" ]; do
+      entry=${todo[$next]}; next=$((next + 1))
+      IFS='|' read -r name what secs <<<"$entry"
+      rm -f "$logs/$name.times"
+      (part=$name; "part_$name") >"$logs/$name.log" 2>&1 &
+      pid_of[$name]=$!
+      began_of[$name]=$SECONDS
+      $tty && printf '\r\033[K' >&2
+      log "[$next/${#todo[@]}] building $what (expected about $(mmss "$secs"))"
+    done
+    sleep 1
+    for name in "${!pid_of[@]}"; do
+      if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then
+        rc=0; wait "${pid_of[$name]}" || rc=$?
+        took=$((SECONDS - ${began_of[$name]}))
+        split=$(awk '{t[$1]+=$2} END {if (length(t)) printf " (module download %dm%02ds, build %dm%02ds)", t["download"]/60, t["download"]%60, t["build"]/60, t["build"]%60}' "$logs/$name.times" 2>/dev/null || true)
+        unset "pid_of[$name]"
+        $tty && printf '\r\033[K' >&2
+        if [ $rc -ne 0 ]; then
+          log "building $name failed after $(mmss $took); the end of $logs/$name.log:"
+          tail -n 40 "$logs/$name.log" >&2
+          failed=$name
+        else
+          log "built $name in $(mmss $took)$split"
+        fi
+      fi
+    done
+    if [ ${#pid_of[@]} -gt 0 ]; then
+      status="building ${!pid_of[*]}: $(mmss $((SECONDS - began))) of about $(mmss $((expected / jobs + 60)))"
+      if $tty; then
+        printf '\r\033[K%s' "provide-binaries: $status" >&2
+      elif [ $((SECONDS - last_line)) -ge 60 ]; then
+        log "$status"
+        last_line=$SECONDS
+      fi
+    fi
+  done
+  [ -z "$failed" ] || exit 1
+  log "built ${#todo[@]} part(s) in $(mmss $((SECONDS - began)))"
 fi
 
 [ -z "$only" ] || exit 0

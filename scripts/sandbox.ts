@@ -3,7 +3,7 @@
 import {startGround} from '../test/ground/index.js'
 
 process.stderr.write('starting the proving ground (the first run builds its binaries)...\n')
-const ground = await startGround()
+const ground = await startGround({purpose: 'sandbox'})
 // git sends the token to the sandbox's GitHub, as a credential helper does for github.com,
 // so that a plain `git push` works in the shell that pastes these lines.
 const gitAuth = {

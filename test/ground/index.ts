@@ -1,4 +1,4 @@
-import {execFile} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -95,26 +95,31 @@ export function platformKit(): Manifest[] {
   })
 }
 
-/** Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the folder. */
-export function provideBinaries(): Promise<string> {
+/**
+ * Runs scripts/provide-binaries.sh (a cache check after the first time) and returns the
+ * folder. Its progress goes straight to stderr: a first run builds for many minutes, and
+ * says so as it goes. The sandbox needs less than the tests.
+ */
+export function provideBinaries(purpose: 'tests' | 'sandbox' = 'tests'): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
-      'bash',
-      [path.join(REPO, 'scripts', 'provide-binaries.sh')],
-      {maxBuffer: 64 << 20},
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`provide-binaries.sh failed: ${stderr.slice(-4000)}`))
-        else resolve(stdout.trim().split('\n').pop()!)
-      },
-    )
+    const child = spawn('bash', [path.join(REPO, 'scripts', 'provide-binaries.sh'), '--for', purpose], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let stdout = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve(stdout.trim().split('\n').pop()!)
+      else reject(new Error(`provide-binaries.sh failed (exit ${code}): what it printed above says why`))
+    })
   })
 }
 
 /** Starts the whole proving ground in a fresh folder; stop() ends every process it started. */
-export async function startGround(opts: {dir?: string} = {}): Promise<Ground> {
+export async function startGround(opts: {dir?: string; purpose?: 'tests' | 'sandbox'} = {}): Promise<Ground> {
   const installing = provideBackstage()
   installing.catch(() => {})
-  const binDir = await provideBinaries()
+  const binDir = await provideBinaries(opts.purpose)
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'kplat-ground-'))
   const processes = new ProcessGroup(path.join(dir, 'logs'), path.join(dir, 'pids'))
   const started = performance.now()
