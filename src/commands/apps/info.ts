@@ -9,18 +9,8 @@ export default class AppsInfo extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsInfo)
-    const [{toApp}, {CATALOG_ENTITY, catalogLink}] = await Promise.all([
-      import('../../lib/shared/applications.js'),
-      import('../../lib/templates/catalog.js'),
-    ])
-    const target = await this.target(flags)
-    const catalog = await catalogLink(
-      this.ctx,
-      target.settings,
-      target.name,
-      target.application.metadata.annotations?.[CATALOG_ENTITY],
-    )
-    const app = {...toApp(target.application), ...(catalog ? {catalog} : {})}
+    const {describeApp} = await import('../../lib/shared/applications.js')
+    const app = await describeApp(this.ctx, await this.target(flags))
     this.render(flags.json, app, () => {
       this.out.line(this.out.bold(`=== ${app.name}`))
       this.out.pairs([

@@ -94,7 +94,7 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // The settings are read once: for the template when it is the platform's, and for the rest.
   let settingsRead: Promise<PlatformSettings> | undefined
   const readSettings = () => (settingsRead ??= ctx.kube(opts.context).then((kube) => loadSettings(kube, ctx.env)))
-  const template = await findTemplate(ctx, opts.template, readSettings)
+  const template = await findTemplate(ctx, opts.template, {settings: readSettings})
   const github = await connecting
   const kube = await ctx.kube(opts.context)
   const [me, settings] = await Promise.all([asked, readSettings()])

@@ -6,6 +6,7 @@
 import type {Context} from '../context.js'
 import {KplatError} from '../errors.js'
 import type {PlatformSettings} from '../shared/settings.js'
+import type {AppTarget} from '../shared/target.js'
 import {warn} from '../progress.js'
 
 export interface Catalog {
@@ -189,15 +190,11 @@ export async function templateEntities(catalog: Catalog): Promise<CatalogEntity[
  * create recorded, else a Component named after the app (a catalog that does not answer is
  * only a warning).
  */
-export async function catalogLink(
-  ctx: Context,
-  settings: PlatformSettings,
-  app: string,
-  recorded?: string,
-): Promise<string | undefined> {
-  const catalog = catalogOf(ctx, settings)
+export async function catalogLink(ctx: Context, target: AppTarget): Promise<string | undefined> {
+  const catalog = catalogOf(ctx, target.settings)
   if (!catalog) return undefined
-  const ref = parseRef(recorded) ?? {kind: 'Component', namespace: 'default', name: app}
+  const recorded = target.application.metadata.annotations?.[CATALOG_ENTITY]
+  const ref = parseRef(recorded) ?? {kind: 'Component', namespace: 'default', name: target.name}
   try {
     return (await getEntity(catalog, ref)) ? entityUrl(catalog, ref) : undefined
   } catch (error) {

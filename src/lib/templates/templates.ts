@@ -102,11 +102,11 @@ export async function fetchFolder(ctx: Context, url: string): Promise<string | u
 export async function findTemplate(
   ctx: Context,
   name: string,
-  settings: () => Promise<PlatformSettings>,
+  opts: {settings: () => Promise<PlatformSettings>},
 ): Promise<Template> {
   if (name.includes('/') || name.startsWith('.')) return loadTemplate(path.resolve(ctx.cwd, name))
   if (existsSync(path.join(SHIPPED, name, 'template.yaml'))) return loadTemplate(path.join(SHIPPED, name))
-  const resolved = await settings()
+  const resolved = await opts.settings()
   const platform = await platformTemplates(ctx, resolved)
   const found = platform.find((t) => t.name === name)
   if (found) return found
