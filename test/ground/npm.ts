@@ -26,6 +26,11 @@ export async function provideNpmFolder(name: string, source: string, files: stri
   // node-gyp would download the headers; the machine's own are used instead.
   for (const dir of ['/usr', '/usr/local'])
     if (existsSync(path.join(dir, 'include', 'node', 'node.h'))) env.npm_config_nodedir ??= dir
+  // A first run only, but minutes long: said as it starts and as it ends.
+  const began = performance.now()
+  process.stderr.write(
+    `ground: installing the npm packages of ${name} into kplat's cache (first run only: about 4 minutes)\n`,
+  )
   await new Promise<void>((resolve, reject) => {
     execFile(
       'npm',
@@ -37,6 +42,7 @@ export async function provideNpmFolder(name: string, source: string, files: stri
       },
     )
   })
+  process.stderr.write(`ground: installed ${name} in ${Math.round((performance.now() - began) / 1000)} s\n`)
   writeFileSync(path.join(partial, '.ready'), new Date().toISOString())
   if (existsSync(path.join(cache, '.ready'))) rmSync(partial, {recursive: true, force: true})
   else {
