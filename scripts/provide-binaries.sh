@@ -120,9 +120,11 @@ module_dir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p';
 need_k8s() { missing kube-apiserver kube-controller-manager kube-scheduler etcd kwok helm || [ ! -f "$out/kwok-crds/kwok.x-k8s.io_portforwards.yaml" ]; }
 part_k8s() {
   if missing kube-apiserver kube-controller-manager kube-scheduler etcd; then
-    local work minor
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
+    local minor
+    # Not local: the EXIT trap runs after this function has returned.
+    k8s_work=$(mktemp -d)
+    trap 'rm -rf "${k8s_work:-}"' EXIT
+    local work=$k8s_work
     minor=${K8S_VERSION#*.}; minor=${minor%%.*}
     # k8s.io/kubernetes points its staging modules at ./staging; a throw-away module
     # replaces each with its published twin at the matching v0 version.
@@ -255,13 +257,13 @@ part_function-auto-ready() {
       github.com/crossplane/function-auto-ready ""
 }
 
-# name|what it is|expected seconds on 2 cores, longest first so that the two builds at a
-# time end close together.
+# name|what it is|seconds it took on 2 cores with empty Go caches, two parts at a time;
+# longest first, so that the two builds at a time end close together.
 PARTS=(
-  "k8s|Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION, kwok and helm|600"
-  "argocd|Argo CD v$ARGOCD_VERSION|330"
-  "crossplane|Crossplane v$CROSSPLANE_VERSION|220"
-  "function-pat|function-patch-and-transform v$FUNCTION_PAT_VERSION|120"
+  "k8s|Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION, kwok and helm|810"
+  "argocd|Argo CD v$ARGOCD_VERSION|540"
+  "crossplane|Crossplane v$CROSSPLANE_VERSION|235"
+  "function-pat|function-patch-and-transform v$FUNCTION_PAT_VERSION|80"
   "provider-nop|provider-nop v$PROVIDER_NOP_VERSION|60"
   "function-auto-ready|function-auto-ready v$FUNCTION_AUTO_READY_VERSION|60"
 )
@@ -286,7 +288,8 @@ if [ ${#todo[@]} -gt 0 ]; then
   next=0
   failed=
   last_line=$SECONDS
-  while [ $next -lt ${#todo[@]} ] || [ ${#pid_of[@]} -gt 0 ]; do
+  # After a failure nothing new starts; what runs is let finish (its cache stays good).
+  while { [ -z "$failed" ] && [ $next -lt ${#todo[@]} ]; } || [ ${#pid_of[@]} -gt 0 ]; do
     while [ -z "$failed" ] && [ $next -lt ${#todo[@]} ] && [ ${#pid_of[@]} -lt "$jobs" ]; do
       entry=${todo[$next]}; next=$((next + 1))
       IFS='|' read -r name what secs <<<"$entry"
