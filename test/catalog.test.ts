@@ -212,9 +212,31 @@ describe("kplat and the Backstage catalog, on the ground's real catalog backend"
       await new Promise((r) => setTimeout(r, 100))
     }
 
+    // Even when the app's Application is edited to name that location as the app's own.
+    const target = `${other.html_url}/blob/main/catalog-info.yaml`
+    await g
+      .admin()
+      .makeApiClient(k8s.CustomObjectsApi)
+      .patchNamespacedCustomObject(
+        {
+          group: 'argoproj.io',
+          version: 'v1alpha1',
+          plural: 'applications',
+          namespace: 'argocd',
+          name,
+          body: {metadata: {annotations: {'kplat.dev/catalog-location': target}}},
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      )
     const destroyed = await kplat(['apps:destroy', '--app', name, '--confirm', name, '--json'])
     assert.equal(destroyed.code, 0, destroyed.stderr)
     assert.ok(!(JSON.parse(destroyed.stdout) as {deleted: string[]}).deleted.some((d) => d.startsWith('Backstage')))
+    assert.match(
+      destroyed.stderr,
+      new RegExp(
+        `names the catalog location ${target.replace(/[.?]/g, '\\$&')}, which is not in ${ORG}/${name}: it is left in Backstage`,
+      ),
+    )
     assert.equal((await entity(name)).status, 200, 'the entity kplat did not register is still there')
   })
 

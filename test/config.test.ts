@@ -153,9 +153,9 @@ describe('kplat config, on the real Argo CD', () => {
       [
         ['1ABC=x'],
         '',
-        /^Error: "1ABC" is not a valid config var name: an env var name is letters, digits and _, not starting with a digit\. For example GREETING or DATABASE_URL\n$/,
+        /^Error: argument 1 of 1 does not start with a valid config var name \(not shown: it may be part of a value\); a name is letters, digits and _, not starting with a digit\. For example GREETING=hi or DATABASE_URL=@url\.txt\n$/,
       ],
-      [['MY-VAR=x'], '', /is not a valid config var name/],
+      [['MY-VAR=x'], '', /does not start with a valid config var name/],
       [
         ['PORT=9090'],
         '',
@@ -170,7 +170,15 @@ describe('kplat config, on the real Argo CD', () => {
       [
         ['API_TOKEN=', 's3cr3t-value'],
         '',
-        /^Error: argument 2 of 2 is not KEY=VALUE \(not shown: it may be a value\)\. (?![\s\S]*s3cr3t)/,
+        /^Error: API_TOKEN= has no value, and 1 more argument follows: a space after = splits the value off \(nothing was changed\)\. (?![\s\S]*s3cr3t)/,
+      ],
+      // ... and a value with = in it would become a var named after the secret.
+      [['API_TOKEN=', 's3cr3t=part'], '', /^Error: API_TOKEN= has no value(?![\s\S]*s3cr3t)/],
+      [['API_TOKEN=', 'ab-c=x'], '', /^Error: API_TOKEN= has no value(?![\s\S]*ab-c)/],
+      [
+        ['x=1', 'ab-c=s3cr3t'],
+        '',
+        /^Error: argument 2 of 2 does not start with a valid config var name(?![\s\S]*(ab-c|s3cr3t))/,
       ],
       [
         ['EMPTY=-'],
@@ -179,9 +187,9 @@ describe('kplat config, on the real Argo CD', () => {
       ],
       [['A=-', 'B=-'], 'x', /^Error: only one value can come from stdin \(KEY=-\)\. Give the others as KEY=@file\n$/],
       [
-        ['KEY=@/nonexistent/file'],
+        ['KEY=@s3cr3t-starting-with-at'],
         '',
-        /^Error: KEY=@\/nonexistent\/file: cannot read \/nonexistent\/file \(ENOENT\)\. Name a readable file after @\n$/,
+        /^Error: KEY=@\.\.\.: cannot read the file named after @ \(ENOENT\)\. Name a readable file after @; a value that starts with @ is written with two \(KEY=@@value sets @value\)\n$/,
       ],
     ]
     for (const [args, input, message] of cases) {

@@ -88,6 +88,24 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
       namespace: 'team-a',
       body: {metadata: {name: foreign, labels: {'kplat.dev/app': app}}},
     })
+    // An add-on copied with the app's labels into another namespace is not the app's: its
+    // data is not for apps:destroy to delete.
+    const labels = {
+      'app.kubernetes.io/managed-by': 'kplat',
+      'kplat.dev/app': app,
+      'kplat.dev/addon-service': 'gcs-bucket',
+    }
+    const copy = {
+      group: 'addons.kplat.dev',
+      version: 'v1alpha1',
+      plural: 'gcsbuckets',
+      namespace: 'team-a',
+      name: `${app}-copy`,
+    }
+    await custom.createNamespacedCustomObject({
+      ...copy,
+      body: {apiVersion: 'addons.kplat.dev/v1alpha1', kind: 'GCSBucket', metadata: {name: copy.name, labels}, spec: {}},
+    })
 
     const r = await kplat(['apps:destroy', '--confirm', app, '--json'], {}, clone)
     assert.equal(r.code, 0, r.stderr)
@@ -123,6 +141,9 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
     )
     assert.equal(await repoStatus(app), 200, 'the repository is kept')
     assert.ok(await core.readNamespacedConfigMap({namespace: 'team-a', name: foreign}), 'what kplat did not make stays')
+    const kept = (await custom.getNamespacedCustomObject(copy)) as {metadata: {deletionTimestamp?: string}}
+    assert.equal(kept.metadata.deletionTimestamp, undefined, 'the add-on in another namespace is kept, not deleted')
+    await custom.deleteNamespacedCustomObject(copy)
     const {stdout: remotes} = await exec('git', ['-C', clone, 'remote'])
     assert.deepEqual(remotes.trim().split('\n'), ['origin'])
     const listed = await kplat(['apps', '--json'])
@@ -196,6 +217,41 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
     )
     assert.ok(await core.readNamespace({name: app}))
     await core.deleteNamespace({name: app})
+  })
+
+  it('will not delete a repository the Application was edited to name', async () => {
+    const app = uniqueName('edited').slice(0, 24)
+    const other = uniqueName('other').slice(0, 24)
+    for (const name of [app, other]) assert.equal((await kplat(['create', name, '--no-clone', '--no-wait'])).code, 0)
+    // Someone pointed the app's Application at another app's repository (kplat made that one too).
+    const before = (await application(app)) as {spec: {source: {repoURL: string}}}
+    const patch = (repoURL: string) =>
+      custom.patchNamespacedCustomObject(
+        {
+          group: 'argoproj.io',
+          version: 'v1alpha1',
+          plural: 'applications',
+          namespace: 'argocd',
+          name: app,
+          body: {spec: {source: {repoURL}}},
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      )
+    await patch(before.spec.source.repoURL.replace(`/${app}.git`, `/${other}.git`))
+    const token = await tokenFor(g.github, 'developer', ['repo', 'workflow', 'read:org', 'delete_repo'])
+    const r = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--delete-repository'], {
+      GITHUB_TOKEN: token,
+    })
+    assert.equal(r.code, 1, r.stderr)
+    assert.equal(
+      r.stderr,
+      `Error: ${app}'s Application deploys from ${ORG}/${other}, not from a repository named ${app}, so kplat will not delete that repository; nothing was deleted. Destroy without --delete-repository, and delete ${ORG}/${other} yourself if it is this app's\n`,
+    )
+    assert.equal(await repoStatus(other), 200, "the other app's repository is kept")
+    assert.ok(await application(app), 'nothing was deleted')
+    await patch(before.spec.source.repoURL)
+    for (const name of [app, other])
+      assert.equal((await kplat(['apps:destroy', '--app', name, '--confirm', name])).code, 0)
   })
 
   it("deletes a private repository with --delete-repository, and checks the token's scope before anything", async () => {

@@ -68,6 +68,8 @@ export class Context {
     this.redactor = opts.redactor
     this.redactor.add(this.env.GITHUB_TOKEN)
     this.redactor.add(this.env.GH_TOKEN)
+    // Every secret the environment hands kplat is known from the start, whichever command runs.
+    this.redactor.add(this.env.KPLAT_BACKSTAGE_TOKEN)
     this.debug = new Debug(debugEnabled(this.env), opts.stderr, this.redactor)
   }
 

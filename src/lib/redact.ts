@@ -11,9 +11,14 @@ export class Redactor {
     if (secret && secret.length >= 6) this.secrets.add(secret)
   }
 
-  redact(text: string): string {
+  /**
+   * The text with every known secret masked and, unless the caller prints data the user asked
+   * to see (`config --reveal`), anything shaped like a credential too.
+   */
+  redact(text: string, opts: {patterns?: boolean} = {}): string {
     let out = text
     for (const s of this.secrets) out = out.split(s).join(MASK)
+    if (opts.patterns === false) return out
     for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement as string)
     return out
   }

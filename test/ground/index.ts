@@ -50,6 +50,8 @@ function platformSettings(github: GitHubGround) {
         repoCredentials: `${github.web}/${ORG}/`,
       },
     },
+    // Who may read them: every developer, as the kit's access/ folder says.
+    ...readYamlDir(path.join(REPO, 'platform-kit', 'access')),
   ]
 }
 

@@ -44,6 +44,22 @@ const request = () => {
 }
 
 describe("the Kubernetes client's HTTP", () => {
+  it("learns the credential each request carries (an exec plugin's or OIDC token), so nothing prints it", async () => {
+    const {inner} = scripted([[200]])
+    const redactor = new Redactor()
+    const http = new KubeHttp(inner, {
+      debug: new Debug(false, new PassThrough(), redactor),
+      secret: (v) => redactor.add(v),
+    })
+    const r = request()
+    r.setHeaderParam('Authorization', 'Bearer exec-plugin-token-1234')
+    await http.send(r).toPromise()
+    assert.equal(
+      redactor.redact('token exec-plugin-token-1234 in an error', {patterns: false}),
+      'token *** in an error',
+    )
+  })
+
   it("retries a 429 after the server's Retry-After, sending the same request again", async () => {
     const {inner, sent} = scripted([[429, {'retry-after': '2'}], [429, {'retry-after': '1'}], [201]])
     const waits: number[] = []

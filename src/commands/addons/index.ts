@@ -21,7 +21,9 @@ export default class Addons extends KplatCommand {
     const {listAddons} = await import('../../lib/addons/instances.js')
     const target = flags.all ? undefined : await this.target(flags)
     const app = target?.name
-    const addons = await listAddons(target ?? (await this.platform(flags)), app ? [app] : undefined)
+    const addons = target
+      ? await listAddons(target, {app: target.name, namespace: target.namespace, application: target.application})
+      : await listAddons(await this.platform(flags))
     this.render(flags.json, addons, () => {
       if (addons.length === 0) {
         this.out.info(

@@ -34,25 +34,28 @@ export default class Config extends KplatCommand {
       return
     }
 
-    this.render(
-      flags.json,
-      vars.map((v) => ({name: v.name, value: v.value ?? null, source: v.source})),
-      () => {
-        if (vars.length === 0) {
-          out.info(
-            `${target.name} has no config vars. Set one with \`kplat config:set KEY=VALUE --app ${target.name}\``,
-          )
-          return
-        }
+    const print = () =>
+      this.render(
+        flags.json,
+        vars.map((v) => ({name: v.name, value: v.value ?? null, source: v.source})),
+        () => {
+          if (vars.length === 0) {
+            out.info(
+              `${target.name} has no config vars. Set one with \`kplat config:set KEY=VALUE --app ${target.name}\``,
+            )
+            return
+          }
 
-        out.line(out.bold(`=== ${target.name} config vars`))
-        out.table(vars, [
-          {header: 'NAME', get: (v) => v.name},
-          {header: 'VALUE', get: (v) => v.value ?? '********'},
-          {header: 'FROM', get: (v) => (v.source === 'config' ? '' : `add-on ${v.source}`)},
-        ])
-      },
-    )
+          out.line(out.bold(`=== ${target.name} config vars`))
+          out.table(vars, [
+            {header: 'NAME', get: (v) => v.name},
+            {header: 'VALUE', get: (v) => v.value ?? '********'},
+            {header: 'FROM', get: (v) => (v.source === 'config' ? '' : `add-on ${v.source}`)},
+          ])
+        },
+      )
+    if (reveal) out.revealed(print)
+    else print()
   }
 }
 

@@ -5,6 +5,7 @@ import type {Kube} from '../kube/client.js'
 import {listXrds, type Xrd} from '../kube/crossplane.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../errors.js'
+import {warn} from '../progress.js'
 import {listApplications} from '../shared/applications.js'
 import type {AppTarget, Platform} from '../shared/target.js'
 import {bindingsOf} from './bindings.js'
@@ -52,34 +53,52 @@ interface InstanceObject {
 }
 
 /**
- * The add-ons of some apps (every app's with no names): one list of each service's kind
- * across namespaces, whatever the number of instances, plus the XRDs and the Applications.
+ * Add-ons: of one app, in that app's own namespace only (an XR or claim elsewhere that
+ * carries its labels is not its add-on, and kplat never deletes it); or, with no app, of every
+ * app the user can see, one list of each service's kind across namespaces, whatever the number
+ * of instances.
  */
-export async function listAddons(platform: Platform, apps?: string[]): Promise<AddonInstance[]> {
+export async function listAddons(
+  platform: Platform,
+  of?: {app: string; namespace: string; application?: Application},
+): Promise<AddonInstance[]> {
   const {kube} = platform
-  const [xrds, applications] = await Promise.all([listXrds(kube), listApplications(platform)])
+  const [xrds, applications] = await Promise.all([
+    listXrds(kube),
+    of ? (of.application ? [of.application] : []) : listApplications(platform),
+  ])
   const byNamespace = new Map(applications.map((a) => [a.spec.destination.namespace ?? a.metadata.name, a]))
-  const wanted = apps ? new Set(apps) : undefined
   const services = xrds.map((x) => ({xrd: x, service: toService(x)})).filter((s) => s.service.shape !== 'cluster')
+  const custom = kube.api(k8s.CustomObjectsApi)
   const lists = await Promise.all(
     services.map(async ({xrd, service}) => {
       const [group, version] = service.apiVersion.split('/')
+      const plural = service.plural
       try {
-        const list = (await kube
-          .api(k8s.CustomObjectsApi)
-          .listClusterCustomObject({group, version, plural: service.plural})) as {items: InstanceObject[]}
+        const list = (await (of
+          ? custom.listNamespacedCustomObject({group, version, plural, namespace: of.namespace})
+          : custom.listClusterCustomObject({group, version, plural}))) as {items: InstanceObject[]}
         return list.items.map((o) => ({o, xrd, service}))
       } catch (error) {
-        // A kind whose controller has not started yet, or that this user may not list: none to show.
-        if ([403, 404].includes((error as {code?: number}).code ?? 0)) return []
-        throw kubeError(error, {verb: 'list', resource: `${service.plural}.${group}`})
+        const code = (error as {code?: number}).code
+        // A kind whose controller has not started yet: none to show.
+        if (code === 404) return []
+        // In one app's namespace a refusal is told: its add-ons would silently go missing.
+        if (code === 403 && !of) {
+          warn(
+            platform.progress,
+            `you may not list ${plural}.${group} in every namespace, so add-ons of that kind are not shown`,
+          )
+          return []
+        }
+        throw kubeError(error, {verb: 'list', resource: `${plural}.${group}`, namespace: of?.namespace})
       }
     }),
   )
   return lists
     .flat()
     .map(({o, xrd, service}) => toInstance(o, xrd, service, byNamespace.get(o.metadata.namespace)))
-    .filter((a) => (wanted ? wanted.has(a.app) : byNamespace.has(a.namespace)))
+    .filter((a) => (of ? a.app === of.app : byNamespace.has(a.namespace)))
     .sort((a, b) => a.app.localeCompare(b.app) || a.name.localeCompare(b.name))
 }
 
@@ -139,7 +158,9 @@ export interface AddonDetails extends AddonInstance {
 /** One add-on of an app by name; an unknown name says how to list them. */
 export async function findAddon(target: AppTarget, name: string): Promise<AddonInstance> {
   const app = target.name
-  const addon = (await listAddons(target, [app])).find((a) => a.name === name)
+  const addon = (await listAddons(target, {app, namespace: target.namespace, application: target.application})).find(
+    (a) => a.name === name,
+  )
   if (!addon)
     throw new KplatError(`${app} has no add-on named "${name}"`, {
       hint: `\`kplat addons --app ${app}\` lists its add-ons`,

@@ -93,7 +93,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const local = opts.clone ? settle(cloneTarget(ctx.cwd, name)) : undefined
   // The settings are read once: for the template when it is the platform's, and for the rest.
   let settingsRead: Promise<PlatformSettings> | undefined
-  const readSettings = () => (settingsRead ??= ctx.kube(opts.context).then((kube) => loadSettings(kube, ctx.env)))
+  const readSettings = () =>
+    (settingsRead ??= ctx.kube(opts.context).then((kube) => loadSettings(kube, ctx.env, ctx.progress)))
   const template = await findTemplate(ctx, opts.template, {settings: readSettings})
   const github = await connecting
   const kube = await ctx.kube(opts.context)

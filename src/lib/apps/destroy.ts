@@ -62,7 +62,10 @@ export async function planDestroy(
   const nsName = application?.spec.destination.namespace ?? app
   const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
   const {listAddons} = await import('../addons/instances.js')
-  const addons = ns && isOurs(ns, app) ? (await listAddons(remains, [app])).filter((a) => a.origin === 'kplat') : []
+  const addons =
+    ns && isOurs(ns, app)
+      ? (await listAddons(remains, {app, namespace: nsName, application})).filter((a) => a.origin === 'kplat')
+      : []
   const plan: DestroyPlan = {
     app,
     remains,
@@ -77,6 +80,17 @@ export async function planDestroy(
   const {parseGitHubRemote, remotes, workTreeRoot} = await import('../git/repo.js')
   const host = githubHost(ctx.env)
   const parsed = repoUrl ? parseGitHubRemote(repoUrl, host) : undefined
+  // Only a repository named after the app is the app's: an Application edited to deploy from
+  // another repository (even one kplat made for another app) does not make that one its own.
+  if (opts.deleteRepository && parsed && parsed.repo.toLowerCase() !== app) {
+    throw new KplatError(
+      `${app}'s Application deploys from ${parsed.owner}/${parsed.repo}, not from a repository named ${app}, so kplat will not delete that repository; nothing was deleted`,
+      {
+        hint: `Destroy without --delete-repository, and delete ${parsed.owner}/${parsed.repo} yourself if it is this app's`,
+      },
+    )
+  }
+
   if (opts.deleteRepository) {
     const github = await ctx.github()
     const {findRepository} = await import('../github/repo.js')
@@ -94,7 +108,15 @@ export async function planDestroy(
     const fallback = catalogTarget(
       repoUrl && parsed ? repoUrl : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`,
     )
-    const target = application?.metadata.annotations?.[CATALOG_LOCATION] ?? fallback
+    const recorded = application?.metadata.annotations?.[CATALOG_LOCATION]
+    // create records only a location inside the app's own repository; any other is not kplat's to remove.
+    const own = catalogTarget(`${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`, 'main', '')
+    if (recorded && !recorded.toLowerCase().startsWith(own.toLowerCase()))
+      warn(
+        ctx.progress,
+        `${app}'s Application names the catalog location ${recorded}, which is not in ${owner}/${app}: it is left in Backstage`,
+      )
+    const target = recorded?.toLowerCase().startsWith(own.toLowerCase()) ? recorded : fallback
     try {
       const location = await findLocation(catalog, target)
       if (location) plan.catalog = {...location, in: catalog, rerunFinds: target === fallback}

@@ -96,7 +96,10 @@ async function addonVars(target: AppTarget, reveal: boolean): Promise<ConfigVar[
   return lists.flat().sort((a, b) => a.name.localeCompare(b.name))
 }
 
-/** KEY=VALUE, KEY=- (stdin, once) or KEY=@FILE; a value never has to be typed on a command line. */
+/**
+ * KEY=VALUE, KEY=- (stdin, once) or KEY=@FILE, so a value never has to be typed on a command
+ * line; KEY=@@x is the literal @x, and a value of exactly - comes from stdin or a file.
+ */
 export async function parseAssignments(
   args: string[],
   io: {stdin: Readable; cwd: string},
@@ -114,9 +117,25 @@ export async function parseAssignments(
         'For example `kplat config:set GREETING=hi`, `KEY=-` to read the value from stdin, or `KEY=@file`',
       )
     const key = arg.slice(0, eq)
+    // Nothing of an argument is echoed but a valid name: `API_TOKEN= ab-c=x` would show ab-c.
+    if (!NAME.test(key))
+      throw new UsageError(
+        `argument ${i + 1} of ${args.length} does not start with a valid config var name (not shown: it may be part of a value); a name is letters, digits and _, not starting with a digit`,
+        'For example GREETING=hi or DATABASE_URL=@url.txt',
+      )
     checkName(key)
     const raw = arg.slice(eq + 1)
-    if (raw === '-') {
+    // `API_TOKEN= s3cr3t`: the shell split the value off; setting an empty API_TOKEN (and
+    // perhaps a var named after the secret) would be worse than refusing.
+    if (raw === '' && i < args.length - 1)
+      throw new UsageError(
+        `${key}= has no value, and ${args.length - 1 - i} more argument${args.length - 1 - i === 1 ? ' follows' : 's follow'}: a space after = splits the value off (nothing was changed)`,
+        `Quote the value (${key}="...") or give it as ${key}=- from stdin or ${key}=@file`,
+      )
+    if (raw.startsWith('@@')) {
+      // The literal form of a value that starts with @.
+      out[key] = raw.slice(1)
+    } else if (raw === '-') {
       // Typed at a terminal, the value would be echoed as it is typed, and kplat would seem to hang.
       if ((io.stdin as {isTTY?: boolean}).isTTY)
         throw new UsageError(
@@ -138,9 +157,10 @@ export async function parseAssignments(
       try {
         out[key] = await readFile(file, 'utf8')
       } catch (error) {
+        // Not the path: `KEY=@value` may be a value that starts with @.
         throw new UsageError(
-          `${key}=@${raw.slice(1)}: cannot read ${file} (${(error as {code?: string}).code ?? (error as Error).message})`,
-          'Name a readable file after @',
+          `${key}=@...: cannot read the file named after @ (${(error as {code?: string}).code ?? 'unreadable'})`,
+          `Name a readable file after @; a value that starts with @ is written with two (${key}=@@value sets @value)`,
         )
       }
     } else {

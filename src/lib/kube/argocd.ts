@@ -16,8 +16,29 @@ export interface KplatValues {
   configRevision?: string
 }
 
+/**
+ * kplat's values in an Application, each part dropped when it is not of its shape (someone
+ * edited the Application by hand): a broken list must not make every command fail.
+ */
 export function kplatValues(source: ApplicationSource | undefined): KplatValues {
-  return (source?.helm?.valuesObject as {kplat?: KplatValues} | undefined)?.kplat ?? {}
+  const raw = (source?.helm?.valuesObject as {kplat?: Record<string, unknown>} | undefined)?.kplat
+  if (!raw || typeof raw !== 'object') return {}
+  const values: KplatValues = {}
+  if (Array.isArray(raw.addons))
+    values.addons = raw.addons.filter(
+      (b): b is {name: string; secret: string; prefix?: string} =>
+        typeof b?.name === 'string' &&
+        typeof b?.secret === 'string' &&
+        (b.prefix === undefined || typeof b.prefix === 'string'),
+    )
+  if (raw.formation && typeof raw.formation === 'object' && !Array.isArray(raw.formation))
+    values.formation = Object.fromEntries(
+      Object.entries(raw.formation as Record<string, unknown>).filter(
+        (e): e is [string, number] => Number.isInteger(e[1]) && (e[1] as number) >= 0,
+      ),
+    )
+  if (typeof raw.configRevision === 'string') values.configRevision = raw.configRevision
+  return values
 }
 
 /** The parts of an Argo CD Application (argoproj.io/v1alpha1) that kplat reads. */

@@ -91,8 +91,13 @@ export function createKube(opts: KubeOptions): Kube {
   const user = config.getCurrentUser()
   opts.redactor.add(user?.token)
   opts.redactor.add(user?.password)
+  for (const key of ['id-token', 'refresh-token', 'client-secret', 'access-token'])
+    opts.redactor.add((user?.authProvider as {config?: Record<string, string>} | undefined)?.config?.[key])
 
-  const httpApi = new KubeHttp(new k8s.IsomorphicFetchHttpLibrary(), {debug: opts.debug})
+  const httpApi = new KubeHttp(new k8s.IsomorphicFetchHttpLibrary(), {
+    debug: opts.debug,
+    secret: (value) => opts.redactor.add(value),
+  })
   const cluster = config.getCurrentCluster()!
   const configuration = k8s.createConfiguration({
     baseServer: new k8s.ServerConfiguration(cluster.server, {}),

@@ -3,6 +3,8 @@ import * as k8s from './k8s.js'
 
 export interface KubeHttpOptions {
   debug: Debug
+  /** Told every credential a request carries (an exec plugin's or OIDC token is only known then). */
+  secret?: (value: string) => void
   /** How many times a 429 is retried before it reaches the caller. */
   retries?: number
   sleep?: (ms: number) => Promise<void>
@@ -31,6 +33,8 @@ export class KubeHttp implements k8s.HttpLibrary {
   }
 
   private async attempt(request: k8s.RequestContext, attempt: number): Promise<k8s.ResponseContext> {
+    const auth = request.getHeaders()['Authorization'] ?? request.getHeaders()['authorization']
+    if (auth) this.opts.secret?.(auth.replace(/^\s*\S+\s+/, ''))
     const started = performance.now()
     const response = await this.inner.send(request).toPromise()
     this.opts.debug.http(

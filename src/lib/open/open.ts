@@ -57,7 +57,8 @@ async function publishedUrl(target: AppTarget): Promise<{url: string; via: AppUr
     return {url: `${tls ? 'https' : 'http'}://${host}/`, via: 'ingress'}
   }
 
-  const external = target.application.status?.summary?.externalURLs?.[0]
+  // A chart's annotation sets these: only a web address is opened, never file: or smb:.
+  const external = target.application.status?.summary?.externalURLs?.find(isWebUrl)
   if (external) return {url: external, via: 'argocd'}
   const services = (await list(() => kube.objects.list('v1', 'Service', namespace), 'services', namespace)) as Service[]
   for (const s of services) {
@@ -197,5 +198,15 @@ async function list(
     return (await fn()).items
   } catch (error) {
     throw kubeError(error, {verb: 'list', resource, namespace})
+  }
+}
+
+/** An http(s) URL with a host: the only kind kplat hands to a browser. */
+export function isWebUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+  } catch {
+    return false
   }
 }

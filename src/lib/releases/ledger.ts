@@ -228,8 +228,27 @@ async function readLedger(ledger: Ledger): Promise<Release[]> {
 
   return list.items
     .filter((c) => c.metadata?.labels?.[LABELS.managedBy] === 'kplat' && c.data?.release)
-    .map((c) => JSON.parse(c.data!.release) as Release)
+    .map((c) => parseRelease(c.metadata?.name ?? '', ledger.namespace, c.data!.release))
     .sort((a, b) => a.version - b.version)
+}
+
+/** A release as stored; a ConfigMap someone edited into something else is named, not a crash. */
+export function parseRelease(name: string, namespace: string, text: string): Release {
+  let release: Partial<Release> | undefined
+  try {
+    release = JSON.parse(text) as Partial<Release>
+  } catch {
+    release = undefined
+  }
+
+  if (!release || typeof release !== 'object' || !Number.isInteger(release.version) || typeof release.kind !== 'string')
+    throw new KplatError(
+      `the release ConfigMap ${namespace}/${name} does not hold a release kplat can read (its data.release was changed by hand)`,
+      {
+        hint: `Restore it from your cluster's backup, or delete it (\`kubectl -n ${namespace} delete configmap ${name}\`): the other releases stay`,
+      },
+    )
+  return {config: {version: 0, keys: []}, formation: {}, addons: [], ...release} as Release
 }
 
 interface HistoryEntry {

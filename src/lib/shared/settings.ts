@@ -1,6 +1,7 @@
 import * as k8s from '../kube/k8s.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
+import {silent, warn, type Progress} from '../progress.js'
 import {KplatError} from '../errors.js'
 
 /**
@@ -47,8 +48,12 @@ const ENV: Record<keyof PlatformSettings, string> = {
 }
 
 /** The settings; without a cluster (kube undefined), the defaults and the environment alone. */
-export async function loadSettings(kube: Kube | undefined, env: NodeJS.ProcessEnv): Promise<PlatformSettings> {
-  const fromCluster = kube ? await readConfigMap(kube) : {}
+export async function loadSettings(
+  kube: Kube | undefined,
+  env: NodeJS.ProcessEnv,
+  progress: Progress = silent,
+): Promise<PlatformSettings> {
+  const fromCluster = kube ? await readConfigMap(kube, progress) : {}
   const settings: PlatformSettings = {...DEFAULTS}
   for (const key of Object.keys(ENV) as Array<keyof PlatformSettings>) {
     const value = env[ENV[key]] || fromCluster[key]
@@ -68,16 +73,25 @@ export async function loadSettings(kube: Kube | undefined, env: NodeJS.ProcessEn
   return settings
 }
 
-async function readConfigMap(kube: Kube): Promise<Record<string, string>> {
+async function readConfigMap(kube: Kube, progress: Progress): Promise<Record<string, string>> {
   try {
     const cm = await kube
       .api(k8s.CoreV1Api)
       .readNamespacedConfigMap({name: SETTINGS_CONFIGMAP, namespace: SETTINGS_NAMESPACE})
     return cm.data ?? {}
   } catch (error) {
-    // Not set up, or not readable by this user: the defaults and environment still work.
+    // Not set up: the defaults and environment are the settings.
     const code = (error as {code?: number}).code
-    if (code === 404 || code === 403) return {}
+    if (code === 404) return {}
+    // Set up but hidden from this user: the defaults may be wrong here (another registry,
+    // project or catalog), so that is said.
+    if (code === 403) {
+      warn(
+        progress,
+        `you may not read the platform's settings (ConfigMap ${SETTINGS_NAMESPACE}/${SETTINGS_CONFIGMAP}), so kplat uses its defaults and your KPLAT_* variables; ask your platform team for the "get" right on configmaps in namespace ${SETTINGS_NAMESPACE}`,
+      )
+      return {}
+    }
     throw kubeError(error, {
       verb: 'get',
       resource: 'configmaps',

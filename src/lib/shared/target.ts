@@ -48,7 +48,7 @@ export interface TargetOptions {
 /** The cluster of --context and the platform's settings there. */
 export async function resolvePlatform(ctx: Context, flags: {context?: string}): Promise<Platform> {
   const kube = await ctx.kube(flags.context)
-  return {kube, settings: await loadSettings(kube, ctx.env), progress: ctx.progress}
+  return {kube, settings: await loadSettings(kube, ctx.env, ctx.progress), progress: ctx.progress}
 }
 
 /**

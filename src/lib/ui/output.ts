@@ -19,14 +19,29 @@ export class Output {
     private readonly progressFormat?: string,
   ) {}
 
+  private revealing = false
+
+  /**
+   * Prints data the user asked to see (`config --reveal`): known secrets are still masked,
+   * but a value is not masked for looking like a credential (postgres://app:pw@db is shown).
+   */
+  revealed(print: () => void): void {
+    this.revealing = true
+    try {
+      print()
+    } finally {
+      this.revealing = false
+    }
+  }
+
   /** A line of data (stdout). */
   line(text = ''): void {
-    this.io.stdout.write(this.redactor.redact(text) + '\n')
+    this.io.stdout.write(this.redactor.redact(text, {patterns: !this.revealing}) + '\n')
   }
 
   /** Exactly one JSON document on stdout. */
   json(value: unknown): void {
-    this.io.stdout.write(this.redactor.redact(JSON.stringify(value, null, 2)) + '\n')
+    this.io.stdout.write(this.redactor.redact(JSON.stringify(value, null, 2), {patterns: !this.revealing}) + '\n')
   }
 
   table<T>(rows: T[], columns: Column<T>[]): void {
