@@ -42,19 +42,25 @@ export function bindingsOf(application: Application): Binding[] {
   return kplatValues(application.spec.source).addons ?? []
 }
 
-/** Waits until Argo CD has deployed exactly these bindings and the app is Healthy again: the one restart. */
+/**
+ * Waits until Argo CD has deployed a binding list with this one change in it (`bound`: the
+ * binding is there as asked; else: the add-on is gone from it), whatever else a later change
+ * queued behind this one added, and, unless `healthy` is false, the app is Healthy again.
+ */
 export async function waitForBindings(
   {kube, settings, name: app}: AppTarget,
-  bindings: Binding[],
-  opts: {timeoutMs: number; onStatus: (s: string) => void},
+  change: {bound: Binding} | {unbound: string},
+  opts: {timeoutMs: number; onStatus: (s: string) => void; healthy?: boolean},
 ): Promise<void> {
   // Compared field by field: the API server gives the values back with their keys sorted.
-  const key = (list: Binding[]) => list.map((b) => `${b.name}|${b.secret}|${b.prefix ?? ''}`).join(',')
-  const want = key(bindings)
+  const same = (a: Binding, b: Binding) =>
+    a.name === b.name && a.secret === b.secret && (a.prefix ?? '') === (b.prefix ?? '')
+  const done = (list: Binding[]) =>
+    'bound' in change ? list.some((b) => same(b, change.bound)) : !list.some((b) => b.name === change.unbound)
   await waitForKplatValues(
     kube,
     {name: app, namespace: settings.argocdNamespace},
-    (values) => key(values.addons ?? []) === want,
+    (values) => done(values.addons ?? []),
     opts,
   )
 }

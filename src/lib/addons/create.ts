@@ -167,23 +167,20 @@ export async function createAddon(
   const bound = bindingsOf(target.application).some(
     (b) => b.name === name && b.secret === secret && b.prefix === binding.prefix,
   )
-  const {bindings, release} = await step(target.progress, `Binding ${name} to ${app}`, () =>
+  const release = await step(target.progress, `Binding ${name} to ${app}`, () =>
     withReleases(target.ledger, async ({append}) => {
       const bindings = await bind(target, binding)
-      return {
-        bindings,
-        release: bound
-          ? undefined
-          : await append({
-              kind: 'addons',
-              description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`,
-              addons: bindings.map((b) => b.name),
-            }),
-      }
+      return bound
+        ? undefined
+        : append({
+            kind: 'addons',
+            description: `Attach ${name} (${service.name}${plan ? `:${plan.name}` : ''})`,
+            addons: bindings.map((b) => b.name),
+          })
     }),
   )
   await step(target.progress, `Restarting ${app} with ${name}'s env vars`, (update) => {
-    const restarted = waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})
+    const restarted = waitForBindings(target, {bound: binding}, {timeoutMs: opts.timeoutMs, onStatus: update})
     return release ? track(target.ledger, release, restarted) : restarted
   })
   if (!(await chartReads(target, secret))) {

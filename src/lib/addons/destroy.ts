@@ -2,7 +2,7 @@ import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../errors.js'
 import {track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
-import {unbind, waitForBindings} from './bindings.js'
+import {bindingsOf, unbind, waitForBindings} from './bindings.js'
 import type {AddonInstance} from './instances.js'
 import {step} from '../progress.js'
 
@@ -17,22 +17,29 @@ export interface DestroyAddonOptions {
  */
 export async function destroyAddon(target: AppTarget, addon: AddonInstance, opts: DestroyAddonOptions): Promise<void> {
   const {kube, name: app} = target
-  const {bindings, release} = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () =>
-    withReleases(target.ledger, async ({append}) => {
-      const bindings = await unbind(target, addon.name)
-      return {
-        bindings,
-        release: await append({
+  // A rerun after the add-on was unbound records no second release.
+  if (bindingsOf(target.application).some((b) => b.name === addon.name)) {
+    const release = await step(target.progress, `Unbinding ${addon.name} from ${app}`, () =>
+      withReleases(target.ledger, async ({append}) => {
+        const bindings = await unbind(target, addon.name)
+        return append({
           kind: 'addons',
           description: `Detach ${addon.name} (${addon.service})`,
           addons: bindings.map((b) => b.name),
-        }),
-      }
-    }),
-  )
-  await step(target.progress, `Restarting ${app} without ${addon.name}'s env vars`, (update) =>
-    track(target.ledger, release, waitForBindings(target, bindings, {timeoutMs: opts.timeoutMs, onStatus: update})),
-  )
+        })
+      }),
+    )
+    // Deleting waits on Argo CD having rolled out the list without it, not on the app's health:
+    // an unhealthy app must still be able to lose an add-on.
+    await step(target.progress, `Restarting ${app} without ${addon.name}'s env vars`, (update) =>
+      track(
+        target.ledger,
+        release,
+        waitForBindings(target, {unbound: addon.name}, {timeoutMs: opts.timeoutMs, onStatus: update, healthy: false}),
+      ),
+    )
+  }
+
   await step(target.progress, `Deleting ${addon.name} and what Crossplane made for it`, (update) =>
     deleteAndWait(
       kube,
