@@ -10,6 +10,7 @@ import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
 import {BIN, ROOT, runBin, runInProcess, type RunResult} from './helpers/cli.js'
+import {callerOf} from './ground/github/server.js'
 import {control, ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
 
 const exec = promisify(execFile)
@@ -324,8 +325,9 @@ describe('kplat create, on the proving ground', () => {
 
   it('--dry-run prints the plan and changes nothing on GitHub or in the cluster', async () => {
     const name = uniqueName('dry')
-    await control(g.github, 'POST', 'requests/reset', {})
-    const r = await create([name, '--dry-run', '--json'], workdir())
+    // A token of its own, to tell its requests from those of the files running beside it.
+    const token = await tokenFor(g.github, 'developer', ['repo', 'workflow', 'read:org'])
+    const r = await create([name, '--dry-run', '--json'], workdir(), {GITHUB_TOKEN: token})
     assert.equal(r.code, 0, r.stderr)
     const plan = JSON.parse(r.stdout) as {
       dryRun: {files: string[]; kubernetes: Array<{kind: string}>; github: string[]}
@@ -341,8 +343,10 @@ describe('kplat create, on the proving ground', () => {
       `POST /repos/${ORG}/${name}/git/commits`,
       `PATCH /repos/${ORG}/${name}/git/refs/heads/main`,
     ])
-    const {requests} = await control<{requests: Array<{method: string}>}>(g.github, 'GET', 'requests')
-    assert.deepEqual([...new Set(requests.map((q) => q.method))], ['GET'])
+    const {requests} = await control<{requests: Array<{method: string; caller: string}>}>(g.github, 'GET', 'requests')
+    const mine = requests.filter((q) => q.caller === callerOf(token))
+    assert.ok(mine.length > 0)
+    assert.deepEqual([...new Set(mine.map((q) => q.method))], ['GET'])
     assert.equal(await repoExists(name), false)
     assert.equal(await application(name), undefined)
   })

@@ -32,6 +32,8 @@ interface Failure {
   status: number
   count: number
   pathPrefix?: string
+  /** Only requests made with this token fail: test files share the server, two at a time. */
+  token?: string
   retryAfter?: number
   secondary?: boolean
 }
@@ -43,6 +45,8 @@ export interface RequestRecord {
   path: string
   status: number
   counted: boolean
+  /** Who asked: a digest of the request's Authorization header, so a test can pick out its own. */
+  caller: string
 }
 
 interface Reply {
@@ -151,14 +155,25 @@ export class GitHubServer {
     const method = req.method ?? 'GET'
     const pathname = url.pathname.slice('/api/v3'.length)
     const match = this.contract.match(method, pathname)
-    const record: RequestRecord = {method, route: match?.template ?? pathname, path: pathname, status: 0, counted: true}
+    const record: RequestRecord = {
+      method,
+      route: match?.template ?? pathname,
+      path: pathname,
+      status: 0,
+      counted: true,
+      caller: callerOf(req.headers.authorization),
+    }
     this.requests.push(record)
     const headers: Record<string, string> = {
       'x-github-media-type': 'github.v3; format=json',
       'x-github-request-id': randomBytes(8).toString('hex').toUpperCase(),
     }
 
-    const failure = this.failures.find((f) => !f.pathPrefix || pathname.startsWith(f.pathPrefix))
+    const failure = this.failures.find(
+      (f) =>
+        (!f.pathPrefix || pathname.startsWith(f.pathPrefix)) &&
+        (!f.token || (req.headers.authorization ?? '').split(/\s+/).pop() === f.token),
+    )
     if (failure) {
       if (--failure.count <= 0) this.failures.splice(this.failures.indexOf(failure), 1)
       record.status = failure.secondary ? 403 : failure.status
@@ -1046,6 +1061,7 @@ done
           status: Number(body.status ?? 500),
           count: Number(body.count ?? 1),
           pathPrefix: body.pathPrefix as string | undefined,
+          token: body.token as string | undefined,
           retryAfter: body.retryAfter as number | undefined,
           secondary: Boolean(body.secondary),
         })
@@ -1055,10 +1071,19 @@ done
         return send(res, 200, {})
       case 'GET /_ground/requests':
         return send(res, 200, {requests: this.requests, violations: this.violations})
+      // For a benchmark, which runs alone; tests share the server and never reset it.
       case 'POST /_ground/requests/reset':
         this.requests.length = 0
-        if (body.violations) this.violations.length = 0
         return send(res, 200, {})
+      // Test files run side by side: one forgets only the violations it provoked itself.
+      case 'POST /_ground/violations/forget': {
+        const including = String(body.including ?? '')
+        if (!including) return send(res, 400, {message: 'name what the violations to forget include'})
+        const kept = this.violations.filter((v) => !v.includes(including))
+        const forgotten = this.violations.length - kept.length
+        this.violations.splice(0, this.violations.length, ...kept)
+        return send(res, 200, {forgotten})
+      }
       default:
         return send(res, 404, {message: `no ground control ${route}`})
     }
@@ -1113,4 +1138,9 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   } catch {
     throw new HttpError(400, 'Problems parsing JSON')
   }
+}
+
+/** A short digest of an Authorization header, never the token itself. */
+export function callerOf(authorization: string | undefined): string {
+  return authorization ? createHash('sha256').update(authorization.split(/\s+/).pop()!).digest('hex').slice(0, 12) : ''
 }
