@@ -105,40 +105,13 @@ describe('kplat addons:services and addons:plans, on the real Crossplane', () =>
 
   it("offers an XRD written without kplat's labels too, named after its claim kind or kind", async () => {
     const group = `${uniqueName('talk')}.example.org`
-    const talk = {
-      // The KubeCon talk's shape: a v1 XRD with a claim, no kplat label or annotation.
-      apiVersion: 'apiextensions.crossplane.io/v1',
-      kind: 'CompositeResourceDefinition',
-      metadata: {name: `xbuckets.${group}`},
-      spec: {
-        group,
-        names: {kind: 'XBucket', plural: 'xbuckets'},
-        claimNames: {kind: 'Bucket', plural: 'buckets'},
-        connectionSecretKeys: ['BUCKET_NAME'],
-        versions: [
-          {
-            name: 'v1alpha1',
-            served: true,
-            referenceable: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                description: 'A bucket.',
-                properties: {
-                  spec: {
-                    type: 'object',
-                    required: ['parameters'],
-                    properties: {
-                      parameters: {type: 'object', required: ['region'], properties: {region: {type: 'string'}}},
-                    },
-                  },
-                },
-              },
-            },
-          },
-        ],
-      },
-    }
+    // The KubeCon talk's shape: a v1 XRD with a claim, no kplat label or annotation.
+    const talk = claimXrd(group, 'Bucket', ['BUCKET_NAME'], {
+      type: 'object',
+      required: ['parameters'],
+      properties: {parameters: {type: 'object', required: ['region'], properties: {region: {type: 'string'}}}},
+    })
+    talk.spec.versions[0].schema.openAPIV3Schema.description = 'A bucket.'
     const plain = {
       apiVersion: 'apiextensions.crossplane.io/v2',
       kind: 'CompositeResourceDefinition',
@@ -898,35 +871,10 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
   it("refuses a service no Composition composes before creating anything, and fails at once when a claim's composite cannot sync", async () => {
     // The talk's shape (a v1 XRD with a claim), first with no Composition at all.
     const group = `${uniqueName('tub')}.example.org`
-    const xrd = {
-      apiVersion: 'apiextensions.crossplane.io/v1',
-      kind: 'CompositeResourceDefinition',
-      metadata: {name: `xtubs.${group}`},
-      spec: {
-        group,
-        names: {kind: 'XTub', plural: 'xtubs'},
-        claimNames: {kind: 'Tub', plural: 'tubs'},
-        connectionSecretKeys: ['TUB_NAME'],
-        versions: [
-          {
-            name: 'v1alpha1',
-            served: true,
-            referenceable: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                properties: {
-                  spec: {
-                    type: 'object',
-                    properties: {parameters: {type: 'object', properties: {location: {type: 'string'}}}},
-                  },
-                },
-              },
-            },
-          },
-        ],
-      },
-    }
+    const xrd = claimXrd(group, 'Tub', ['TUB_NAME'], {
+      type: 'object',
+      properties: {parameters: {type: 'object', properties: {location: {type: 'string'}}}},
+    })
     await custom.createClusterCustomObject({
       group: 'apiextensions.crossplane.io',
       version: 'v1',
@@ -1111,3 +1059,27 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
     )
   })
 })
+
+/** A v1 XRD with a claim, as the KubeCon talk writes one: XR kind X<Claim>, no kplat labels. */
+function claimXrd(group: string, claim: string, keys: string[], spec: Record<string, unknown>) {
+  const lower = claim.toLowerCase()
+  return {
+    apiVersion: 'apiextensions.crossplane.io/v1',
+    kind: 'CompositeResourceDefinition',
+    metadata: {name: `x${lower}s.${group}`},
+    spec: {
+      group,
+      names: {kind: `X${claim}`, plural: `x${lower}s`},
+      claimNames: {kind: claim, plural: `${lower}s`},
+      connectionSecretKeys: keys,
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          referenceable: true,
+          schema: {openAPIV3Schema: {type: 'object', properties: {spec}} as Record<string, unknown>},
+        },
+      ],
+    },
+  }
+}

@@ -9,7 +9,7 @@ export default class AppsInfo extends KplatCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AppsInfo)
-    const {describeApp} = await import('../../lib/shared/applications.js')
+    const {describeApp} = await import('../../lib/apps/info.js')
     const app = await describeApp(this.ctx, await this.target(flags))
     this.render(flags.json, app, () => {
       this.out.line(this.out.bold(`=== ${app.name}`))

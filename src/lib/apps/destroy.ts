@@ -105,18 +105,17 @@ export async function planDestroy(
   const catalog = catalogOf(ctx, settings)
   const owner = parsed?.owner ?? settings.githubOwner
   if (catalog && owner) {
-    const fallback = catalogTarget(
-      repoUrl && parsed ? repoUrl : `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`,
-    )
+    const ownRepository = `${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`
+    const fallback = catalogTarget(repoUrl && parsed ? repoUrl : ownRepository)
     const recorded = application?.metadata.annotations?.[CATALOG_LOCATION]
     // create records only a location inside the app's own repository; any other is not kplat's to remove.
-    const own = catalogTarget(`${new URL(githubApiUrl(ctx.env)).protocol}//${host}/${owner}/${app}`, 'main', '')
-    if (recorded && !recorded.toLowerCase().startsWith(own.toLowerCase()))
+    const inOwn = recorded?.toLowerCase().startsWith(catalogTarget(ownRepository, 'main', '').toLowerCase())
+    if (recorded && !inOwn)
       warn(
         ctx.progress,
         `${app}'s Application names the catalog location ${recorded}, which is not in ${owner}/${app}: it is left in Backstage`,
       )
-    const target = recorded?.toLowerCase().startsWith(own.toLowerCase()) ? recorded : fallback
+    const target = inOwn ? recorded! : fallback
     try {
       const location = await findLocation(catalog, target)
       if (location) plan.catalog = {...location, in: catalog, rerunFinds: target === fallback}

@@ -2,8 +2,7 @@ import * as k8s from '../kube/k8s.js'
 import {ARGOCD, LABELS, MANAGED_BY_KPLAT, type Application} from '../kube/argocd.js'
 import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../errors.js'
-import type {Context} from '../context.js'
-import type {AppTarget, Platform} from './target.js'
+import type {Platform} from './target.js'
 
 /** An app as a developer sees it: what Heroku's apps:info shows. */
 export interface App {
@@ -97,11 +96,4 @@ export function refuseForeign(application: Application, name: string): void {
       hint: 'kplat only manages apps it created; use argocd for this one',
     })
   }
-}
-
-/** apps:info: the app as Heroku shows it, with its page in the platform's Backstage catalog. */
-export async function describeApp(ctx: Context, target: AppTarget): Promise<App & {catalog?: string}> {
-  const {catalogLink} = await import('../templates/catalog.js')
-  const catalog = await catalogLink(ctx, target)
-  return {...toApp(target.application), ...(catalog ? {catalog} : {})}
 }
