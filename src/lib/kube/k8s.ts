@@ -27,5 +27,6 @@ export type {
   KubernetesObject,
   RequestContext,
   ResponseContext,
+  V1Lease,
   V1Status,
 } from '@kubernetes/client-node'

@@ -10,12 +10,12 @@
 // handed out one at a time and a config snapshot is the config of its release even when two
 // people change the app at once. Each release records the whole state it leaves (commit,
 // config snapshot, formation, add-ons), so a rollback knows what to restore.
-import {randomUUID} from 'node:crypto'
 import type {Context} from '../context.js'
 import * as k8s from '../kube/k8s.js'
 import {applicationRef, kplatValues, LABELS, type Application} from '../kube/argocd.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
+import {holdLease, type HeldLease} from '../kube/lease.js'
 import {KplatError, UsageError} from '../errors.js'
 
 export const RELEASE_LABEL = 'kplat.dev/release'
@@ -139,9 +139,16 @@ export async function withReleases<T>(
     append: (change: Change) => Promise<Release>
   }) => Promise<T>,
 ): Promise<T> {
-  return withLock(ledger, async () => {
+  return withLock(ledger, async (lease) => {
     const {releases, application} = await catchUp(ledger)
-    return fn({releases, application, append: (change) => append(ledger, releases, application, change)})
+    return fn({
+      releases,
+      application,
+      append: (change) => {
+        lease.assertHeld()
+        return append(ledger, releases, application, change)
+      },
+    })
   })
 }
 
@@ -514,62 +521,24 @@ async function whoAmI(kube: Kube): Promise<string> {
 }
 
 /**
- * Holds the app's release lock (a Lease in its namespace) while fn runs. A holder that died
- * stops renewing, and its lease is taken over after LOCK_SECONDS.
+ * Holds the app's release lock (a Lease in its namespace, renewed while fn runs) so release
+ * numbers are handed out one at a time. A holder that died stops renewing, and its Lease is
+ * taken over after LOCK_SECONDS, judged without this machine's clock (kube/lease.ts).
  */
-async function withLock<T>(ledger: Ledger, fn: () => Promise<T>): Promise<T> {
-  const leases = ledger.kube.api(k8s.CoordinationV1Api)
-  const name = `${ledger.app}-releases`
-  const namespace = ledger.namespace
-  const holder = `kplat-${randomUUID()}`
-  const deadline = Date.now() + 2 * LOCK_SECONDS * 1000
-  let uid: string | undefined
-  for (;;) {
-    // A Lease's times are MicroTime: six digits of fraction.
-    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-    try {
-      const created = await leases.createNamespacedLease({
-        namespace,
-        body: {
-          metadata: {name, labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app}},
-          spec: {
-            holderIdentity: holder,
-            leaseDurationSeconds: LOCK_SECONDS,
-            acquireTime: now as never,
-            renewTime: now as never,
-          },
-        },
-      })
-      uid = created.metadata?.uid
-      break
-    } catch (error) {
-      if ((error as {code?: number}).code !== 409)
-        throw kubeError(error, {verb: 'create', resource: 'leases.coordination.k8s.io', namespace})
-    }
-
-    const held = await leases.readNamespacedLease({name, namespace}).catch(() => undefined)
-    const renewed = held?.spec?.renewTime ? new Date(held.spec.renewTime as unknown as string).getTime() : 0
-    if (held && renewed + (held.spec?.leaseDurationSeconds ?? LOCK_SECONDS) * 1000 < Date.now()) {
-      await leases
-        .deleteNamespacedLease({name, namespace, body: {preconditions: {uid: held.metadata?.uid}}})
-        .catch(() => undefined)
-      continue
-    }
-
-    if (Date.now() > deadline) {
-      throw new KplatError(
-        `another change to ${ledger.app} is being recorded (${held?.spec?.holderIdentity ?? 'unknown holder'}) and did not finish within ${2 * LOCK_SECONDS}s`,
-        {hint: 'Run the command again in a moment'},
-      )
-    }
-
-    await new Promise((r) => setTimeout(r, 150 + Math.random() * 100))
-  }
-
-  try {
-    return await fn()
-  } finally {
-    // Only this holder's lease: one taken over meanwhile belongs to someone else now.
-    await leases.deleteNamespacedLease({name, namespace, body: {preconditions: {uid}}}).catch(() => undefined)
-  }
+function withLock<T>(ledger: Ledger, fn: (lease: HeldLease) => Promise<T>): Promise<T> {
+  return holdLease(
+    ledger.kube,
+    {
+      name: `${ledger.app}-releases`,
+      namespace: ledger.namespace,
+      seconds: LOCK_SECONDS,
+      labels: {[LABELS.managedBy]: 'kplat', [LABELS.app]: ledger.app},
+      busy: (holder, waited) =>
+        new KplatError(
+          `another change to ${ledger.app} is being recorded (${holder}) and did not finish within ${waited}s`,
+          {hint: 'Run the command again in a moment'},
+        ),
+    },
+    fn,
+  )
 }
