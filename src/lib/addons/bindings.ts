@@ -50,7 +50,7 @@ export function bindingsOf(application: Application): Binding[] {
 export async function waitForBindings(
   {kube, settings, name: app}: AppTarget,
   change: {bound: Binding} | {unbound: string},
-  opts: {timeoutMs: number; onStatus: (s: string) => void; healthy?: boolean},
+  opts: {timeoutMs: number; onStatus: (s: string) => void; healthy?: boolean; signal?: AbortSignal},
 ): Promise<void> {
   // Compared field by field: the API server gives the values back with their keys sorted.
   const same = (a: Binding, b: Binding) =>

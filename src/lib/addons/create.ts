@@ -5,11 +5,12 @@ import {apply, findObject} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
 import type {Schema, Xrd} from '../kube/crossplane.js'
 import {kubeError} from '../kube/errors.js'
+import {watchNewPods} from '../kube/new-pods.js'
 import {waitFor} from '../kube/wait.js'
 import {coerce, parseParams, schemaProblem} from '../skeleton/parameters.js'
 import type {ParameterSchema} from '../skeleton/template.js'
 import {KplatError, UsageError} from '../errors.js'
-import {track, withReleases} from '../releases/ledger.js'
+import {stuckHint, track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {bind, bindingsOf, chartReads, waitForBindings} from './bindings.js'
 import {firstFailing, type ComposedBy} from './instances.js'
@@ -167,6 +168,7 @@ export async function createAddon(
   const bound = bindingsOf(target.application).some(
     (b) => b.name === name && b.secret === secret && b.prefix === binding.prefix,
   )
+  const pods = await watchNewPods(kube, target.namespace)
   const release = await step(target.progress, `Binding ${name} to ${app}`, () =>
     withReleases(target.ledger, async ({append}) => {
       const bindings = await bind(target, binding)
@@ -180,7 +182,10 @@ export async function createAddon(
     }),
   )
   await step(target.progress, `Restarting ${app} with ${name}'s env vars`, (update) => {
-    const restarted = waitForBindings(target, {bound: binding}, {timeoutMs: opts.timeoutMs, onStatus: update})
+    const restarted = pods.guard(
+      (signal) => waitForBindings(target, {bound: binding}, {timeoutMs: opts.timeoutMs, onStatus: update, signal}),
+      {hint: stuckHint(app)},
+    )
     return release ? track(target.ledger, release, restarted) : restarted
   })
   if (!(await chartReads(target, secret))) {

@@ -9,9 +9,10 @@ import * as k8s from '../kube/k8s.js'
 import {applicationRef, isOurs, LABELS} from '../kube/argocd.js'
 import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import {kubeError} from '../kube/errors.js'
+import {watchNewPods} from '../kube/new-pods.js'
 import {KplatError, UsageError} from '../errors.js'
 import {bindingsOf} from '../addons/bindings.js'
-import {track, withReleases} from '../releases/ledger.js'
+import {stuckHint, track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
 
@@ -246,6 +247,7 @@ export async function changeConfig(
   ].join(' and ')
   const label = opts.restart ? `${doing} and restarting ${target.name}` : `${doing} on ${target.name}`
   const version = await step(target.progress, label, async (update) => {
+    const pods = opts.restart ? await watchNewPods(target.kube, target.namespace) : undefined
     const {release, revision} = await withReleases(target.ledger, async ({append}) => {
       const written = await writeConfig(
         target,
@@ -266,14 +268,19 @@ export async function changeConfig(
       return {release, revision: written.revision}
     })
     // The one restart: Argo CD deploys the new revision, and the app is Healthy again.
-    if (opts.restart)
+    if (pods)
       await track(
         target.ledger,
         release,
-        waitForKplatValues(target.kube, applicationRef(target), (values) => values.configRevision === revision, {
-          ...opts,
-          onStatus: update,
-        }),
+        pods.guard(
+          (signal) =>
+            waitForKplatValues(target.kube, applicationRef(target), (values) => values.configRevision === revision, {
+              ...opts,
+              onStatus: update,
+              signal,
+            }),
+          {hint: stuckHint(target.name)},
+        ),
       )
     return release.version
   })

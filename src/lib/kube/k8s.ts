@@ -27,6 +27,8 @@ export type {
   KubernetesObject,
   RequestContext,
   ResponseContext,
+  V1Deployment,
   V1Lease,
+  V1Pod,
   V1Status,
 } from '@kubernetes/client-node'

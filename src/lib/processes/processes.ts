@@ -6,9 +6,10 @@ import {applyKplatValues, waitForKplatValues} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
 import {kubeError} from '../kube/errors.js'
 import {sleep} from '../kube/observe.js'
+import {watchNewPods} from '../kube/new-pods.js'
 import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../errors.js'
-import {track, withReleases} from '../releases/ledger.js'
+import {stuckHint, track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 
 /** The pod label (set by the chart) that names a process's type. */
@@ -265,6 +266,7 @@ export interface ScaleOptions {
   wait: boolean
   timeoutMs: number
   onStatus: (status: string) => void
+  signal?: AbortSignal
 }
 
 export interface ScalePlan {
@@ -311,6 +313,7 @@ export async function planScale(target: AppTarget, requests: ScaleRequest[]): Pr
 export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleResult> {
   const {target} = plan
   let formation = plan.formation
+  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace) : undefined
   const release = await withReleases(target.ledger, async ({append, application}) => {
     // The formation as it is now, under the lock: another scale since the plan was made keeps its counts.
     formation = {
@@ -329,11 +332,14 @@ export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleR
       outcome: opts.wait ? 'deploying' : 'succeeded',
     })
   })
-  if (opts.wait)
+  if (pods)
     await track(
       target.ledger,
       release,
-      Promise.all(plan.changed.map((c) => waitForCount(target, c.type, c.count, opts))),
+      pods.guard(
+        (signal) => Promise.all(plan.changed.map((c) => waitForCount(target, c.type, c.count, {...opts, signal}))),
+        {hint: stuckHint(target.name)},
+      ),
     )
   const after = opts.wait ? await processTypes(target) : plan.types
   return {
@@ -351,6 +357,7 @@ export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleR
 async function waitForCount(target: AppTarget, type: ProcessType, count: number, opts: ScaleOptions): Promise<void> {
   const name = type.deployment.metadata!.name!
   const done = new AbortController()
+  opts.signal?.addEventListener('abort', () => done.abort())
   let last = ''
   const up = waitFor(
     target.kube,
@@ -443,6 +450,7 @@ export async function restart(
   opts: {wait: boolean; timeoutMs: number; onStatus: (s: string) => void},
 ): Promise<RestartResult> {
   const at = new Date().toISOString()
+  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace) : undefined
   await Promise.all(
     chosen.map(async (t) => {
       const patch = {
@@ -458,7 +466,10 @@ export async function restart(
       }
     }),
   )
-  if (opts.wait) await Promise.all(chosen.map((t) => waitForRollout(target, t, at, opts)))
+  if (pods)
+    await pods.guard((signal) => Promise.all(chosen.map((t) => waitForRollout(target, t, at, {...opts, signal}))), {
+      hint: stuckHint(target.name),
+    })
   return {app: target.name, restarted: chosen.map((t) => t.type)}
 }
 
@@ -466,7 +477,7 @@ async function waitForRollout(
   target: AppTarget,
   type: ProcessType,
   at: string,
-  opts: {timeoutMs: number; onStatus: (s: string) => void},
+  opts: {timeoutMs: number; onStatus: (s: string) => void; signal?: AbortSignal},
 ): Promise<void> {
   let last = ''
   await waitFor(
@@ -487,6 +498,6 @@ async function waitForRollout(
       last = status
       return settled(d) ? true : undefined
     },
-    {timeoutMs: opts.timeoutMs},
+    {timeoutMs: opts.timeoutMs, signal: opts.signal},
   )
 }

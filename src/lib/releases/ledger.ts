@@ -152,6 +152,10 @@ export async function withReleases<T>(
   })
 }
 
+/** What to say when a change's new pods will not start. */
+export const stuckHint = (app: string) =>
+  `\`kplat releases:rollback --app ${app}\` goes back to the release before; \`kplat logs --app ${app}\` shows more`
+
 /** Sets the outcome of a release once the change is deployed, or has failed. */
 export async function settleRelease(
   ledger: Ledger,

@@ -9,9 +9,10 @@ import type {Context} from '../context.js'
 import {githubError} from '../github/errors.js'
 import {applicationRef} from '../kube/argocd.js'
 import {waitForKplatValues} from '../kube/argocd-apps.js'
+import {watchNewPods} from '../kube/new-pods.js'
 import {KplatError, UsageError} from '../errors.js'
 import {deployConfigRevision, writeConfig} from '../config-vars/config-vars.js'
-import {head, listReleases, readSnapshot, repositoryOf, track, withReleases, type Release} from './ledger.js'
+import {head, listReleases, readSnapshot, repositoryOf, stuckHint, track, withReleases, type Release} from './ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
 
@@ -157,6 +158,7 @@ export async function planRollback(
 export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutMs: number}): Promise<RollbackResult> {
   const {target, to} = plan
   const github = await ctx.github()
+  const pods = await watchNewPods(target.kube, target.namespace)
   const {release, revision} = await step(
     ctx.progress,
     `Rolling back ${target.name} to v${to.version} (${to.commit!.slice(0, 7)})`,
@@ -205,11 +207,15 @@ export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutM
     track(
       target.ledger,
       release,
-      waitForKplatValues(
-        target.kube,
-        applicationRef(target),
-        (values) => revision === undefined || values.configRevision === revision,
-        {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update},
+      pods.guard(
+        (signal) =>
+          waitForKplatValues(
+            target.kube,
+            applicationRef(target),
+            (values) => revision === undefined || values.configRevision === revision,
+            {timeoutMs: opts.timeoutMs, revision: to.commit, onStatus: update, signal},
+          ),
+        {hint: stuckHint(target.name)},
       ),
     ),
   )
