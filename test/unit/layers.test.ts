@@ -8,7 +8,7 @@ import {describe, it} from 'node:test'
 const SRC = path.resolve(import.meta.dirname, '../../src')
 const PORTS = ['github', 'kube', 'git', 'skeleton']
 /** Model primitives that any layer may use: they hold no screen and no capability. */
-const PRIMITIVES = ['errors', 'progress', 'ask', 'redact', 'debug', 'cache'].map((p) => `lib/${p}.ts`)
+const PRIMITIVES = ['errors', 'progress', 'ask', 'redact', 'debug', 'cache', 'timeouts'].map((p) => `lib/${p}.ts`)
 
 function files(dir: string): string[] {
   return readdirSync(dir, {withFileTypes: true}).flatMap((e) =>

@@ -4,6 +4,7 @@ import {retry} from '@octokit/plugin-retry'
 import {throttling} from '@octokit/plugin-throttling'
 import type {Debug} from '../debug.js'
 import {githubApiUrl} from './auth.js'
+import {boundedSignal, noAnswer, requestTimeoutMs} from '../timeouts.js'
 
 const KplatOctokit = Octokit.plugin(throttling, retry)
 export type GitHub = InstanceType<typeof KplatOctokit>
@@ -52,9 +53,21 @@ export function createGitHub(opts: GitHubOptions): GitHub {
     },
   })
 
+  const timeoutMs = requestTimeoutMs(opts.env)
   octokit.hook.wrap('request', async (request, options) => {
     const started = performance.now()
     const url = octokit.request.endpoint.parse(options as Parameters<typeof octokit.request.endpoint.parse>[0]).url
+    // One bound for the call, its retries included.
+    const bound = boundedSignal(timeoutMs, options.request?.signal as AbortSignal | undefined)
+    const request_: {signal: AbortSignal; retries?: number} = (options.request = {
+      ...options.request,
+      signal: bound.signal,
+    })
+    // The retry plugin takes an aborted request for a 500 and would retry it (after 1, 4, 9 s)
+    // with the same, aborted, signal; it reads `retries` from this object when it decides.
+    bound.signal.addEventListener('abort', () => {
+      if (bound.timedOut()) request_.retries = 0
+    })
     try {
       const response = await request(options)
       opts.debug.http(options.method, url, response.status, performance.now() - started)
@@ -62,6 +75,13 @@ export function createGitHub(opts: GitHubOptions): GitHub {
     } catch (error) {
       const status = (error as {status?: number}).status ?? 'error'
       opts.debug.http(options.method, url, status, performance.now() - started)
+      if (bound.timedOut())
+        throw noAnswer(
+          `GitHub at ${new URL(url).origin}`,
+          `${options.method} ${new URL(url).pathname}`,
+          timeoutMs,
+          error,
+        )
       throw error
     }
   })

@@ -6,6 +6,7 @@ import {KplatError, UsageError} from '../errors.js'
 import type {Debug} from '../debug.js'
 import {KubeHttp} from './http.js'
 import type {Redactor} from '../redact.js'
+import {requestTimeoutMs} from '../timeouts.js'
 
 export interface Kube {
   config: k8s.KubeConfig
@@ -97,6 +98,7 @@ export function createKube(opts: KubeOptions): Kube {
   const httpApi = new KubeHttp(new k8s.IsomorphicFetchHttpLibrary(), {
     debug: opts.debug,
     secret: (value) => opts.redactor.add(value),
+    timeoutMs: requestTimeoutMs(opts.env),
   })
   const cluster = config.getCurrentCluster()!
   const configuration = k8s.createConfiguration({

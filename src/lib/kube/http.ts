@@ -1,5 +1,6 @@
 import type {Debug} from '../debug.js'
 import * as k8s from './k8s.js'
+import {boundedSignal, DEFAULT_REQUEST_SECONDS, noAnswer} from '../timeouts.js'
 
 export interface KubeHttpOptions {
   debug: Debug
@@ -8,6 +9,8 @@ export interface KubeHttpOptions {
   /** How many times a 429 is retried before it reaches the caller. */
   retries?: number
   sleep?: (ms: number) => Promise<void>
+  /** How long one attempt may go unanswered (timeouts.ts). */
+  timeoutMs?: number
 }
 
 /**
@@ -29,14 +32,29 @@ export class KubeHttp implements k8s.HttpLibrary {
   }
 
   send(request: k8s.RequestContext): k8s.Observable<k8s.ResponseContext> {
-    return new k8s.Observable(this.attempt(request, 0))
+    return new k8s.Observable(this.attempt(request, 0, request.getSignal()))
   }
 
-  private async attempt(request: k8s.RequestContext, attempt: number): Promise<k8s.ResponseContext> {
+  private async attempt(
+    request: k8s.RequestContext,
+    attempt: number,
+    caller: AbortSignal | undefined,
+  ): Promise<k8s.ResponseContext> {
     const auth = request.getHeaders()['Authorization'] ?? request.getHeaders()['authorization']
     if (auth) this.opts.secret?.(auth.replace(/^\s*\S+\s+/, ''))
     const started = performance.now()
-    const response = await this.inner.send(request).toPromise()
+    const timeoutMs = this.opts.timeoutMs ?? DEFAULT_REQUEST_SECONDS * 1000
+    const bound = boundedSignal(timeoutMs, caller)
+    request.setSignal(bound.signal)
+    let response: k8s.ResponseContext
+    try {
+      response = await this.inner.send(request).toPromise()
+    } catch (error) {
+      if (!bound.timedOut()) throw error
+      const url = new URL(request.getUrl())
+      throw noAnswer(`the cluster at ${url.origin}`, `${request.getHttpMethod()} ${url.pathname}`, timeoutMs, error)
+    }
+
     this.opts.debug.http(
       request.getHttpMethod(),
       request.getUrl(),
@@ -47,6 +65,6 @@ export class KubeHttp implements k8s.HttpLibrary {
     const seconds = Number(response.headers['retry-after'])
     // Honour the server's word, within reason; without one, back off from a quarter second.
     await this.sleep(Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) * 1000 : 250 * 2 ** attempt)
-    return this.attempt(request, attempt + 1)
+    return this.attempt(request, attempt + 1, caller)
   }
 }
