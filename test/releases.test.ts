@@ -416,4 +416,35 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
       ],
     )
   })
+
+  it('corrects a deploy recorded failed on a transient Argo CD error once Argo CD syncs that commit', async () => {
+    const [now] = await releases()
+    assert.equal(now.kind, 'deploy')
+    assert.equal(now.outcome, 'succeeded')
+    // What a transient error leaves: the deploy copied into the ledger while Argo CD reported a
+    // ComparisonError on its commit, before the sync that put it in Argo CD's history.
+    const name = `${app}-release-v${now.version}`
+    const stored = await core.readNamespacedConfigMap({namespace: app, name})
+    const recorded = JSON.parse(stored.data!.release) as Release & {historyId?: number}
+    const failed = {
+      ...recorded,
+      outcome: 'failed',
+      reason: 'rpc error: code = Unavailable desc = connection refused',
+      historyId: (recorded.historyId ?? 1) - 1,
+    }
+    await core.replaceNamespacedConfigMap({
+      namespace: app,
+      name,
+      body: {...stored, data: {release: JSON.stringify(failed)}},
+    })
+
+    const [corrected, before] = await releases()
+    assert.equal(corrected.version, now.version)
+    assert.equal(corrected.outcome, 'succeeded', 'the later successful sync of the same commit settles it')
+    assert.equal(corrected.reason, undefined)
+    assert.ok(corrected.current)
+    assert.equal(before.kind, 'rollback', 'nothing else was rewritten')
+    const broken = (await releases()).find((r) => r.description.includes('Break the chart'))
+    assert.equal(broken?.outcome, 'failed', 'a deploy that failed and was moved on from stays failed')
+  })
 })

@@ -124,7 +124,7 @@ export const snapshotName = (app: string, version: number) => `${app}-config-v${
 export async function listReleases(ledger: Ledger): Promise<Release[]> {
   const [application, stored] = await Promise.all([readApplication(ledger), readLedger(ledger)])
   const releases =
-    (await pendingDeploys(ledger, application, stored)).length > 0
+    (await pendingDeploys(ledger, application, stored)).length > 0 || syncedAfterAll(application, stored).length > 0
       ? await withLock(ledger, async () => (await catchUp(ledger)).releases)
       : stored
   return markCurrent(releases, application)
@@ -164,6 +164,7 @@ export async function settleRelease(
   reason?: string,
 ): Promise<void> {
   const settled: Release = {...release, outcome, ...(reason ? {reason} : {})}
+  if (!reason) delete settled.reason
   delete settled.current
   await ledger.kube.objects
     .patch(
@@ -314,8 +315,36 @@ async function pendingDeploys(ledger: Ledger, application: Application, releases
   return out
 }
 
+/**
+ * Deploys recorded `failed` that Argo CD then synced after all: the error it reported when
+ * the deploy was recorded was transient (a ComparisonError while the repo server restarted,
+ * say), and a history entry of the same commit, newer than anything the ledger accounts
+ * for, is a successful sync of it. Only while the app has run no other code since: a deploy
+ * that failed and was moved on from stays failed.
+ */
+function syncedAfterAll(application: Application, releases: Release[]): Array<{release: Release; historyId: number}> {
+  const seen = Math.max(-1, ...releases.map((r) => r.historyId ?? -1))
+  const synced = ((application.status?.history ?? []) as HistoryEntry[]).filter((h) => h.id > seen)
+  const out: Array<{release: Release; historyId: number}> = []
+  for (let i = releases.length - 1; i >= 0; i--) {
+    const r = releases[i]
+    if (r.commit !== head(releases)?.commit) break
+    const entry = synced.find((h) => h.revision === r.commit)
+    if (r.kind === 'deploy' && r.outcome === 'failed' && entry) out.push({release: r, historyId: entry.id})
+  }
+
+  return out
+}
+
 async function catchUp(ledger: Ledger): Promise<{releases: Release[]; application: Application}> {
   const [application, releases] = await Promise.all([readApplication(ledger), readLedger(ledger)])
+  for (const {release, historyId} of syncedAfterAll(application, releases)) {
+    const corrected = {...release, historyId}
+    await settleRelease(ledger, corrected, 'succeeded')
+    Object.assign(release, corrected, {outcome: 'succeeded'})
+    delete release.reason
+  }
+
   const deploys = await pendingDeploys(ledger, application, releases)
   for (const d of deploys) {
     const described = await ledger.describeCommit?.(d.commit).catch(() => undefined)
