@@ -2,7 +2,7 @@
 // copyWithoutTemplating, publish:github's inputs, a custom step) creates a working app through
 // `kplat create --template PATH`, with no edit, on the proving ground.
 import assert from 'node:assert/strict'
-import {cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {execFile} from 'node:child_process'
@@ -197,6 +197,30 @@ describe('a template written for Backstage, through kplat create, on the proving
         'm',
       ),
     )
+
+    // A kplat stopped by Ctrl-C while it updated the cache left git's lock behind; the
+    // platform team has pushed since. The next use serves the new commit all the same.
+    const [copy] = readdirSync(path.join(work, 'cache', 'templates'))
+    writeFileSync(path.join(work, 'cache', 'templates', copy, '.git', 'index.lock'), '')
+    const yaml = path.join(source, 'services', 'backstage-node', 'template.yaml')
+    writeFileSync(
+      yaml,
+      readFileSync(yaml, 'utf8').replace('Node service, as written for Backstage', 'Node service, revised'),
+    )
+    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qam', 'Revise'])
+    await git([
+      '-c',
+      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
+      'push',
+      '-q',
+      made.clone_url,
+      'main',
+    ])
+    const revised = await runBin(['templates'], {env: withPlatform, cwd: work})
+    assert.equal(revised.code, 0, revised.stderr)
+    assert.match(revised.stdout, /^backstage-node\s+Node service, revised\s+/m)
+    assert.deepEqual(readdirSync(path.join(work, 'cache', 'templates')), [copy], 'one copy, swapped in whole')
+
     const planned = await runBin(
       [
         'create',

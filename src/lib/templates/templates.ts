@@ -173,6 +173,11 @@ function isGitUrl(value: string): boolean {
  * A shallow copy of the templates repository (URL#ref picks a branch or tag), kept in kplat's
  * cache and brought up to date on each use. On the GitHub kplat talks to, the token is sent
  * as a header for the one command, as create's clone does.
+ *
+ * The cache is never written in place: kplat asks the remote for the ref's commit
+ * (`ls-remote`, read-only here), keeps the copy when it is that commit, and otherwise clones
+ * a new copy aside and swaps it in. A kplat interrupted at any point (Ctrl-C during a fetch
+ * used to leave `index.lock`, and every later use failed) leaves the old copy or the new one.
  */
 async function fetchRepository(ctx: Context, value: string): Promise<string> {
   const [url, ref] = value.split('#', 2)
@@ -187,8 +192,8 @@ async function fetchRepository(ctx: Context, value: string): Promise<string> {
     Object.assign(env, tokenHeaderEnv(url, await ctx.githubToken()))
 
   const git = (args: string[], cwd?: string) =>
-    new Promise<void>((resolve, reject) => {
-      execFile('git', args, {env, cwd}, (error, _stdout, stderr) =>
+    new Promise<string>((resolve, reject) => {
+      execFile('git', args, {env, cwd}, (error, stdout, stderr) =>
         error
           ? reject(
               new KplatError(
@@ -196,20 +201,27 @@ async function fetchRepository(ctx: Context, value: string): Promise<string> {
                 {hint: 'Check the templates setting and that your GitHub token can read that repository', cause: error},
               ),
             )
-          : resolve(),
+          : resolve(String(stdout)),
       )
     })
   if (existsSync(path.join(cache, '.git'))) {
-    await git(['fetch', '--quiet', '--depth', '1', 'origin', ref ?? 'HEAD'], cache)
-    await git(['reset', '--quiet', '--hard', 'FETCH_HEAD'], cache)
-  } else {
-    // Cloned aside and moved into place, so an interrupted clone leaves no half a cache.
-    await mkdir(path.dirname(cache), {recursive: true})
-    const partial = `${cache}.${process.pid}`
-    await rm(partial, {recursive: true, force: true})
-    await git(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), url, partial])
-    await rename(partial, cache)
+    // A tag's line and its peeled commit's (`^{}`) both count.
+    const [remote, local] = await Promise.all([
+      git(['ls-remote', url, ...(ref ? [ref, `${ref}^{}`] : ['HEAD'])]),
+      git(['rev-parse', 'HEAD'], cache).catch(() => ''),
+    ])
+    const commits = remote.split('\n').map((l) => l.split('\t')[0])
+    if (local.trim() && commits.includes(local.trim())) return cache
   }
 
+  await mkdir(path.dirname(cache), {recursive: true})
+  const partial = `${cache}.${process.pid}`
+  const old = `${cache}.old.${process.pid}`
+  await rm(partial, {recursive: true, force: true})
+  await git(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), url, partial])
+  if (existsSync(cache)) await rename(cache, old)
+  // Another kplat may have swapped its copy in between the two renames: then it serves.
+  await rename(partial, cache).catch(() => rm(partial, {recursive: true, force: true}))
+  await rm(old, {recursive: true, force: true})
   return cache
 }
