@@ -233,4 +233,24 @@ describe('kplat config, on the real Argo CD', () => {
       'Error: forbidden: you may not get applications.argoproj.io in namespace argocd. Ask your platform team for the "get" right on applications.argoproj.io in namespace argocd, or pick another --context\n',
     )
   })
+
+  it('two config changes at once with a restart both finish: the first counts the second, deployed after it, as its own', async () => {
+    const [a, b] = await Promise.all([
+      kplat(['config:set', 'FIRST=1', '--app', app, '--timeout', '120', '--json']),
+      kplat(['config:set', 'SECOND=2', '--app', app, '--timeout', '120', '--json']),
+    ])
+    assert.equal(a.code, 0, a.stderr)
+    assert.equal(b.code, 0, b.stderr)
+    const versions = [JSON.parse(a.stdout).release, JSON.parse(b.stdout).release] as number[]
+    assert.notEqual(versions[0], versions[1])
+    const list = await kplat(['releases', '--app', app, '--json'])
+    const releases = JSON.parse(list.stdout) as Array<{version: number; outcome: string}>
+    for (const v of versions)
+      assert.equal(releases.find((r) => r.version === v)?.outcome, 'succeeded', `v${v} was not recorded as succeeded`)
+    const secret = await core.readNamespacedSecret({namespace: app, name: `${app}-config`})
+    assert.ok(
+      ['FIRST', 'SECOND'].every((k) => k in secret.data!),
+      'neither lost the other',
+    )
+  })
 })

@@ -119,7 +119,10 @@ export async function applyKplatValues(
 /**
  * Waits until Argo CD has synced Helm values that `deployed` accepts (it reads what Argo CD
  * compared with, not the spec), at `revision` when given, and, unless told otherwise, the app
- * is Healthy again.
+ * is Healthy again. A later change counts too: when the Application's values no longer
+ * satisfy `deployed` (someone changed them after this change was written) and Argo CD has
+ * synced exactly those, this change was deployed and then replaced, and waiting for it to
+ * appear would only run out the timeout.
  */
 export async function waitForKplatValues(
   kube: Kube,
@@ -143,8 +146,11 @@ export async function waitForKplatValues(
       const status = `sync ${app.status?.sync?.status || 'Unknown'}, health ${app.status?.health?.status || 'Unknown'}`
       if (status !== last) opts.onStatus?.(status)
       last = status
+      const synced = kplatValues(app.status?.sync?.comparedTo?.source)
+      const desired = kplatValues(app.spec?.source)
+      const later = !deployed(desired) && JSON.stringify(synced) === JSON.stringify(desired)
       const done =
-        deployed(kplatValues(app.status?.sync?.comparedTo?.source)) &&
+        (deployed(synced) || later) &&
         (opts.revision === undefined || app.status?.sync?.revision === opts.revision) &&
         app.status?.sync?.status === 'Synced' &&
         (opts.healthy === false || app.status.health?.status === 'Healthy')
