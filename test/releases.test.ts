@@ -4,7 +4,7 @@
 // and that the next `git push` moves on from.
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -446,5 +446,37 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
     assert.equal(before.kind, 'rollback', 'nothing else was rewritten')
     const broken = (await releases()).find((r) => r.description.includes('Break the chart'))
     assert.equal(broken?.outcome, 'failed', 'a deploy that failed and was moved on from stays failed')
+  })
+
+  it("rolls back while another branch's CI run is unfinished: only a build of main can undo a rollback", async () => {
+    await git(['checkout', '-q', '-b', 'checks'])
+    // The branch first, then the commit that runs on it (the ground starts runs on pushes to branches it knows).
+    await git(['-c', auth(), 'push', '-q', 'origin', 'checks'])
+    mkdirSync(path.join(clone, '.github', 'workflows'), {recursive: true})
+    writeFileSync(
+      path.join(clone, '.github', 'workflows', 'checks.yaml'),
+      'name: Checks\non:\n  push:\n    branches: [checks]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n',
+    )
+    await git(['add', '-A'])
+    await git(['-c', 'user.name=Dev Eloper', '-c', 'user.email=dev@example.com', 'commit', '-qm', 'Checks on a branch'])
+    await control(g.github, 'POST', 'decisions', {repo: `${ORG}/${app}`, conclusion: 'success', delayMs: 20000})
+    await git(['-c', auth(), 'push', '-q', 'origin', 'checks'])
+    await git(['checkout', '-q', 'main'])
+    type Runs = {workflow_runs: Array<{status: string; head_branch: string; event: string}>}
+    const listRuns = async () =>
+      (await (
+        await fetch(`${g.env.GITHUB_API_URL}/repos/${ORG}/${app}/actions/runs?per_page=5`, {
+          headers: {authorization: `token ${g.env.GITHUB_TOKEN}`},
+        })
+      ).json()) as Runs
+    let seen: Runs = {workflow_runs: []}
+    for (let i = 0; !seen.workflow_runs.some((r) => r.head_branch === 'checks' && r.status !== 'completed'); i++) {
+      assert.ok(i < 50, `no unfinished run on the branch: ${JSON.stringify(seen.workflow_runs)}`)
+      await new Promise((r) => setTimeout(r, 100))
+      seen = await listRuns()
+    }
+
+    const back = await kplat(['releases:rollback', '--app', app, '--json'])
+    assert.equal(back.code, 0, back.stderr)
   })
 })

@@ -35,7 +35,10 @@ export interface NewPods {
 
 /** Notes the namespace's pods and stalled Deployments now, before a change makes new ones. */
 export async function watchNewPods(kube: Kube, namespace: string): Promise<NewPods> {
-  const before = await look(kube, namespace)
+  // Failing fast is a help, not a right the change needs: a user who may not list pods or
+  // Deployments there waits on Argo CD alone, as before.
+  const before = await look(kube, namespace).catch(() => undefined)
+  if (!before) return {guard: (wait) => wait(new AbortController().signal)}
   const oldPods = new Set(before.pods.map((p) => p.metadata?.uid))
   const oldStalls = new Set(before.deployments.map(stall).filter(Boolean))
   return {

@@ -17,6 +17,8 @@ import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
 
 const DEPLOY_BRANCH = 'deploy'
+/** The branch whose pushes CI builds and deploys (the skeleton's workflow). */
+const BUILT_BRANCH = 'main'
 
 export interface RollbackPlan {
   target: AppTarget
@@ -110,7 +112,15 @@ export async function planRollback(
       status: 'success',
       per_page: 1,
     }),
-    github.rest.actions.listWorkflowRunsForRepo({owner: repository.owner, repo: repository.repo, per_page: 10}),
+    // Only pushes to the branch CI deploys from can move the deploy branch: a pull request's
+    // checks or another branch's build, however unfinished, cannot undo the rollback.
+    github.rest.actions.listWorkflowRunsForRepo({
+      owner: repository.owner,
+      repo: repository.repo,
+      event: 'push',
+      branch: BUILT_BRANCH,
+      per_page: 10,
+    }),
   ]).catch((error: unknown) => {
     throw githubError(error, `read the CI runs of ${repository.owner}/${repository.repo}`)
   })
