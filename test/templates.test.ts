@@ -2,7 +2,7 @@
 // copyWithoutTemplating, publish:github's inputs, a custom step) creates a working app through
 // `kplat create --template PATH`, with no edit, on the proving ground.
 import assert from 'node:assert/strict'
-import {cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {execFile} from 'node:child_process'
@@ -77,6 +77,16 @@ describe('a template written for Backstage, through kplat create, on the proving
   let g: TestGround
   const work = mkdtempSync(path.join(os.tmpdir(), 'kplat-templates-'))
   const tpl = path.join(work, 'tpl')
+  /** Commits all of `source` as the platform team and pushes it to main of `url` (made a repository the first time). */
+  const publish = async (source: string, url: string, message: string) => {
+    const git = (args: string[]) =>
+      exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+    if (!existsSync(path.join(source, '.git'))) await git(['init', '-q', '-b', 'main'])
+    await git(['add', '-A'])
+    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', message])
+    const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`
+    await git(['-c', auth, 'push', '-q', url, 'main'])
+  }
 
   before(async () => {
     g = await ground()
@@ -168,19 +178,7 @@ describe('a template written for Backstage, through kplat create, on the proving
     ).json()) as {clone_url: string}
     const source = path.join(work, 'golden')
     cpSync(tpl, path.join(source, 'services', 'backstage-node'), {recursive: true})
-    const git = (args: string[]) =>
-      exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
-    await git(['init', '-q', '-b', 'main'])
-    await git(['add', '-A'])
-    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Golden paths'])
-    await git([
-      '-c',
-      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
-      'push',
-      '-q',
-      made.clone_url,
-      'main',
-    ])
+    await publish(source, made.clone_url, 'Golden paths')
 
     const withPlatform = {...env, KPLAT_TEMPLATES: made.clone_url, KPLAT_CACHE: path.join(work, 'cache')}
     const both = await runBin(['templates'], {env: withPlatform, cwd: work})
@@ -207,15 +205,7 @@ describe('a template written for Backstage, through kplat create, on the proving
       yaml,
       readFileSync(yaml, 'utf8').replace('Node service, as written for Backstage', 'Node service, revised'),
     )
-    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qam', 'Revise'])
-    await git([
-      '-c',
-      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
-      'push',
-      '-q',
-      made.clone_url,
-      'main',
-    ])
+    await publish(source, made.clone_url, 'Revise')
     const revised = await runBin(['templates'], {env: withPlatform, cwd: work})
     assert.equal(revised.code, 0, revised.stderr)
     assert.match(revised.stdout, /^backstage-node\s+Node service, revised\s+/m)
@@ -302,19 +292,7 @@ describe('a template written for Backstage, through kplat create, on the proving
     writeFileSync(path.join(source, 'shared', 'docs', 'index.md'), '# Shared docs ${{ kept }}\n')
     mkdirSync(path.join(source, 'shared', 'extra'), {recursive: true})
     writeFileSync(path.join(source, 'shared', 'extra', '${{ values.name }}.txt'), 'made for ${{ values.name }}\n')
-    const git = (args: string[]) =>
-      exec('git', ['-C', source, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
-    await git(['init', '-q', '-b', 'main'])
-    await git(['add', '-A'])
-    await git(['-c', 'user.name=platform', '-c', 'user.email=platform@example.com', 'commit', '-qm', 'Shared'])
-    await git([
-      '-c',
-      `http.extraHeader=Authorization: Basic ${Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')}`,
-      'push',
-      '-q',
-      made.clone_url,
-      'main',
-    ])
+    await publish(source, made.clone_url, 'Shared')
 
     const remote = path.join(work, 'remote-tpl')
     cpSync(tpl, remote, {recursive: true})

@@ -54,13 +54,13 @@ export async function holdLease<T>(kube: Kube, opts: LeaseOptions, fn: (lease: H
   let mine: k8s.V1Lease
   let acquired: Date
   for (;;) {
-    const now = (acquired = microTime(clock.wall()))
+    acquired = microTime(clock.wall())
     try {
       mine = await leases.createNamespacedLease({
         namespace,
         body: {
           metadata: {name, labels: opts.labels},
-          spec: {holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now},
+          spec: {holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: acquired, renewTime: acquired},
         },
       })
       break

@@ -6,7 +6,6 @@
 // ends the wait with the kubelet's reason and the container's last lines.
 import * as k8s from './k8s.js'
 import type {Kube} from './client.js'
-import {kubeError} from './errors.js'
 import {KplatError} from '../errors.js'
 
 /** Waiting reasons after which a container will not start without a change. */
@@ -80,20 +79,11 @@ export async function watchNewPods(kube: Kube, namespace: string): Promise<NewPo
   }
 }
 
+/** The namespace's pods and Deployments. Both callers fall back to Argo CD alone when this fails. */
 async function look(kube: Kube, namespace: string): Promise<{pods: k8s.V1Pod[]; deployments: k8s.V1Deployment[]}> {
   const [pods, deployments] = await Promise.all([
-    kube
-      .api(k8s.CoreV1Api)
-      .listNamespacedPod({namespace})
-      .catch((error: unknown) => {
-        throw kubeError(error, {verb: 'list', resource: 'pods', namespace})
-      }),
-    kube
-      .api(k8s.AppsV1Api)
-      .listNamespacedDeployment({namespace})
-      .catch((error: unknown) => {
-        throw kubeError(error, {verb: 'list', resource: 'deployments', namespace})
-      }),
+    kube.api(k8s.CoreV1Api).listNamespacedPod({namespace}),
+    kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace}),
   ])
   return {pods: pods.items, deployments: deployments.items}
 }
