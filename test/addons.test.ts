@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
 import {ANSI, BIN, runBin, type RunResult} from './helpers/cli.js'
@@ -203,7 +203,7 @@ describe('kplat addons:services and addons:plans, on the real Crossplane', () =>
   })
 
   it('says which right is missing when RBAC forbids reading the XRDs', async () => {
-    const r = await kplat(['addons:services', '--context', RESTRICTED_CONTEXT])
+    const r = await kplat(['addons:services', '--context', NO_TEAM_CONTEXT])
     assert.equal(r.code, 1)
     assert.equal(
       r.stderr,
@@ -1005,7 +1005,7 @@ describe('kplat addons:create, on the real Crossplane and Argo CD', () => {
       })
     }
 
-    const forbidden = await kplat(['addons:create', 's3-bucket', '--app', app, '--context', RESTRICTED_CONTEXT])
+    const forbidden = await kplat(['addons:create', 's3-bucket', '--app', app, '--context', NO_TEAM_CONTEXT])
     assert.equal(forbidden.code, 1)
     assert.match(
       forbidden.stderr,

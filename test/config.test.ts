@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT} from './ground/cluster.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {ground, uniqueName, type TestGround} from './helpers/ground.js'
 
@@ -226,7 +226,7 @@ describe('kplat config, on the real Argo CD', () => {
     const theirs = await core.readNamespacedSecret({namespace: other, name: `${other}-config`})
     assert.deepEqual(Object.keys(theirs.data!), ['THEIRS'])
 
-    const forbidden = await kplat(['config', '--app', app, '--context', RESTRICTED_CONTEXT])
+    const forbidden = await kplat(['config', '--app', app, '--context', NO_TEAM_CONTEXT])
     assert.equal(forbidden.code, 1)
     assert.equal(
       forbidden.stderr,

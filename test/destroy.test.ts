@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT} from './ground/cluster.js'
 import {ORG} from './ground/index.js'
 import {BIN, runBin, type RunResult} from './helpers/cli.js'
 import {ground, tokenFor, uniqueName, type TestGround} from './helpers/ground.js'
@@ -64,7 +64,7 @@ describe('kplat apps:destroy, on the real Argo CD and Crossplane', () => {
       wrong.stderr,
       `Error: --confirm other-app does not name the app (${app}); nothing was changed. Pass --confirm ${app}\n`,
     )
-    const forbidden = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--context', RESTRICTED_CONTEXT])
+    const forbidden = await kplat(['apps:destroy', '--app', app, '--confirm', app, '--context', NO_TEAM_CONTEXT])
     assert.equal(forbidden.code, 1)
     assert.equal(
       forbidden.stderr,

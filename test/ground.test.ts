@@ -1,15 +1,26 @@
 import assert from 'node:assert/strict'
-import {existsSync} from 'node:fs'
+import {execFile} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import {PassThrough} from 'node:stream'
-import {before, describe, it} from 'node:test'
+import {promisify} from 'node:util'
+import {after, before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
+import {Octokit} from '@octokit/rest'
 import {createKube} from '../src/lib/kube/client.js'
 import {forwardPort} from '../src/lib/kube/port-forward.js'
 import {waitFor} from '../src/lib/kube/wait.js'
 import {Debug} from '../src/lib/debug.js'
 import {Redactor} from '../src/lib/redact.js'
-import {TEAM_NAMESPACE} from './ground/cluster.js'
+import {
+  NO_TEAM_CONTEXT,
+  RESTRICTED_CONTEXT,
+  TEAM_B_CONTEXT,
+  TEAM_B_NAMESPACE,
+  TEAM_NAMESPACE,
+} from './ground/cluster.js'
+import {ORG} from './ground/index.js'
 import {appendPodLog, crashContainer, ground, podLogFile, uniqueName, type TestGround} from './helpers/ground.js'
 
 describe('the proving ground', () => {
@@ -363,5 +374,235 @@ describe('the proving ground', () => {
     )
     assert.equal(await waiting, 'done')
     assert.ok(expired >= 1, 'the server should have said 410 Gone for the stale resourceVersion')
+  })
+})
+
+// The ground's teams are onboarded by the platform kit's one step (platform-kit/team, with the
+// real helm; see ground/teams.ts), and Argo CD takes Applications from the teams' namespaces
+// (argocd-cmd-params-cm): what keeps one team's apps out of another's namespace.
+describe("the platform kit's teams, on the real Argo CD", () => {
+  const A = TEAM_NAMESPACE
+  const B = TEAM_B_NAMESPACE
+  const root = mkdtempSync(path.join(os.tmpdir(), 'kplat-teams-test-'))
+  const created: Array<{name: string; namespace: string}> = []
+  let g: TestGround
+  let admin: k8s.KubernetesObjectApi
+  let core: k8s.CoreV1Api
+  let repoUrl: string
+  const settings = 'settings'
+
+  before(async () => {
+    g = await ground()
+    admin = k8s.KubernetesObjectApi.makeApiClient(g.admin())
+    core = g.admin().makeApiClient(k8s.CoreV1Api)
+    // A repository of the organisation with one ConfigMap: what an app of either team could deploy.
+    const token = g.env.GITHUB_TOKEN
+    const octokit = new Octokit({auth: token, baseUrl: g.env.GITHUB_API_URL})
+    const {data} = await octokit.repos.createInOrg({org: ORG, name: uniqueName('team-app')})
+    repoUrl = data.clone_url
+    const git = (...args: string[]) =>
+      promisify(execFile)('git', args, {
+        cwd: root,
+        env: {
+          ...process.env,
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_CONFIG_GLOBAL: '/dev/null',
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_AUTHOR_NAME: 'Test',
+          GIT_AUTHOR_EMAIL: 'test@example.test',
+          GIT_COMMITTER_NAME: 'Test',
+          GIT_COMMITTER_EMAIL: 'test@example.test',
+        },
+      })
+    writeFileSync(
+      path.join(root, 'configmap.yaml'),
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${settings}\ndata:\n  greeting: hello\n`,
+    )
+    await git('init', '-q', '--initial-branch=main')
+    await git('add', '-A')
+    await git('commit', '-q', '-m', 'First commit')
+    const auth = `http.extraHeader=Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`
+    await git('-c', auth, 'push', '-q', repoUrl, 'main')
+  })
+
+  after(async () => {
+    await Promise.all(created.map((a) => admin.delete(application(a.name, a.namespace)).catch(() => undefined)))
+    await core.deleteNamespacedConfigMap({name: settings, namespace: B}).catch(() => undefined)
+    rmSync(root, {recursive: true, force: true})
+  })
+
+  interface App extends k8s.KubernetesObject {
+    status?: {sync?: {status?: string}; conditions?: Array<{type: string; message: string}>}
+  }
+
+  function application(
+    name: string,
+    namespace: string,
+    spec?: {project: string; destination: string},
+  ): App & {metadata: {name: string; namespace: string}} {
+    return {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: {name, namespace},
+      ...(spec && {
+        spec: {
+          project: spec.project,
+          source: {repoURL: repoUrl, path: '.', targetRevision: 'main'},
+          destination: {server: 'https://kubernetes.default.svc', namespace: spec.destination},
+          syncPolicy: {automated: {}},
+        },
+      }),
+    } as App & {metadata: {name: string; namespace: string}}
+  }
+
+  /** Creates an Application as the user of a context; resolves its name. */
+  async function create(
+    context: string,
+    namespace: string,
+    spec: {project: string; destination: string},
+  ): Promise<string> {
+    const name = uniqueName('app')
+    await k8s.KubernetesObjectApi.makeApiClient(g.as(context)).create(application(name, namespace, spec))
+    created.push({name, namespace})
+    return name
+  }
+
+  /** Polls an Application (as the admin) until check returns a value. */
+  async function until<T>(name: string, namespace: string, check: (app: App) => T | undefined): Promise<T> {
+    let app: App | undefined
+    for (let i = 0; i < 600; i++) {
+      app = await admin.read<App>(application(name, namespace))
+      const value = check(app)
+      if (value !== undefined) return value
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    throw new Error(`Application ${namespace}/${name} never got there: ${JSON.stringify(app?.status)}`)
+  }
+
+  const forbidden = (e: {code?: number}) => e.code === 403
+
+  it('makes each team a namespace and an AppProject of its name, labelled kplat.dev/team', async () => {
+    const project = await admin.read<k8s.KubernetesObject & {spec: Record<string, unknown>}>({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AppProject',
+      metadata: {name: B, namespace: 'argocd'},
+    })
+    assert.equal(project.metadata?.labels?.['kplat.dev/team'], B)
+    assert.deepEqual(
+      {...project.spec, description: undefined},
+      {
+        description: undefined,
+        sourceNamespaces: [B],
+        destinations: [{server: 'https://kubernetes.default.svc', namespace: B}],
+        sourceRepos: [`${g.github.web}/${ORG}/*`],
+        clusterResourceWhitelist: [],
+        namespaceResourceBlacklist: [
+          {group: '', kind: 'ResourceQuota'},
+          {group: '', kind: 'LimitRange'},
+          {group: 'rbac.authorization.k8s.io', kind: 'Role'},
+          {group: 'rbac.authorization.k8s.io', kind: 'RoleBinding'},
+        ],
+      },
+    )
+    for (const team of [A, B])
+      assert.equal((await core.readNamespace({name: team})).metadata?.labels?.['kplat.dev/team'], team)
+  })
+
+  it("gives a team's members rights in its namespace only, and every team the list of projects", async () => {
+    // `kubectl auth can-i` as each user: resource is <plural>[.<group>].
+    const can = async (context: string, verb: string, resource: string, namespace?: string) => {
+      const [plural, ...group] = resource.split('.')
+      const review = await g
+        .as(context)
+        .makeApiClient(k8s.AuthorizationV1Api)
+        .createSelfSubjectAccessReview({
+          body: {spec: {resourceAttributes: {verb, resource: plural, group: group.join('.'), namespace}}},
+        })
+      return review.status?.allowed ? 'yes' : 'no'
+    }
+    const rights = async (context: string) =>
+      Object.fromEntries(
+        await Promise.all(
+          (
+            [
+              ['create applications in team-a', 'create', 'applications.argoproj.io', A],
+              ['create applications in team-b', 'create', 'applications.argoproj.io', B],
+              ['create applications in argocd', 'create', 'applications.argoproj.io', 'argocd'],
+              ['create s3buckets in team-a', 'create', 's3buckets.addons.kplat.dev', A],
+              ['create s3buckets in team-b', 'create', 's3buckets.addons.kplat.dev', B],
+              ['update leases in team-a', 'update', 'leases.coordination.k8s.io', A],
+              ['update leases in team-b', 'update', 'leases.coordination.k8s.io', B],
+              ['list appprojects in argocd', 'list', 'appprojects.argoproj.io', 'argocd'],
+              ['update resourcequotas in team-a', 'update', 'resourcequotas', A],
+              ['update resourcequotas in team-b', 'update', 'resourcequotas', B],
+              ['create namespaces', 'create', 'namespaces', undefined],
+            ] as const
+          ).map(async ([what, verb, resource, ns]) => [what, await can(context, verb, resource, ns)]),
+        ),
+      )
+    const only = (...yes: string[]) => ({
+      'create applications in team-a': yes.includes('apps a') ? 'yes' : 'no',
+      'create applications in team-b': yes.includes('apps b') ? 'yes' : 'no',
+      'create applications in argocd': 'no',
+      'create s3buckets in team-a': yes.includes('apps a') ? 'yes' : 'no',
+      'create s3buckets in team-b': yes.includes('apps b') ? 'yes' : 'no',
+      'update leases in team-a': yes.includes('apps a') ? 'yes' : 'no',
+      'update leases in team-b': yes.includes('apps b') ? 'yes' : 'no',
+      'list appprojects in argocd': yes.includes('projects') ? 'yes' : 'no',
+      'update resourcequotas in team-a': 'no',
+      'update resourcequotas in team-b': 'no',
+      'create namespaces': 'no',
+    })
+    assert.deepEqual(await rights(RESTRICTED_CONTEXT), only('apps a', 'projects'))
+    assert.deepEqual(await rights(TEAM_B_CONTEXT), only('apps b', 'projects'))
+    assert.deepEqual(await rights(NO_TEAM_CONTEXT), only())
+  })
+
+  it("lets team-b's developer create Applications in team-b only, and a user in no team nowhere", async () => {
+    const spec = (team: string) => ({project: team, destination: team})
+    await assert.rejects(create(TEAM_B_CONTEXT, A, spec(A)), forbidden)
+    await assert.rejects(create(NO_TEAM_CONTEXT, A, spec(A)), forbidden)
+    await assert.rejects(create(NO_TEAM_CONTEXT, B, spec(B)), forbidden)
+    await assert.rejects(create(NO_TEAM_CONTEXT, 'argocd', spec('default')), forbidden)
+    assert.ok(await create(TEAM_B_CONTEXT, B, spec(B)))
+  })
+
+  it("deploys team-b's app into team-b, and refuses one aimed at team-a or using team-a's project", async () => {
+    const ok = await create(TEAM_B_CONTEXT, B, {project: B, destination: B})
+    // Argo CD, not RBAC, stops these: team-b's developer may write both Applications.
+    const elsewhere = await create(TEAM_B_CONTEXT, B, {project: B, destination: A})
+    const borrowed = await create(TEAM_B_CONTEXT, B, {project: A, destination: A})
+
+    await until(ok, B, (app) => (app.status?.sync?.status === 'Synced' ? true : undefined))
+    const deployed = await core.readNamespacedConfigMap({name: settings, namespace: B})
+    // An app outside Argo CD's namespace is named <namespace>_<name> in what it deploys.
+    assert.equal(
+      deployed.metadata?.annotations?.['argocd.argoproj.io/tracking-id'],
+      `${B}_${ok}:/ConfigMap:${B}/${settings}`,
+    )
+
+    const refusal = (name: string, pattern: RegExp) =>
+      until(name, B, (app) => app.status?.conditions?.find((c) => pattern.test(c.message)))
+    const outside = await refusal(elsewhere, /allowed destinations/)
+    assert.deepEqual(
+      [outside.type, outside.message],
+      [
+        'InvalidSpecError',
+        `application destination server 'https://kubernetes.default.svc' and namespace '${A}' do not match any of the allowed destinations in project '${B}'`,
+      ],
+    )
+    // A project that does not list the Application's namespace in sourceNamespaces: Argo CD
+    // does not even load it, and says so as an UnknownError (not InvalidSpecError).
+    const notPermitted = await refusal(borrowed, /not permitted/)
+    assert.deepEqual(
+      [notPermitted.type, notPermitted.message],
+      ['UnknownError', `application '${borrowed}' in namespace '${B}' is not permitted to use project '${A}'`],
+    )
+
+    // Each was reconciled (and refused) after ok synced; team-a has nothing of theirs.
+    for (const name of [elsewhere, borrowed])
+      assert.notEqual((await admin.read<App>(application(name, B))).status?.sync?.status, 'Synced')
+    await assert.rejects(core.readNamespacedConfigMap({name: settings, namespace: A}), {code: 404})
   })
 })

@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT} from './ground/cluster.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {crashContainer, ground, uniqueName, type TestGround} from './helpers/ground.js'
 
@@ -366,7 +366,7 @@ describe('kplat ps, ps:scale and ps:restart, on the real Argo CD', () => {
       name: pending,
     })
 
-    const forbidden = await kplat(['ps', '--app', app, '--context', RESTRICTED_CONTEXT])
+    const forbidden = await kplat(['ps', '--app', app, '--context', NO_TEAM_CONTEXT])
     assert.equal(forbidden.code, 1)
     assert.equal(
       forbidden.stderr,

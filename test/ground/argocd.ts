@@ -19,6 +19,11 @@ export interface ArgoCdOptions {
   componentsConfig: string
   /** The port argocd-server listens on inside the namespace, bridged to the host's loopback. */
   serverPort: number
+  /**
+   * Run once Argo CD's namespace and CRDs are there (the teams' AppProjects need them), beside
+   * the start of its processes; startArgoCd waits for it too.
+   */
+  withCrds?: () => Promise<void>
 }
 
 /**
@@ -37,10 +42,12 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
   symlinkSync(path.join(binDir, 'helm'), path.join(bin, 'helm'))
 
   const crds = readYamlDir(path.join(binDir, 'argocd-crds'))
-  const {namespace, objects, project} = settings()
+  const {namespace, objects, project, cmdParams} = settings()
   await applyDocuments(admin, [namespace])
   await applyDocuments(admin, [...objects, ...crds], {parallel: true})
   await waitForCrds(admin, crds)
+  const withCrds = opts.withCrds?.()
+  withCrds?.catch(() => {})
   await applyDocuments(admin, [project])
   trace('argocd: CRDs established, settings applied')
 
@@ -57,6 +64,10 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
     // broken chart must see the fix.
     ARGOCD_PAUSE_GEN_AFTER_FAILED_ATTEMPTS: '0',
   }
+  // Where Applications may live besides argocd, for the two components that read them. Argo
+  // CD's Deployments take it from argocd-cmd-params-cm by configMapKeyRef (the binaries never
+  // read that ConfigMap), so it is passed the same way: from that ConfigMap, as env.
+  const appNamespaces = {ARGOCD_APPLICATION_NAMESPACES: cmdParams.data['application.namespaces']}
   const common = ['--redis', redis, '--loglevel', 'warn']
   netns.start('redis', 'redis-server', [
     '--bind',
@@ -122,7 +133,7 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
       '--app-resync-jitter',
       '5',
     ],
-    {...env, ARGOCD_BINARY_NAME: 'argocd-application-controller'},
+    {...env, ...appNamespaces, ARGOCD_BINARY_NAME: 'argocd-application-controller'},
   )
   netns.start(
     'argocd-server',
@@ -144,25 +155,40 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<{webhook: string
       '--staticassets',
       path.join(work, 'ui'),
     ],
-    {...env, ARGOCD_BINARY_NAME: 'argocd-server'},
+    {...env, ...appNamespaces, ARGOCD_BINARY_NAME: 'argocd-server'},
   )
 
   const webhook = `http://127.0.0.1:${opts.serverPort}/api/webhook`
-  await waitFor(
-    'argocd-server /healthz',
-    async () => ((await fetch(`http://127.0.0.1:${opts.serverPort}/healthz`)).ok ? true : undefined),
-    60_000,
-  )
-  trace('argocd: argocd-server answers')
+  let failed: string | undefined
+  withCrds?.catch((error: Error) => (failed = error.message))
+  await Promise.all([
+    waitFor(
+      'argocd-server /healthz',
+      async () => ((await fetch(`http://127.0.0.1:${opts.serverPort}/healthz`)).ok ? true : undefined),
+      60_000,
+      () => failed,
+    ).then(() => trace('argocd: argocd-server answers')),
+    withCrds,
+  ])
   return {webhook}
 }
 
 /** What a platform team installs beside the binaries: Argo CD's settings and its default project. */
 function settings() {
   const partOf = {'app.kubernetes.io/part-of': 'argocd'}
+  // The one-time setting of platform-kit/README.md (Teams): Applications may also live in the
+  // teams' namespaces, each of which its own AppProject admits (sourceNamespaces).
+  const cmdParams = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {name: 'argocd-cmd-params-cm', namespace: ARGOCD_NAMESPACE, labels: partOf},
+    data: {'application.namespaces': 'team-*'},
+  }
   return {
     namespace: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: ARGOCD_NAMESPACE}},
+    cmdParams,
     objects: [
+      cmdParams,
       {
         apiVersion: 'v1',
         kind: 'ConfigMap',

@@ -19,10 +19,20 @@ import {freePort, ProcessGroup, trace, waitFor, writeText} from './processes.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
-/** The namespace the restricted user may work in, and nowhere else. */
+/**
+ * The ground's users besides the admin, each a member of a team by the group its token carries
+ * (the group the kit's team chart binds, see teams.ts), or of none:
+ * - RESTRICTED_CONTEXT: `developer`, group team-a, working in TEAM_NAMESPACE;
+ * - TEAM_B_CONTEXT: `developer-b`, group team-b, working in TEAM_B_NAMESPACE;
+ * - NO_TEAM_CONTEXT: `newcomer`, in no team, so with no rights beyond what every user has.
+ * A team's namespace is also its Argo CD project's name, and the team's name.
+ */
 export const TEAM_NAMESPACE = 'team-a'
+export const TEAM_B_NAMESPACE = 'team-b'
 export const ADMIN_CONTEXT = 'ground-admin'
 export const RESTRICTED_CONTEXT = 'ground-restricted'
+export const TEAM_B_CONTEXT = 'ground-team-b'
+export const NO_TEAM_CONTEXT = 'ground-no-team'
 
 export interface ClusterOptions {
   /** A fresh folder for data, certificates, logs and the kubeconfig. */
@@ -51,19 +61,33 @@ export interface Cluster {
  */
 export async function startCluster(
   opts: ClusterOptions & {
-    /** Started as soon as the API server answers, beside the rest of the cluster (controllers need no node). */
-    alongside?: (plane: {port: number; componentsConfig: string; admin: k8s.KubeConfig}) => Promise<void>
+    /**
+     * Started as soon as the API server answers, beside the rest of the cluster (controllers
+     * need no node). It makes the teams' namespaces (teams.ts), whose service accounts the
+     * cluster waits for.
+     */
+    alongside?: (plane: {
+      port: number
+      componentsConfig: string
+      /** The admin kubeconfig's file (its current context is the admin's). */
+      kubeconfig: string
+      admin: k8s.KubeConfig
+    }) => Promise<void>
   },
 ): Promise<Cluster> {
   const {dir, binDir, processes} = opts
-  const {server, kubeconfig, componentsConfig, servingCert, died, developer, etcd} = await startControlPlane(opts)
+  const {server, kubeconfig, componentsConfig, servingCert, died: componentDied, etcd} = await startControlPlane(opts)
   trace('cluster: API server ready')
+  let failed: string | undefined
   const alongside = opts.alongside?.({
     port: Number(new URL(server).port),
     componentsConfig,
+    kubeconfig,
     admin: contextConfig(kubeconfig, ADMIN_CONTEXT),
   })
-  alongside?.catch(() => {})
+  alongside?.catch((error: Error) => (failed = error.message))
+  // A wait for what `alongside` makes ends as soon as it fails.
+  const died = () => componentDied() ?? failed
   const bin = (name: string) => path.join(binDir, name)
   const kwokPort = await freePort()
 
@@ -115,14 +139,6 @@ export async function startCluster(
         annotations: {'kwok.x-k8s.io/node': 'fake'},
       },
     },
-    {apiVersion: 'v1', kind: 'Namespace', metadata: {name: TEAM_NAMESPACE}},
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: {name: 'developer-edit', namespace: TEAM_NAMESPACE},
-      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'},
-      subjects: [{apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: developer}],
-    },
   ])
 
   const core = admin.makeApiClient(k8s.CoreV1Api)
@@ -135,14 +151,20 @@ export async function startCluster(
     60_000,
     died,
   )
-  await waitFor(
-    'default service account',
-    async () =>
-      (await core.readNamespacedServiceAccount({name: 'default', namespace: TEAM_NAMESPACE})) ? true : undefined,
-    60_000,
-    died,
-  )
   trace('cluster: node Ready')
+  // Pods in a team's namespace need its default service account (the namespace is the team
+  // chart's, installed alongside).
+  await Promise.all(
+    [TEAM_NAMESPACE, TEAM_B_NAMESPACE].map((namespace) =>
+      waitFor(
+        `default service account in ${namespace}`,
+        async () => ((await core.readNamespacedServiceAccount({name: 'default', namespace})) ? true : undefined),
+        60_000,
+        died,
+      ),
+    ),
+  )
+  trace('cluster: teams have service accounts')
   await alongside
 
   return {
@@ -157,8 +179,8 @@ export async function startCluster(
 }
 
 /**
- * etcd and kube-apiserver alone, with the admin and restricted kubeconfig: the start of
- * every ground, and on its own a bare cluster (no Argo CD, nothing scheduled).
+ * etcd and kube-apiserver alone, with the kubeconfig of the admin and the ground's users: the
+ * start of every ground, and on its own a bare cluster (no Argo CD, no teams, nothing scheduled).
  */
 export async function startControlPlane(opts: ClusterOptions) {
   const {dir, binDir, processes} = opts
@@ -178,7 +200,9 @@ export async function startControlPlane(opts: ClusterOptions) {
   const users = {
     admin: {token: token(), name: 'ground-admin', groups: 'system:masters'},
     components: {token: token(), name: 'ground-components', groups: 'system:masters'},
-    developer: {token: token(), name: 'developer', groups: ''},
+    developer: {token: token(), name: 'developer', groups: TEAM_NAMESPACE},
+    developerB: {token: token(), name: 'developer-b', groups: TEAM_B_NAMESPACE},
+    newcomer: {token: token(), name: 'newcomer', groups: ''},
   }
   writeText(
     `${dir}/certs/tokens.csv`,
@@ -260,6 +284,8 @@ export async function startControlPlane(opts: ClusterOptions) {
     kubeconfigFor([
       {name: ADMIN_CONTEXT, user: users.admin},
       {name: RESTRICTED_CONTEXT, user: users.developer, namespace: TEAM_NAMESPACE},
+      {name: TEAM_B_CONTEXT, user: users.developerB, namespace: TEAM_B_NAMESPACE},
+      {name: NO_TEAM_CONTEXT, user: users.newcomer},
     ]),
   )
   const componentsConfig = `${dir}/components.kubeconfig`
@@ -270,7 +296,6 @@ export async function startControlPlane(opts: ClusterOptions) {
     componentsConfig,
     servingCert,
     died,
-    developer: users.developer.name,
     etcd: `http://127.0.0.1:${etcdPort}`,
   }
 }
@@ -321,6 +346,8 @@ function contextConfig(file: string, context: string): k8s.KubeConfig {
 }
 
 export function readYamlDir(dir: string): Manifest[] {
+  // A Helm chart's templates (platform-kit/team) are manifests only once helm renders them.
+  if (path.basename(dir) === 'templates' && existsSync(path.join(dir, '..', 'Chart.yaml'))) return []
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()

@@ -11,6 +11,7 @@ import {control, startGitHub, type GitHubGround} from './github.js'
 import {startNetns} from './netns.js'
 import {freePort, ProcessGroup} from './processes.js'
 import {startRuntime, type Runtime} from './runtime.js'
+import {onboardTeams} from './teams.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const SHARED = path.resolve(REPO, '..', 'shared')
@@ -163,7 +164,7 @@ export async function startGround(opts: {dir?: string; purpose?: 'tests' | 'sand
         dir,
         binDir,
         processes,
-        alongside: async ({port, componentsConfig, admin}) => {
+        alongside: async ({port, componentsConfig, kubeconfig, admin}) => {
           // The real controllers live in a network namespace of the ground's own (see netns.ts):
           // the API server and GitHub are bridged in, Argo CD's webhook is bridged out.
           const [argocdServerPort, gh] = await Promise.all([freePort(), githubStarting])
@@ -173,7 +174,14 @@ export async function startGround(opts: {dir?: string; purpose?: 'tests' | 'sand
           })
           const controllers = {dir, binDir, netns, admin, componentsConfig}
           const [argocd] = await Promise.all([
-            startArgoCd({...controllers, serverPort: argocdServerPort}),
+            startArgoCd({
+              ...controllers,
+              serverPort: argocdServerPort,
+              // The teams, onboarded by the kit's one step; their apps come from the
+              // organisation's repositories (clone URLs <web>/acme/<name>.git).
+              withCrds: () =>
+                onboardTeams({dir, binDir, processes, repo: REPO, kubeconfig, repos: [`${gh.web}/${ORG}/*`]}),
+            }),
             // With the sample platform kit, installed as a platform team would.
             startCrossplane({...controllers, kit: platformKit()}),
             applyDocuments(admin, platformSettings(gh)),

@@ -1,5 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
-import {createWriteStream, mkdirSync, writeFileSync} from 'node:fs'
+import {createWriteStream, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import * as net from 'node:net'
 
 export interface Started {
@@ -14,6 +14,8 @@ export interface Started {
  */
 export class ProcessGroup {
   readonly started: Started[] = []
+  /** Commands run to their end (see run()), while they run. */
+  private readonly running = new Set<ChildProcess>()
   private stopping?: Promise<void>
 
   constructor(
@@ -39,9 +41,38 @@ export class ProcessGroup {
     return started
   }
 
+  /**
+   * Runs a command to its end, as a step of the ground's start (not a server: it is not among
+   * `started`, whose exits mean a component died). Its output goes to <logDir>/<name>.log; a
+   * failure rejects with the log's end. Killed by the group if it is still running at stop().
+   */
+  run(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const file = `${this.logDir}/${name}.log`
+    const log = createWriteStream(file)
+    const child = spawn(command, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+    child.stdout!.pipe(log)
+    child.stderr!.pipe(log)
+    this.running.add(child)
+    return new Promise((resolve, reject) => {
+      child.once('error', (error) => {
+        this.running.delete(child)
+        reject(new Error(`could not run ${name} (${command}): ${error.message}`))
+      })
+      child.once('close', (code, signal) => {
+        this.running.delete(child)
+        log.end(() => {
+          if (code === 0) return resolve()
+          const tail = readFileSync(file, 'utf8').trim().split('\n').slice(-5).join('\n')
+          reject(new Error(`${name} exited with ${code ?? signal} (see ${file}):\n${tail}`))
+        })
+      })
+    })
+  }
+
   /** SIGTERM to each, in reverse order of start; SIGKILL to whatever is still there after 5 s. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      for (const child of this.running) child.kill('SIGKILL')
       for (const p of [...this.started].reverse()) {
         if (alive(p)) p.child.kill('SIGTERM')
         await exited(p, 5000)
@@ -71,6 +102,7 @@ export class ProcessGroup {
   }
 
   private killNow(signal: NodeJS.Signals): void {
+    for (const child of this.running) child.kill(signal)
     for (const p of this.started) if (alive(p)) p.child.kill(signal)
   }
 

@@ -1,8 +1,14 @@
+import {execFile} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+import * as path from 'node:path'
+import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
 import {ADMIN_CONTEXT, appendCriLine, RESTRICTED_CONTEXT} from '../ground/cluster.js'
 import {control, type GitHubGround} from '../ground/github.js'
 import {startGround, type Ground} from '../ground/index.js'
 import {podLogPath} from '../ground/runtime.js'
+
+const exec = promisify(execFile)
 
 export interface TestGround {
   kubeconfig: string
@@ -15,6 +21,8 @@ export interface TestGround {
   env: Record<string, string>
   admin(): k8s.KubeConfig
   restricted(): k8s.KubeConfig
+  /** The kubeconfig at one of the ground's contexts (TEAM_B_CONTEXT, NO_TEAM_CONTEXT...). */
+  as(context: string): k8s.KubeConfig
 }
 
 let own: Promise<Ground> | undefined
@@ -63,6 +71,7 @@ export async function ground(): Promise<TestGround> {
     env,
     admin: () => load(ADMIN_CONTEXT),
     restricted: () => load(RESTRICTED_CONTEXT),
+    as: load,
   }
 }
 
@@ -167,6 +176,20 @@ export async function crashContainer(
       if ((error as {code?: number}).code !== 409) throw error
     }
   }
+}
+
+/**
+ * A developer's change: a line appended to server.js in the clone, committed and pushed to
+ * main with the ground's token (as the sandbox's export lines do). The new commit's SHA.
+ */
+export async function pushChange(g: TestGround, clone: string, text: string): Promise<string> {
+  const git = (args: string[]) => exec('git', ['-C', clone, ...args], {env: {...process.env, GIT_TERMINAL_PROMPT: '0'}})
+  const file = path.join(clone, 'server.js')
+  writeFileSync(file, `${readFileSync(file, 'utf8')}\n// ${text}\n`)
+  await git(['-c', 'user.name=dev', '-c', 'user.email=dev@example.com', 'commit', '-qam', text])
+  const auth = Buffer.from(`x:${g.env.GITHUB_TOKEN}`).toString('base64')
+  await git(['-c', `http.extraHeader=Authorization: Basic ${auth}`, 'push', '-q', 'origin', 'main'])
+  return (await git(['rev-parse', 'HEAD'])).stdout.trim()
 }
 
 /** A name no other test uses. */
