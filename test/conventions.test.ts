@@ -5,7 +5,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT} from './ground/cluster.js'
 import {ANSI, baseEnv, ROOT, runBin, runInProcess, type RunResult} from './helpers/cli.js'
 import {ground, type TestGround} from './helpers/ground.js'
 
@@ -78,7 +78,7 @@ describe("conventions every command shares, against the ground's cluster", () =>
   it('prints a table for people, without colour when stdout is not a terminal', async () => {
     const r = await runBin(['apps'], {env})
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^NAME +SYNC +HEALTH +URL\napp-catalog +[A-Z]\w+ +[A-Z]\w+/)
+    assert.match(r.stdout, /^NAME +TEAM +SYNC +HEALTH +URL\napp-catalog +- +[A-Z]\w+ +[A-Z]\w+/)
     assert.doesNotMatch(r.stdout, ANSI)
   })
 
@@ -154,10 +154,10 @@ describe("conventions every command shares, against the ground's cluster", () =>
   it('names the verb, resource and namespace when RBAC forbids, and logs requests with the token redacted', async () => {
     const token = new k8s.KubeConfig()
     token.loadFromFile(g.kubeconfig)
-    token.setCurrentContext(RESTRICTED_CONTEXT)
+    token.setCurrentContext(NO_TEAM_CONTEXT)
     const secret = token.getCurrentUser()!.token!
     for (const debug of ['', '1']) {
-      const r = await runBin(['apps', '--context', RESTRICTED_CONTEXT], {env: {...env, KPLAT_DEBUG: debug}})
+      const r = await runBin(['apps', '--context', NO_TEAM_CONTEXT], {env: {...env, KPLAT_DEBUG: debug}})
       assert.equal(r.code, 1)
       assert.match(
         r.stderr,
@@ -178,7 +178,7 @@ describe("conventions every command shares, against the ground's cluster", () =>
     assert.equal(r.code, 2)
     assert.match(
       r.stderr,
-      /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted\)\. Pass one of those to --context/,
+      /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted, ground-team-b, ground-no-team\)\. Pass one of those to --context/,
     )
   })
 

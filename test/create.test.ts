@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
-import {RESTRICTED_CONTEXT, startControlPlane} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT, startControlPlane} from './ground/cluster.js'
 import {provideBinaries} from './ground/index.js'
 import {ProcessGroup} from './ground/processes.js'
 import {BIN, ROOT, runBin, runInProcess, type RunResult} from './helpers/cli.js'
@@ -477,9 +477,10 @@ spec:
         message: /lacks the workflow scope \(it has: repo\)/,
       },
       {
-        args: ['rbac', '--context', RESTRICTED_CONTEXT],
+        args: ['rbac', '--context', NO_TEAM_CONTEXT],
         code: 1,
-        message: /forbidden: you may not (list|create) applications\.argoproj\.io in namespace argocd/,
+        message:
+          /you belong to no team: you may create Argo CD Applications neither in a team's namespace nor in argocd\. Ask your platform team to add you to a team/,
       },
       {
         args: ['unreachable'],

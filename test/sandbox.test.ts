@@ -82,6 +82,9 @@ describe('npm run sandbox', () => {
     const kplat = (args: string[]) => runBin(args, {env, cwd: work})
     const made = await kplat(['create', 'myapp'])
     assert.equal(made.code, 0, made.stderr)
+    // The export lines make kplat team-a's developer: the app is the team's.
+    const info = await kplat(['apps:info', '--app', 'myapp'])
+    assert.match(info.stdout, /^Team\W+team-a$/m, info.stdout)
     const scaled = await kplat(['ps:scale', 'web=2', '--app', 'myapp'])
     assert.equal(scaled.code, 0, scaled.stderr)
     const ps = await kplat(['ps', '--app', 'myapp'])

@@ -186,7 +186,7 @@ describe('a template written for Backstage, through kplat create, on the proving
     assert.match(both.stdout, /^NAME\s+TITLE\s+SOURCE\s+PARAMETERS$/m)
     assert.match(
       both.stdout,
-      /^node\s+Node\.js HTTP service\s+shipped\s+name owner description\? port\? registry\? appsDomain\?$/m,
+      /^node\s+Node\.js HTTP service\s+shipped\s+name owner team\? description\? port\? registry\? appsDomain\?$/m,
     )
     assert.match(
       both.stdout,

@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {KplatCommand} from '../lib/command.js'
-import {jsonFlag, kubeContextFlag} from '../lib/flags.js'
+import {jsonFlag, kubeContextFlag, teamFlag} from '../lib/flags.js'
 
 export default class Create extends KplatCommand {
   static aliases = ['apps:create']
@@ -9,6 +9,7 @@ export default class Create extends KplatCommand {
     'create an app: a GitHub repository from a skeleton, its first CI run, its first deploy by Argo CD'
   static examples = [
     '<%= config.bin %> create myapp',
+    '<%= config.bin %> create myapp --team payments',
     '<%= config.bin %> create myapp --owner acme --private --param description="Orders API"',
     '<%= config.bin %> create myapp --dry-run --json',
     '<%= config.bin %> create --template ./skeletons/node --no-clone',
@@ -45,6 +46,7 @@ export default class Create extends KplatCommand {
       max: 86_400,
       helpValue: 'SECONDS',
     }),
+    ...teamFlag,
     ...jsonFlag,
     ...kubeContextFlag,
   }
@@ -62,6 +64,7 @@ export default class Create extends KplatCommand {
       clone: !flags['no-clone'],
       dryRun: flags['dry-run'],
       context: flags.context,
+      team: flags.team,
       timeoutMs: flags.timeout * 1000,
     })
     this.render(flags.json, result, (r) => {
@@ -78,6 +81,7 @@ export default class Create extends KplatCommand {
 
       out.line(`${out.bold(r.name)} is ${r.revision ? 'deployed' : 'created'}`)
       out.pairs([
+        ...(r.team ? [['Team', r.team] as [string, string]] : []),
         ['Repository', r.repository],
         ['Web URL', r.url ?? '(no apps domain configured)'],
         ['Local', r.dir ?? '(not cloned)'],

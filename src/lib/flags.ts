@@ -13,6 +13,13 @@ export const appFlag = {
   }),
 }
 
+export const teamFlag = {
+  team: Flags.string({
+    description: 'the team that owns the app: its namespace holds the app (default: $KPLAT_TEAM, else your team)',
+    helpValue: 'TEAM',
+  }),
+}
+
 export const kubeContextFlag = {
   context: Flags.string({
     description: "Kubernetes context to use (default: the kubeconfig's current context)",

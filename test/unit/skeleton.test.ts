@@ -78,6 +78,7 @@ describe("skeleton rendering, as Backstage's fetch:template does it", () => {
     assert.deepEqual(await stepValues(fetchStep.input!.values as Record<string, unknown>, params), {
       name: 'myapp',
       owner: 'acme',
+      team: '',
       description: 'A service created with kplat',
       port: 9090,
       registry: 'ghcr.io',

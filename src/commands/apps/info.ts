@@ -15,6 +15,7 @@ export default class AppsInfo extends KplatCommand {
       this.out.line(this.out.bold(`=== ${app.name}`))
       this.out.pairs([
         ['Repository', app.repository ?? ''],
+        ...(app.team ? [['Team', app.team] as [string, string]] : []),
         ['Namespace', app.namespace ?? ''],
         ['Sync', app.sync],
         ['Health', app.health],
@@ -22,6 +23,8 @@ export default class AppsInfo extends KplatCommand {
         ['Web URL', app.url ?? ''],
         ...(app.catalog ? [['Catalog', app.catalog] as [string, string]] : []),
       ])
+      // Argo CD will not deploy it until this is fixed: said where the eye lands, on stderr too.
+      for (const problem of app.problems ?? []) this.out.warn(`Argo CD: ${problem}`)
     })
   }
 }

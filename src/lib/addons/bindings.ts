@@ -5,6 +5,7 @@ import {kplatValues, type Application, type KplatValues} from '../kube/argocd.js
 import {applyKplatValues, findApplication, waitForKplatValues} from '../kube/argocd-apps.js'
 import {KplatError} from '../errors.js'
 import type {AppTarget} from '../shared/target.js'
+import {appSelector} from '../shared/app-selector.js'
 
 /** The binding of one add-on, as the app's chart reads it from `.Values.kplat.addons`. */
 export type Binding = NonNullable<KplatValues['addons']>[number]
@@ -27,10 +28,10 @@ export async function unbind(target: AppTarget, name: string): Promise<Binding[]
 }
 
 async function setBindings(
-  {kube, settings, name: app}: AppTarget,
+  {kube, application: found, name: app}: AppTarget,
   change: (current: Binding[]) => Binding[],
 ): Promise<Binding[]> {
-  const namespace = settings.argocdNamespace
+  const namespace = found.metadata.namespace!
   const application = await findApplication(kube, namespace, app)
   if (!application) throw new KplatError(`app "${app}" not found`, {hint: 'Run `kplat apps` to list your apps'})
   const next = change(bindingsOf(application))
@@ -48,7 +49,7 @@ export function bindingsOf(application: Application): Binding[] {
  * queued behind this one added, and, unless `healthy` is false, the app is Healthy again.
  */
 export async function waitForBindings(
-  {kube, settings, name: app}: AppTarget,
+  {kube, application, name: app}: AppTarget,
   change: {bound: Binding} | {unbound: string},
   opts: {timeoutMs: number; onStatus: (s: string) => void; healthy?: boolean; signal?: AbortSignal},
 ): Promise<void> {
@@ -59,16 +60,19 @@ export async function waitForBindings(
     'bound' in change ? list.some((b) => same(b, change.bound)) : !list.some((b) => b.name === change.unbound)
   await waitForKplatValues(
     kube,
-    {name: app, namespace: settings.argocdNamespace},
+    {name: app, namespace: application.metadata.namespace!},
     (values) => done(values.addons ?? []),
     opts,
   )
 }
 
 /** Whether any Deployment of the app takes the Secret as env vars: the chart meets kplat's contract. */
-export async function chartReads({kube, namespace}: AppTarget, secret: string): Promise<boolean> {
+export async function chartReads(target: AppTarget, secret: string): Promise<boolean> {
+  const {kube, namespace} = target
   try {
-    const deployments = await kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace})
+    const deployments = await kube
+      .api(k8s.AppsV1Api)
+      .listNamespacedDeployment({namespace, labelSelector: appSelector(target)})
     return deployments.items.some((d) =>
       (d.spec?.template.spec?.containers ?? []).some((c) =>
         (c.envFrom ?? []).some((e) => e.secretRef?.name === secret),

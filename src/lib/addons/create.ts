@@ -16,6 +16,7 @@ import {bind, bindingsOf, chartReads, waitForBindings} from './bindings.js'
 import {firstFailing, type ComposedBy} from './instances.js'
 import {findService, plansOf, schemasOf, type AddonPlan, type AddonService} from './services.js'
 import {step, warn} from '../progress.js'
+import {appSelector} from '../shared/app-selector.js'
 
 /** What the command line asks for, checked before any cluster is touched (parseAddonRequest). */
 export interface AddonRequest {
@@ -168,7 +169,7 @@ export async function createAddon(
   const bound = bindingsOf(target.application).some(
     (b) => b.name === name && b.secret === secret && b.prefix === binding.prefix,
   )
-  const pods = await watchNewPods(kube, target.namespace)
+  const pods = await watchNewPods(kube, target.namespace, appSelector(target))
   const release = await step(target.progress, `Binding ${name} to ${app}`, () =>
     withReleases(target.ledger, async ({append}) => {
       const bindings = await bind(target, binding)

@@ -32,6 +32,8 @@ export interface CreateOptions {
   clone: boolean
   dryRun: boolean
   context?: string
+  /** The team that owns the app (default: $KPLAT_TEAM, else see teamForNewApp). */
+  team?: string
   timeoutMs: number
 }
 
@@ -46,7 +48,9 @@ export interface CreateResult {
   owner: string
   repository: string
   cloneUrl: string
+  /** Where its processes run. */
   namespace: string
+  team?: string
   commit?: string
   revision?: string
   url?: string
@@ -101,7 +105,18 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const [me, settings] = await Promise.all([asked, readSettings()])
   checkScopes(me.scopes)
   const owner = opts.owner ?? settings.githubOwner ?? me.login
-  const namespace = settings.argocdNamespace
+  const {teamForNewApp, repoAllowed, TEAM_LABEL} = await import('../teams/teams.js')
+  const team = await teamForNewApp({kube, settings, progress}, opts.team ?? ctx.env.KPLAT_TEAM, (choices) =>
+    ctx.ask.select(
+      'Which team owns the app?',
+      choices.map((t) => ({name: t.name, value: t})),
+      `You are in several teams: ${choices.map((t) => t.name).join(', ')}. Pass --team ${choices[0].name} (or another of them)`,
+    ),
+  )
+  // A team's app lives in the team's namespace, Application and processes both; a platform
+  // app has its Application in Argo CD's namespace and a namespace of its own.
+  const namespace = team?.namespace ?? settings.argocdNamespace
+  const destination = team?.namespace ?? name
   const needs = [
     {verb: 'create', group: 'argoproj.io', resource: 'applications'},
     {verb: 'patch', group: 'argoproj.io', resource: 'applications'},
@@ -111,20 +126,43 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   const found = settle(
     Promise.all([
       argo.findApplication(kube, namespace, name),
-      argo.findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name}),
+      team ? undefined : argo.findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name}),
     ]),
   )
-  const [organization, existing, [application, destination]] = await Promise.all([
+  const [organization, existing, [application, ownNamespace]] = await Promise.all([
     repo.isOrganization(github, owner),
     repo.findRepository(github, owner, name),
     argo.checkArgoCd(kube, namespace, needs).then(() => found),
   ])
-  checkNameIsOurs(name, {owner, argocdNamespace: namespace, repository: existing, application, destination})
+  checkNameIsOurs(name, {
+    owner,
+    argocdNamespace: namespace,
+    repository: existing,
+    application,
+    destination: ownNamespace,
+  })
   const target = await local
 
-  const known = {name, owner, registry: settings.registry, appsDomain: settings.appsDomain ?? ''}
+  const known = {
+    name,
+    owner,
+    // Only a team's app names one: a template's own `team` parameter is otherwise left alone.
+    ...(team ? {team: team.name} : {}),
+    registry: settings.registry,
+    appsDomain: settings.appsDomain ?? '',
+  }
   const {githubApiUrl, githubHost} = await import('../github/auth.js')
   const host = githubHost(ctx.env)
+  // Argo CD would refuse the Application for its project; said before the repository exists.
+  const {cloneUrlFor} = await import('./repo-credentials.js')
+  const repoUrl = existing?.cloneUrl ?? cloneUrlFor(githubApiUrl(ctx.env), owner, name)
+  if (team && !repoAllowed(repoUrl, team.repos))
+    throw new KplatError(
+      `the team ${team.name} may not deploy from ${repoUrl}: its Argo CD project allows only ${team.repos.join(', ') || 'no repository'}`,
+      {
+        hint: `Pass an --owner its project allows, or ask the platform team to add the repository to ${team.name}'s project; nothing was created`,
+      },
+    )
   const parameters = await params.resolveParameters(
     template,
     known,
@@ -138,8 +176,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // The template may ask for a private repository itself (publish:github's repoVisibility).
   const isPrivate = opts.private || ['private', 'internal'].includes(rendered.publish?.repoVisibility ?? '')
   if (isPrivate) {
-    const {checkRepoCredentials, cloneUrlFor} = await import('./repo-credentials.js')
-    await checkRepoCredentials(kube, settings, existing?.cloneUrl ?? cloneUrlFor(githubApiUrl(ctx.env), owner, name))
+    const {checkRepoCredentials} = await import('./repo-credentials.js')
+    await checkRepoCredentials(kube, settings, repoUrl)
   }
 
   // Said before anything exists: kplat's own flow does the work of these (Argo CD, waiting for CI).
@@ -162,13 +200,21 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     )
 
   if (opts.dryRun) {
-    const plan = dryRunPlan(files, {owner, name, namespace, organization, existing: Boolean(existing)})
+    const plan = dryRunPlan(files, {
+      owner,
+      name,
+      namespace,
+      team: Boolean(team),
+      organization,
+      existing: Boolean(existing),
+    })
     return {
       name,
       owner,
+      ...(team ? {team: team.name} : {}),
       repository: existing?.htmlUrl ?? `(new) ${owner}/${name}`,
       cloneUrl: existing?.cloneUrl ?? '',
-      namespace: name,
+      namespace: destination,
       dryRun: plan,
     }
   }
@@ -218,14 +264,16 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
   // self-heal, the resources finalizer. A private repository is read with the platform's
   // credential template (checked above), never with the developer's token.
   await step(progress, 'Registering the app with Argo CD', async () => {
-    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name}
+    const labels = {[LABELS.managedBy]: 'kplat', [LABELS.app]: name, ...(team ? {[TEAM_LABEL]: team.name} : {})}
     const annotations = {[SOURCE_COMMIT]: commit, ...(recorded ? {[CATALOG_LOCATION]: recorded} : {})}
     await argo.apply(
       kube,
       applicationFor({
         name,
         namespace,
-        project: settings.argocdProject,
+        destination,
+        team: Boolean(team),
+        project: team?.name ?? settings.argocdProject,
         repoUrl: repository.cloneUrl,
         annotations,
         labels,
@@ -238,7 +286,8 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     owner,
     repository: repository.htmlUrl,
     cloneUrl: repository.cloneUrl,
-    namespace: name,
+    namespace: destination,
+    ...(team ? {team: team.name} : {}),
     commit,
   }
   // The platform's Backstage catalog. The app exists by now: a failure here is a warning
@@ -372,6 +421,9 @@ function settle<T>(promise: Promise<T>): Promise<T> {
 function applicationFor(a: {
   name: string
   namespace: string
+  destination: string
+  /** A team's app deploys into the team's namespace, which exists: nothing to create or label. */
+  team: boolean
   project: string
   repoUrl: string
   annotations: Record<string, string>
@@ -401,13 +453,15 @@ function applicationFor(a: {
           parameters: [{name: 'image.tag', value: '$ARGOCD_APP_REVISION', forceString: true}],
         },
       },
-      destination: {server: 'https://kubernetes.default.svc', namespace: a.name},
+      destination: {server: 'https://kubernetes.default.svc', namespace: a.destination},
       // The labels mark the namespace Argo CD creates as this app's, for a rerun to know it.
-      syncPolicy: {
-        automated: {prune: true, selfHeal: true},
-        syncOptions: ['CreateNamespace=true'],
-        managedNamespaceMetadata: {labels: a.labels},
-      },
+      syncPolicy: a.team
+        ? {automated: {prune: true, selfHeal: true}}
+        : {
+            automated: {prune: true, selfHeal: true},
+            syncOptions: ['CreateNamespace=true'],
+            managedNamespaceMetadata: {labels: a.labels},
+          },
       // kplat copies deploys from this history into the app's releases when a command next
       // runs (releases.ts): 100 entries is how many syncs may pass between two commands.
       revisionHistoryLimit: RELEASE_HISTORY_LIMIT,
@@ -417,7 +471,7 @@ function applicationFor(a: {
 
 function dryRunPlan(
   files: RenderedFile[],
-  a: {owner: string; name: string; namespace: string; organization: boolean; existing: boolean},
+  a: {owner: string; name: string; namespace: string; team: boolean; organization: boolean; existing: boolean},
 ): Plan {
   const repoPath = `/repos/${a.owner}/${a.name}`
   const binaries = files.filter((f) => f.binary).length
@@ -425,7 +479,7 @@ function dryRunPlan(
     files: files.map((f) => f.path),
     kubernetes: [
       {kind: 'Application', namespace: a.namespace, name: a.name},
-      {kind: 'Namespace', namespace: '', name: a.name},
+      ...(a.team ? [] : [{kind: 'Namespace', namespace: '', name: a.name}]),
     ],
     github: [
       ...(a.existing ? [] : [a.organization ? `POST /orgs/${a.owner}/repos` : 'POST /user/repos']),

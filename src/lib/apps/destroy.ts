@@ -2,7 +2,9 @@
 // order that loses nothing by surprise, each step looking before it acts so that a rerun
 // after an interruption finishes the job. What kplat did not make is left and reported.
 import type {Context} from '../context.js'
-import {isOurs, type Application} from '../kube/argocd.js'
+import {isOurs, LABELS, type Application} from '../kube/argocd.js'
+import * as k8s from '../kube/k8s.js'
+import {kubeError} from '../kube/errors.js'
 import {findObject} from '../kube/argocd-apps.js'
 import {deleteAndWait} from '../kube/delete.js'
 import {KplatError} from '../errors.js'
@@ -12,6 +14,7 @@ import {
   catalogOf,
   catalogTarget,
   findLocation,
+  getEntity,
   removeLocation,
   type Catalog,
 } from '../templates/catalog.js'
@@ -24,6 +27,8 @@ export interface DestroyPlan {
   remains: AppRemains
   application?: Application
   namespace?: {name: string; ours: boolean}
+  /** A team app's namespace is the team's: kplat deletes only what it made there for the app. */
+  teamNamespace?: string
   addons: AddonInstance[]
   repoSecret?: string
   repository?: {owner: string; name: string; url: string; createdByKplat: boolean}
@@ -49,31 +54,48 @@ export async function planDestroy(
   opts: {deleteRepository: boolean},
 ): Promise<DestroyPlan> {
   const {kube, settings, name: app, application} = remains
-  const [namespace, secret] = await Promise.all([
-    findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: app}),
-    findObject(kube, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      namespace: settings.argocdNamespace,
-      name: repoSecretName(app),
-    }),
-  ])
-
-  const nsName = application?.spec.destination.namespace ?? app
-  const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
   const {listAddons} = await import('../addons/instances.js')
-  const addons =
-    ns && isOurs(ns, app)
-      ? (await listAddons(remains, {app, namespace: nsName, application})).filter((a) => a.origin === 'kplat')
-      : []
-  const plan: DestroyPlan = {
-    app,
-    remains,
-    application,
-    addons,
-    namespace: ns ? {name: nsName, ours: isOurs(ns, app)} : undefined,
-    repoSecret: secret && isOurs(secret, app) ? repoSecretName(app) : undefined,
+  const home = application?.metadata.namespace ?? settings.argocdNamespace
+  const plan: DestroyPlan = {app, remains, application, addons: []}
+  // A team's developer whose app's Application is gone (a destroy that was interrupted): what
+  // is left in their teams' namespaces, found by kplat's labels.
+  if (!application && remains.teams) plan.teamNamespace = await leftoversIn(kube, remains.teams, app)
+  if (home !== settings.argocdNamespace || plan.teamNamespace) {
+    // A team's app: its Application and processes share the team's namespace, which is not
+    // the app's to delete (nor the developer's: a namespace is cluster-wide).
+    plan.teamNamespace ??= home
+    plan.addons = (await listAddons(remains, {app, namespace: plan.teamNamespace, application})).filter(
+      (a) => a.origin === 'kplat',
+    )
+  } else {
+    const [namespace, secret] = await Promise.all([
+      findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: app}),
+      findObject(kube, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        namespace: settings.argocdNamespace,
+        name: repoSecretName(app),
+      }),
+    ])
+    const nsName = application?.spec.destination.namespace ?? app
+    const ns = nsName === app ? namespace : await findObject(kube, {apiVersion: 'v1', kind: 'Namespace', name: nsName})
+    if (ns && isOurs(ns, app))
+      plan.addons = (await listAddons(remains, {app, namespace: nsName, application})).filter(
+        (a) => a.origin === 'kplat',
+      )
+    plan.namespace = ns ? {name: nsName, ours: isOurs(ns, app)} : undefined
+    plan.repoSecret = secret && isOurs(secret, app) ? repoSecretName(app) : undefined
   }
+
+  // A team's developer, with no Application to go by, may delete the repository and catalog
+  // entry of an app only when it is their team's: leftovers in their team's namespace, or the
+  // catalog naming one of their teams its owner. Another team's app is not found, as for any
+  // other command.
+  if (!application && remains.teams && !plan.teamNamespace && !(await ownedByTeams(ctx, remains, remains.teams)))
+    throw new KplatError(
+      `app "${app}" not found among the apps you may see (in namespace ${remains.teams.map((t) => t.namespace).join(', ') || 'none'})`,
+      {hint: 'Run `kplat apps` to list your apps'},
+    )
 
   const repoUrl = application?.spec.source?.repoURL
   const {githubApiUrl, githubHost} = await import('../github/auth.js')
@@ -138,6 +160,36 @@ export async function planDestroy(
   return plan
 }
 
+/** The team namespace of these teams that holds kplat's objects of the app, if one does. */
+async function leftoversIn(
+  kube: AppRemains['kube'],
+  teams: Array<{namespace: string}>,
+  app: string,
+): Promise<string | undefined> {
+  const labelSelector = `${LABELS.managedBy}=kplat,${LABELS.app}=${app}`
+  const found = await Promise.all(
+    teams.map((t) =>
+      kube
+        .api(k8s.CoreV1Api)
+        .listNamespacedConfigMap({namespace: t.namespace, labelSelector, limit: 1})
+        .then((l) => l.items.length > 0)
+        .catch(() => false),
+    ),
+  )
+  return teams.find((_, i) => found[i])?.namespace
+}
+
+/** Whether the platform's catalog says one of these teams owns the app. */
+async function ownedByTeams(ctx: Context, remains: AppRemains, teams: Array<{name: string}>): Promise<boolean> {
+  const catalog = catalogOf(ctx, remains.settings)
+  if (!catalog || teams.length === 0) return false
+  const entity = await getEntity(catalog, {kind: 'Component', namespace: 'default', name: remains.name}).catch(
+    () => undefined,
+  )
+  const owner = (entity as {spec?: {owner?: string}} | undefined)?.spec?.owner
+  return teams.some((t) => owner === `group:default/${t.name}`)
+}
+
 /** Before anything is deleted: the token may delete the repository. */
 export async function checkRepositoryScope(ctx: Context): Promise<void> {
   const github = await ctx.github()
@@ -172,6 +224,31 @@ export function describeLoss(plan: DestroyPlan): string {
   return parts.join(', ')
 }
 
+/**
+ * What kplat wrote for an app in a namespace it shares with others (the release ConfigMaps,
+ * the config vars' Secrets, the release Lease): the objects that carry kplat's labels for
+ * this app, and nothing else.
+ */
+async function deleteKplatObjects(kube: AppRemains['kube'], namespace: string, app: string): Promise<void> {
+  const labelSelector = `${LABELS.managedBy}=kplat,${LABELS.app}=${app}`
+  const core = kube.api(k8s.CoreV1Api)
+  const leases = kube.api(k8s.CoordinationV1Api)
+  const kinds = [
+    ['configmaps', () => core.deleteCollectionNamespacedConfigMap({namespace, labelSelector})],
+    ['secrets', () => core.deleteCollectionNamespacedSecret({namespace, labelSelector})],
+    ['leases.coordination.k8s.io', () => leases.deleteCollectionNamespacedLease({namespace, labelSelector})],
+  ] as const
+  await Promise.all(
+    kinds.map(async ([resource, remove]) => {
+      try {
+        await remove()
+      } catch (error) {
+        throw kubeError(error, {verb: 'deletecollection', resource, namespace})
+      }
+    }),
+  )
+}
+
 export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeoutMs: number}): Promise<DestroyResult> {
   const {kube, settings} = plan.remains
   const progress = ctx.progress
@@ -204,13 +281,13 @@ export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeout
           apiVersion: 'argoproj.io/v1alpha1',
           kind: 'Application',
           plural: 'applications',
-          namespace: settings.argocdNamespace,
+          namespace: plan.application!.metadata.namespace,
           name: app,
         },
         {timeoutMs: opts.timeoutMs, onStatus: update},
       ),
     )
-    deleted.push(`Application ${settings.argocdNamespace}/${app}`)
+    deleted.push(`Application ${plan.application.metadata.namespace}/${app}`)
   }
 
   if (plan.addons.length > 0) {
@@ -229,6 +306,14 @@ export async function destroyApp(ctx: Context, plan: DestroyPlan, opts: {timeout
         ),
     )
     deleted.push(...plan.addons.map((a) => `${a.kind} ${a.namespace}/${a.name}`))
+  }
+
+  if (plan.teamNamespace) {
+    const namespace = plan.teamNamespace
+    await step(progress, `Deleting ${app}'s releases, config vars and lock in the namespace ${namespace}`, () =>
+      deleteKplatObjects(kube, namespace, app),
+    )
+    deleted.push(`${app}'s releases, config vars and lock in namespace ${namespace}`)
   }
 
   if (plan.namespace?.ours) {

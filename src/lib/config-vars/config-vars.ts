@@ -15,6 +15,7 @@ import {bindingsOf} from '../addons/bindings.js'
 import {stuckHint, track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
+import {appSelector} from '../shared/app-selector.js'
 
 const CONFIG_MANAGER = 'kplat-config'
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -247,7 +248,7 @@ export async function changeConfig(
   ].join(' and ')
   const label = opts.restart ? `${doing} and restarting ${target.name}` : `${doing} on ${target.name}`
   const version = await step(target.progress, label, async (update) => {
-    const pods = opts.restart ? await watchNewPods(target.kube, target.namespace) : undefined
+    const pods = opts.restart ? await watchNewPods(target.kube, target.namespace, appSelector(target)) : undefined
     const {release, revision} = await withReleases(target.ledger, async ({append}) => {
       const written = await writeConfig(
         target,

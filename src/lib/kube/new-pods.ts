@@ -33,10 +33,10 @@ export interface NewPods {
 }
 
 /** Notes the namespace's pods and stalled Deployments now, before a change makes new ones. */
-export async function watchNewPods(kube: Kube, namespace: string): Promise<NewPods> {
+export async function watchNewPods(kube: Kube, namespace: string, labelSelector?: string): Promise<NewPods> {
   // Failing fast is a help, not a right the change needs: a user who may not list pods or
   // Deployments there waits on Argo CD alone, as before.
-  const before = await look(kube, namespace).catch(() => undefined)
+  const before = await look(kube, namespace, labelSelector).catch(() => undefined)
   if (!before) return {guard: (wait) => wait(new AbortController().signal)}
   const oldPods = new Set(before.pods.map((p) => p.metadata?.uid))
   const oldStalls = new Set(before.deployments.map(stall).filter(Boolean))
@@ -47,7 +47,7 @@ export async function watchNewPods(kube: Kube, namespace: string): Promise<NewPo
         const poll = async () => {
           if (done.signal.aborted) return
           try {
-            const now = await look(kube, namespace)
+            const now = await look(kube, namespace, labelSelector)
             const problem =
               (await podProblem(
                 kube,
@@ -80,10 +80,14 @@ export async function watchNewPods(kube: Kube, namespace: string): Promise<NewPo
 }
 
 /** The namespace's pods and Deployments. Both callers fall back to Argo CD alone when this fails. */
-async function look(kube: Kube, namespace: string): Promise<{pods: k8s.V1Pod[]; deployments: k8s.V1Deployment[]}> {
+async function look(
+  kube: Kube,
+  namespace: string,
+  labelSelector: string | undefined,
+): Promise<{pods: k8s.V1Pod[]; deployments: k8s.V1Deployment[]}> {
   const [pods, deployments] = await Promise.all([
-    kube.api(k8s.CoreV1Api).listNamespacedPod({namespace}),
-    kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace}),
+    kube.api(k8s.CoreV1Api).listNamespacedPod({namespace, labelSelector}),
+    kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace, labelSelector}),
   ])
   return {pods: pods.items, deployments: deployments.items}
 }

@@ -15,6 +15,7 @@ export interface ObserveOptions {
   plural: string
   namespace: string
   fieldSelector?: string
+  labelSelector?: string
   /** Every object there is, at the start and after a relist (the consumer reconciles with it). */
   onList: (items: Observed[]) => void
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: Observed) => void
@@ -49,7 +50,14 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
   while (!aborted()) {
     try {
       if (resourceVersion === undefined) {
-        const list = JSON.parse(await readAll(kube, path, {fieldSelector: opts.fieldSelector}, opts.signal)) as {
+        const list = JSON.parse(
+          await readAll(
+            kube,
+            path,
+            {fieldSelector: opts.fieldSelector, labelSelector: opts.labelSelector},
+            opts.signal,
+          ),
+        ) as {
           metadata?: {resourceVersion?: string}
           items?: Observed[]
         }
@@ -61,7 +69,13 @@ export async function observe(kube: Kube, opts: ObserveOptions): Promise<void> {
       const response = await openStream(
         kube,
         path,
-        {watch: true, resourceVersion, allowWatchBookmarks: true, fieldSelector: opts.fieldSelector},
+        {
+          watch: true,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          fieldSelector: opts.fieldSelector,
+          labelSelector: opts.labelSelector,
+        },
         opts.signal,
       )
       recovered()

@@ -14,6 +14,8 @@ import {toService, type AddonService} from '../addons/services.js'
 import {listPods, notDeployed, PROCESS_LABEL} from '../processes/processes.js'
 import type {AppTarget} from '../shared/target.js'
 import {NANO_UTC} from './time.js'
+import {appSelector} from '../shared/app-selector.js'
+import {bindingsOf} from '../addons/bindings.js'
 
 export type LogSource = 'app' | 'platform'
 
@@ -75,8 +77,10 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const wantPlatform = opts.source !== 'app'
   const started = Date.now()
   const [pods, events, {kinds, lines: addonLines}] = await Promise.all([
-    wantApp || opts.pod || opts.type ? (listPods(target.kube, target.namespace) as Promise<PodLike[]>) : [],
-    wantPlatform ? listEvents(target) : [],
+    wantApp || opts.pod || opts.type
+      ? (listPods(target.kube, target.namespace, appSelector(target)) as Promise<PodLike[]>)
+      : [],
+    wantPlatform ? listEvents(target).then((lines) => lines.filter((l) => ownEvent(l, target))) : [],
     // Add-on lines are never a process's: --ps and --dyno leave them out, so kplat does not ask.
     wantPlatform && !opts.pod && !opts.type ? addonsNow(target, opts.notice) : {kinds: [], lines: []},
   ])
@@ -147,6 +151,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
         apiVersion: 'v1',
         plural: 'pods',
         namespace: target.namespace,
+        labelSelector: appSelector(target),
         giveUpMs: opts.giveUpMs,
         signal: opts.signal,
         ...trouble,
@@ -173,7 +178,9 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
     const emitNew = (items: Observed[]) => {
       const fresh = items
         .map(eventLine)
-        .filter((l) => !seen.has(l.time + l.process + l.message) && platformSelected(l, target, opts))
+        .filter(
+          (l) => !seen.has(l.time + l.process + l.message) && ownEvent(l, target) && platformSelected(l, target, opts),
+        )
       for (const l of fresh) seen.add(l.time + l.process + l.message)
       if (fresh.length > 0) opts.emit(byTime(fresh))
     }
@@ -264,6 +271,21 @@ function selected(pod: PodLike, opts: LogOptions): boolean {
   if (opts.pod && pod.metadata?.name !== opts.pod) return false
   if (opts.type && pod.metadata?.labels?.[PROCESS_LABEL] !== opts.type) return false
   return true
+}
+
+/**
+ * Whether an event is about the app's own objects. In a namespace of its own, every event is;
+ * in a team's namespace, shared with the team's other apps, those about objects named after
+ * the app (APP, APP-TYPE-..., APP-config) or one of its add-ons.
+ */
+function ownEvent(line: LogLine, target: AppTarget): boolean {
+  if (!appSelector(target)) return true
+  const name = line.process.slice(line.process.indexOf('/') + 1)
+  return (
+    name === target.name ||
+    name.startsWith(`${target.name}-`) ||
+    bindingsOf(target.application).some((b) => b.name === name)
+  )
 }
 
 function platformSelected(line: LogLine, target: AppTarget, opts: LogOptions): boolean {

@@ -11,6 +11,7 @@ import {waitFor} from '../kube/wait.js'
 import {KplatError, UsageError} from '../errors.js'
 import {stuckHint, track, withReleases} from '../releases/ledger.js'
 import type {AppTarget} from '../shared/target.js'
+import {appSelector} from '../shared/app-selector.js'
 
 /** The pod label (set by the chart) that names a process's type. */
 export const PROCESS_LABEL = 'kplat.dev/process'
@@ -60,7 +61,10 @@ export interface ProcessType {
 
 /** The app's process types and their processes: two list calls, however many pods. */
 export async function listProcesses(target: AppTarget, only?: string): Promise<ProcessReport> {
-  const [types, pods] = await Promise.all([processTypes(target), listPods(target.kube, target.namespace)])
+  const [types, pods] = await Promise.all([
+    processTypes(target),
+    listPods(target.kube, target.namespace, appSelector(target)),
+  ])
   if (types.length === 0) throw notDeployed(target)
   if (only) pick(types, only, target.name)
   const processes = pods
@@ -81,7 +85,9 @@ export async function listProcesses(target: AppTarget, only?: string): Promise<P
 export async function processTypes(target: AppTarget): Promise<ProcessType[]> {
   let list
   try {
-    list = await target.kube.api(k8s.AppsV1Api).listNamespacedDeployment({namespace: target.namespace})
+    list = await target.kube
+      .api(k8s.AppsV1Api)
+      .listNamespacedDeployment({namespace: target.namespace, labelSelector: appSelector(target)})
   } catch (error) {
     throw kubeError(error, {verb: 'list', resource: 'deployments', namespace: target.namespace})
   }
@@ -96,9 +102,9 @@ export async function processTypes(target: AppTarget): Promise<ProcessType[]> {
     .sort((a, b) => a.type.localeCompare(b.type))
 }
 
-export async function listPods(kube: Kube, namespace: string): Promise<k8s.KubernetesObject[]> {
+export async function listPods(kube: Kube, namespace: string, labelSelector?: string): Promise<k8s.KubernetesObject[]> {
   try {
-    return (await kube.api(k8s.CoreV1Api).listNamespacedPod({namespace})).items as k8s.KubernetesObject[]
+    return (await kube.api(k8s.CoreV1Api).listNamespacedPod({namespace, labelSelector})).items as k8s.KubernetesObject[]
   } catch (error) {
     throw kubeError(error, {verb: 'list', resource: 'pods', namespace})
   }
@@ -313,7 +319,7 @@ export async function planScale(target: AppTarget, requests: ScaleRequest[]): Pr
 export async function scale(plan: ScalePlan, opts: ScaleOptions): Promise<ScaleResult> {
   const {target} = plan
   let formation = plan.formation
-  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace) : undefined
+  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace, appSelector(target)) : undefined
   const release = await withReleases(target.ledger, async ({append, application}) => {
     // The formation as it is now, under the lock: another scale since the plan was made keeps its counts.
     formation = {
@@ -450,7 +456,7 @@ export async function restart(
   opts: {wait: boolean; timeoutMs: number; onStatus: (s: string) => void},
 ): Promise<RestartResult> {
   const at = new Date().toISOString()
-  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace) : undefined
+  const pods = opts.wait ? await watchNewPods(target.kube, target.namespace, appSelector(target)) : undefined
   await Promise.all(
     chosen.map(async (t) => {
       const patch = {

@@ -15,6 +15,7 @@ import {deployConfigRevision, writeConfig} from '../config-vars/config-vars.js'
 import {head, listReleases, readSnapshot, repositoryOf, stuckHint, track, withReleases, type Release} from './ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
+import {appSelector} from '../shared/app-selector.js'
 
 const DEPLOY_BRANCH = 'deploy'
 /** The branch whose pushes CI builds and deploys (the skeleton's workflow). */
@@ -168,7 +169,7 @@ export async function planRollback(
 export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutMs: number}): Promise<RollbackResult> {
   const {target, to} = plan
   const github = await ctx.github()
-  const pods = await watchNewPods(target.kube, target.namespace)
+  const pods = await watchNewPods(target.kube, target.namespace, appSelector(target))
   const {release, revision} = await step(
     ctx.progress,
     `Rolling back ${target.name} to v${to.version} (${to.commit!.slice(0, 7)})`,

@@ -2,8 +2,8 @@
 // here, so none can skip the checks (a valid name, the command line's own checks before any
 // cluster is touched, a fork is not the platform's app).
 import type {Application} from '../kube/argocd.js'
-import {findApplication} from '../kube/argocd-apps.js'
 import type {Kube} from '../kube/client.js'
+import {kubeError} from '../kube/errors.js'
 import type {Context} from '../context.js'
 import type {Progress} from '../progress.js'
 import {getApplication, refuseForeign} from './applications.js'
@@ -33,11 +33,18 @@ export interface AppTarget extends Platform {
 export interface AppRemains extends Platform {
   name: string
   application?: Application
+  /**
+   * For a user who may not read Argo CD's own namespace (a team's developer): the teams they
+   * are in, and so the only owners whose leftovers are theirs to delete.
+   */
+  teams?: Array<{name: string; namespace: string}>
 }
 
 export interface TargetFlags {
   app?: string
   context?: string
+  /** The team whose namespace holds the app (default: $KPLAT_TEAM, else looked up). */
+  team?: string
 }
 
 export interface TargetOptions {
@@ -61,7 +68,7 @@ export async function resolveTarget(ctx: Context, flags: TargetFlags, opts: Targ
   opts.check?.(resolved.name)
   const platform = await resolvePlatform(ctx, flags)
   const {name} = resolved
-  const application = await getApplication(platform, name)
+  const application = await getApplication(platform, name, flags.team ?? ctx.env.KPLAT_TEAM)
   await checkRemotes(ctx, resolved, application.spec.source?.repoURL)
   const namespace = application.spec.destination.namespace ?? name
   return {
@@ -79,8 +86,15 @@ export async function resolveRemains(ctx: Context, flags: TargetFlags, opts: Tar
   opts.check?.(resolved.name)
   const platform = await resolvePlatform(ctx, flags)
   const {name} = resolved
-  const application = await findApplication(platform.kube, platform.settings.argocdNamespace, name)
+  const {locateApplication} = await import('../teams/teams.js')
+  const {application, refused, searched} = await locateApplication(platform, name, flags.team ?? ctx.env.KPLAT_TEAM)
+  // Where the user may read no place the app could be, what is left of it cannot be known either.
+  if (!application && refused)
+    throw kubeError(refused.error, {verb: 'get', resource: 'applications.argoproj.io', namespace: refused.namespace})
   if (application) refuseForeign(application, name)
   await checkRemotes(ctx, resolved, application?.spec.source?.repoURL)
-  return {...platform, name, application}
+  if (application || searched.includes(platform.settings.argocdNamespace)) return {...platform, name, application}
+  const {listTeams, memberships} = await import('../teams/teams.js')
+  const teams = await listTeams(platform)
+  return {...platform, name, teams: teams === 'forbidden' ? [] : await memberships(platform, teams)}
 }
