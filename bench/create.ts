@@ -19,6 +19,7 @@ import {Debug} from '../src/lib/debug.js'
 import {Redactor} from '../src/lib/redact.js'
 import {control} from '../test/ground/github.js'
 import {startGround} from '../test/ground/index.js'
+import {RESTRICTED_CONTEXT} from '../test/ground/cluster.js'
 
 const exec = promisify(execFile)
 const root = path.resolve(import.meta.dirname, '..')
@@ -96,43 +97,59 @@ try {
     `watch reaction to a status change: median ${reactions[5]} ms, max ${reactions.at(-1)} ms over 10 changes`,
   )
 
-  // 4. Full creates: kplat's own time is the whole minus its two waits. Three runs, since
-  // one varies by a few tenths of a second with what the ground's processes are doing.
-  // KPLAT_DEBUG=1 adds kplat's own CPU time, which the servers' speed does not touch.
-  const owns: number[] = []
-  const cpus: number[] = []
-  const argoWaits: number[] = []
-  for (let i = 0; i < 3; i++) {
-    const full = `bench-full-${i}-${Date.now().toString(36)}`
-    const t0 = Date.now()
-    const {stderr} = await kplat(['create', full], work, {KPLAT_DEBUG: '1'})
-    const total = (Date.now() - t0) / 1000
-    const step = (label: RegExp) =>
-      Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
-    const waits = step(/Waiting for CI/) + step(/Waiting for Argo CD/)
-    argoWaits.push(step(/Waiting for Argo CD/))
-    const cpu = Number(/\[debug\] cpu (\d+\.\d+)s/.exec(stderr)?.[1] ?? NaN)
-    owns.push(total - waits)
-    cpus.push(cpu)
-    console.log(
-      `full create ${i + 1}: ${total.toFixed(1)} s in all, ${waits.toFixed(1)} s waiting on CI and Argo CD, kplat's own time ${(total - waits).toFixed(1)} s, its CPU time ${cpu.toFixed(2)} s`,
-    )
-    if (i === 0)
-      console.log(
-        stderr
-          .split('\n')
-          .filter((l) => / done \(/.test(l))
-          .map((l) => `  ${l}`)
-          .join('\n'),
-      )
+  // 4. Full creates: kplat's own time is the whole minus its two waits. Three runs of each
+  // path, interleaved, since one varies by a few tenths of a second with what the ground's
+  // processes are doing: the platform admin's (Application in Argo CD's namespace) and
+  // team-a's developer's (rights only in the team's namespace; the team looked up first).
+  // KPLAT_DEBUG=1 adds kplat's own CPU time and one line per request, counted here.
+  const teamKubeconfig = path.join(work, 'team-a.kubeconfig')
+  const teamConfig = new k8s.KubeConfig()
+  teamConfig.loadFromFile(ground.cluster.kubeconfig)
+  teamConfig.setCurrentContext(RESTRICTED_CONTEXT)
+  writeFileSync(teamKubeconfig, teamConfig.exportConfig(), {mode: 0o600})
+  const paths = {admin: {}, team: {KUBECONFIG: teamKubeconfig}} as const
+  const runsOf = {
+    admin: [] as Array<{own: number; cpu: number; argo: number; kube: number}>,
+    team: [] as Array<{own: number; cpu: number; argo: number; kube: number}>,
   }
+  for (let i = 0; i < 3; i++) {
+    for (const mode of ['admin', 'team'] as const) {
+      const full = `bench-full-${mode}-${i}-${Date.now().toString(36)}`
+      const t0 = Date.now()
+      const {stderr} = await kplat(['create', full], work, {KPLAT_DEBUG: '1', ...paths[mode]})
+      const total = (Date.now() - t0) / 1000
+      const step = (label: RegExp) =>
+        Number(new RegExp(`${label.source}.*\\.\\.\\. done \\((\\d+\\.\\d)s\\)`).exec(stderr)?.[1] ?? 0)
+      const waits = step(/Waiting for CI/) + step(/Waiting for Argo CD/)
+      const cpu = Number(/\[debug\] cpu (\d+\.\d+)s/.exec(stderr)?.[1] ?? NaN)
+      // Requests to the API server outside the two waits' watches.
+      const kube = stderr
+        .split('\n')
+        .filter((l) => l.includes(`[debug] `) && l.includes(ground.cluster.server) && !l.includes('watch=')).length
+      runsOf[mode].push({own: total - waits, cpu, argo: step(/Waiting for Argo CD/), kube})
+      console.log(
+        `full create ${i + 1} (${mode}): ${total.toFixed(1)} s in all, ${waits.toFixed(1)} s waiting on CI and Argo CD, kplat's own time ${(total - waits).toFixed(1)} s, its CPU time ${cpu.toFixed(2)} s, ${kube} Kubernetes requests`,
+      )
+      if (i === 0)
+        console.log(
+          stderr
+            .split('\n')
+            .filter((l) => / done \(/.test(l))
+            .map((l) => `  ${l}`)
+            .join('\n'),
+        )
+    }
+  }
+  const owns = runsOf.admin.map((r) => r.own)
+  const cpus = runsOf.admin.map((r) => r.cpu)
+  const argoWaits = runsOf.admin.map((r) => r.argo)
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]
 
   // 5. Push to deploy: a commit pushed to the last app, until Argo CD runs its image. The
   // ground's GitHub tells Argo CD of each push by webhook; its own poll is every 120 s.
   const last = owns.length - 1
-  const app = (await readdir(work)).filter((d) => d.startsWith(`bench-full-${last}-`))[0]
+  const app = (await readdir(work)).filter((d) => d.startsWith(`bench-full-admin-${last}-`))[0]
   const clone = path.join(work, app)
   const git = (args: string[]) =>
     exec('git', ['-C', clone, '-c', 'user.name=bench', '-c', 'user.email=bench@example.com', ...args], {
@@ -166,6 +183,10 @@ try {
   )
   console.log(
     `kplat's own time in a full create: median ${median(owns).toFixed(1)} s (of ${owns.map((o) => o.toFixed(1)).join(', ')}); its CPU time: median ${median(cpus).toFixed(2)} s`,
+  )
+  const teamOwn = median(runsOf.team.map((r) => r.own))
+  console.log(
+    `kplat's own time in create as team-a's developer: median ${teamOwn.toFixed(1)} s (of ${runsOf.team.map((r) => r.own.toFixed(1)).join(', ')}), ${(teamOwn / median(owns)).toFixed(2)}x the admin's; Kubernetes requests: median ${median(runsOf.team.map((r) => r.kube))} vs ${median(runsOf.admin.map((r) => r.kube))}; CPU ${median(runsOf.team.map((r) => r.cpu)).toFixed(2)} s vs ${median(cpus).toFixed(2)} s`,
   )
   console.log(
     `waiting for Argo CD in a full create: median ${median(argoWaits).toFixed(1)} s (of ${argoWaits.map((o) => o.toFixed(1)).join(', ')})`,
