@@ -192,6 +192,18 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
       [[`${app}-gcs-bucket`, TEAM_A]],
     )
 
+    // Every app of the user's, across their teams' namespaces, without cluster-wide rights.
+    const everywhere = await dev(['addons', '--all', '--json'])
+    assert.equal(everywhere.code, 0, everywhere.stderr)
+    assert.ok((JSON.parse(everywhere.stdout) as Array<{name: string}>).some((a) => a.name === `${app}-gcs-bucket`))
+    assert.doesNotMatch(everywhere.stderr, /may not list/)
+    // --team goes straight to the team's namespace.
+    const direct = await dev(['config:get', 'GREETING', '--app', app, '--team', TEAM_A])
+    assert.equal(direct.stdout, 'hello\n', direct.stderr)
+    const elsewhere = await dev(['config:get', 'GREETING', '--app', app, '--team', TEAM_B])
+    assert.equal(elsewhere.code, 1)
+    assert.match(elsewhere.stderr, /forbidden: you may not get applications\.argoproj\.io in namespace team-b/)
+
     const back = await dev(['releases:rollback', '--app', app, '--json', '--timeout', '120'])
     assert.equal(back.code, 0, back.stderr)
     const releases = await dev(['releases', '--app', app, '--json'])

@@ -11,6 +11,10 @@ export const appFlag = {
     description: 'App to act on (default: $KPLAT_APP, then the app of the current git repository)',
     helpValue: 'APP',
   }),
+  team: Flags.string({
+    description: "the app's team: look for it in that team's namespace only (default: $KPLAT_TEAM, else your teams')",
+    helpValue: 'TEAM',
+  }),
 }
 
 export const teamFlag = {

@@ -85,11 +85,22 @@ export async function listAddons(
         if (code === 404) return []
         // In one app's namespace a refusal is told: its add-ons would silently go missing.
         if (code === 403 && !of) {
-          warn(
-            platform.progress,
-            `you may not list ${plural}.${group} in every namespace, so add-ons of that kind are not shown`,
+          // A team's developer may list only in the namespaces of their apps: one list in each.
+          const namespaces = [...byNamespace.keys()]
+          const each = await Promise.allSettled(
+            namespaces.map(
+              (namespace) =>
+                custom.listNamespacedCustomObject({group, version, plural, namespace}) as Promise<{
+                  items: InstanceObject[]
+                }>,
+            ),
           )
-          return []
+          if (each.some((r) => r.status === 'rejected'))
+            warn(
+              platform.progress,
+              `you may not list ${plural}.${group} in every namespace of your apps, so some add-ons of that kind are not shown`,
+            )
+          return each.flatMap((r) => (r.status === 'fulfilled' ? r.value.items.map((o) => ({o, xrd, service})) : []))
         }
         throw kubeError(error, {verb: 'list', resource: `${plural}.${group}`, namespace: of?.namespace})
       }
