@@ -119,7 +119,13 @@ function toInstance(
   service: AddonService,
   application: Application | undefined,
 ): AddonInstance {
-  const app = o.metadata.labels?.[LABELS.app] ?? application?.metadata.labels?.[LABELS.app] ?? o.metadata.namespace
+  // In a namespace of the app's own, what is there is the app's; in a team's, shared by its
+  // apps, only what carries the app's label.
+  const shared = application && application.metadata.namespace === application.spec.destination.namespace
+  const app =
+    o.metadata.labels?.[LABELS.app] ??
+    (shared ? undefined : application?.metadata.labels?.[LABELS.app]) ??
+    o.metadata.namespace
   const {state, message} = addonState(o.status?.conditions ?? [])
   const secret = o.spec?.writeConnectionSecretToRef?.name ?? `${o.metadata.name}-connection`
   const binding = application ? bindingsOf(application).find((b) => b.secret === secret) : undefined

@@ -14,7 +14,7 @@ import {toService, type AddonService} from '../addons/services.js'
 import {listPods, notDeployed, PROCESS_LABEL} from '../processes/processes.js'
 import type {AppTarget} from '../shared/target.js'
 import {NANO_UTC} from './time.js'
-import {appSelector} from '../shared/app-selector.js'
+import {addonSelector, appSelector} from '../shared/app-selector.js'
 import {bindingsOf} from '../addons/bindings.js'
 
 export type LogSource = 'app' | 'platform'
@@ -204,6 +204,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
         apiVersion: kind.apiVersion,
         plural: kind.plural,
         namespace: target.namespace,
+        labelSelector: addonSelector(target),
         giveUpMs: opts.giveUpMs,
         signal: opts.signal,
         ...trouble,
@@ -626,7 +627,7 @@ async function addonsNow(
         const body = await readAll(
           target.kube,
           `/apis/${kind.apiVersion}/namespaces/${encodeURIComponent(target.namespace)}/${kind.plural}`,
-          {},
+          {labelSelector: addonSelector(target)},
         )
         return {
           kind,

@@ -9,6 +9,7 @@ import {forwardTo, type Forward} from '../kube/port-forward.js'
 import {KplatError} from '../errors.js'
 import {notDeployed, PROCESS_LABEL, processTypes} from '../processes/processes.js'
 import type {AppTarget} from '../shared/target.js'
+import {isAppObject} from '../shared/app-selector.js'
 
 export interface AppUrl {
   url: string
@@ -49,8 +50,11 @@ async function publishedUrl(target: AppTarget): Promise<{url: string; via: AppUr
     () => kube.objects.list('networking.k8s.io/v1', 'Ingress', namespace),
     'ingresses',
     namespace,
-  )) as Array<{spec?: {tls?: Array<{hosts?: string[]}>; rules?: Array<{host?: string}>}}>
-  for (const ingress of ingresses) {
+  )) as Array<{
+    metadata?: {name?: string; labels?: Record<string, string>}
+    spec?: {tls?: Array<{hosts?: string[]}>; rules?: Array<{host?: string}>}
+  }>
+  for (const ingress of ingresses.filter((i) => isAppObject(target, i))) {
     const host = ingress.spec?.rules?.find((r) => r.host)?.host
     if (!host || host.includes('*')) continue
     const tls = (ingress.spec?.tls ?? []).some((t) => (t.hosts ?? []).includes(host))
@@ -61,7 +65,7 @@ async function publishedUrl(target: AppTarget): Promise<{url: string; via: AppUr
   const external = target.application.status?.summary?.externalURLs?.find(isWebUrl)
   if (external) return {url: external, via: 'argocd'}
   const services = (await list(() => kube.objects.list('v1', 'Service', namespace), 'services', namespace)) as Service[]
-  for (const s of services) {
+  for (const s of services.filter((s) => isAppObject(target, s))) {
     const lb = s.spec?.type === 'LoadBalancer' ? s.status?.loadBalancer?.ingress?.[0] : undefined
     const address = lb?.hostname ?? lb?.ip
     const port = s.spec?.ports?.[0]?.port
@@ -119,9 +123,10 @@ async function forwardToService(
     )
   }
 
+  const own = services.filter((s) => isAppObject(target, s))
   const service =
-    services.find((s) => s.spec?.selector?.[PROCESS_LABEL] === 'web') ??
-    services.find((s) => s.spec?.selector && s.spec.ports?.length)
+    own.find((s) => s.spec?.selector?.[PROCESS_LABEL] === 'web') ??
+    own.find((s) => s.spec?.selector && s.spec.ports?.length)
   if (!service?.spec?.selector)
     throw new KplatError(`${target.name} has no Service to forward a port to`, {
       hint: "Its chart needs a Service in front of its web processes (see kplat's docs/chart-contract.md)",
