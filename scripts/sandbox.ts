@@ -4,7 +4,13 @@ import * as path from 'node:path'
 import {writeFileSync} from 'node:fs'
 import * as k8s from '@kubernetes/client-node'
 import {startGround} from '../test/ground/index.js'
-import {ADMIN_CONTEXT, NO_TEAM_CONTEXT, RESTRICTED_CONTEXT, TEAM_B_CONTEXT} from '../test/ground/cluster.js'
+import {
+  ADMIN_CONTEXT,
+  NO_TEAM_CONTEXT,
+  RESTRICTED_CONTEXT,
+  TEAM_B_CONTEXT,
+  TWO_TEAMS_CONTEXT,
+} from '../test/ground/cluster.js'
 
 process.stderr.write('starting the proving ground (the first run builds its binaries)...\n')
 const ground = await startGround({purpose: 'sandbox'})
@@ -34,7 +40,7 @@ process.stdout.write(
   `# started in ${(ground.startedInMs / 1000).toFixed(1)}s; process ids: ${ground.processes.pids().join(' ')}\n`,
 )
 process.stdout.write(
-  `# you are team-a's developer (context ${RESTRICTED_CONTEXT}); switch with --context or \`kubectl config use-context\`: ${TEAM_B_CONTEXT} (team-b's developer), ${NO_TEAM_CONTEXT} (in no team), ${ADMIN_CONTEXT} (the platform team)\n`,
+  `# you are team-a's developer (context ${RESTRICTED_CONTEXT}); switch with --context or \`kubectl config use-context\`: ${TEAM_B_CONTEXT} (team-b's developer), ${NO_TEAM_CONTEXT} (in no team), ${TWO_TEAMS_CONTEXT} (in both), ${ADMIN_CONTEXT} (the platform team)\n`,
 )
 process.stdout.write('sandbox ready\n')
 

@@ -178,7 +178,7 @@ describe("conventions every command shares, against the ground's cluster", () =>
     assert.equal(r.code, 2)
     assert.match(
       r.stderr,
-      /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted, ground-team-b, ground-no-team\)\. Pass one of those to --context/,
+      /no context "nope" in your kubeconfig \(contexts: ground-admin, ground-restricted, ground-team-b, ground-no-team, ground-two-teams\)\. Pass one of those to --context/,
     )
   })
 

@@ -8,7 +8,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
-import {NO_TEAM_CONTEXT, RESTRICTED_CONTEXT, TEAM_B_CONTEXT} from './ground/cluster.js'
+import {NO_TEAM_CONTEXT, RESTRICTED_CONTEXT, TEAM_B_CONTEXT, TWO_TEAMS_CONTEXT} from './ground/cluster.js'
 import {ORG} from './ground/index.js'
 import {BIN, runBin, type RunResult} from './helpers/cli.js'
 import {ground, pushChange, uniqueName, type TestGround} from './helpers/ground.js'
@@ -83,6 +83,15 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     const create = await kplat(NO_TEAM_CONTEXT, ['create', uniqueName('none').slice(0, 24), '--no-clone'])
     assert.equal(create.code, 1)
     assert.match(create.stderr, /you belong to no team/)
+    // In two teams: which one is asked on a terminal; without one, a usage error names them.
+    const lead = await kplat(TWO_TEAMS_CONTEXT, ['teams', '--json'])
+    assert.deepEqual(
+      (JSON.parse(lead.stdout) as {teams: Array<{member: boolean}>}).teams.map((t) => t.member),
+      [true, true],
+    )
+    const which = await kplat(TWO_TEAMS_CONTEXT, ['create', uniqueName('two').slice(0, 24), '--no-clone'])
+    assert.equal(which.code, 2, which.stderr)
+    assert.match(which.stderr, /You are in several teams: team-a, team-b\. Pass --team team-a \(or another of them\)/)
     const wrong = await kplat(RESTRICTED_CONTEXT, ['create', 'x-app', '--team', TEAM_B, '--no-clone'])
     assert.equal(wrong.code, 1)
     assert.match(
@@ -210,6 +219,21 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     assert.equal(releases.code, 0, releases.stderr)
     assert.ok((JSON.parse(releases.stdout) as unknown[]).length >= 5)
 
+    // The rest of the day's commands, under the same rights.
+    for (const args of [
+      ['ps:restart', 'web', '--app', app, '--timeout', '120'],
+      ['config:set', 'BYE=1', '--app', app, '--timeout', '120'],
+      ['config:unset', 'BYE', '--app', app, '--timeout', '120'],
+      ['releases:info', 'v1', '--app', app],
+      ['addons:info', `${app}-gcs-bucket`, '--app', app],
+      ['addons:destroy', `${app}-gcs-bucket`, '--app', app, '--confirm', app, '--timeout', '120'],
+      ['apps:info', '--app', app],
+      ['templates'],
+    ]) {
+      const r = await dev(args)
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    }
+
     const destroyed = await dev(['apps:destroy', '--app', app, '--confirm', app, '--json'])
     assert.equal(destroyed.code, 0, destroyed.stderr)
     const left = async (list: () => Promise<{items: unknown[]}>) => (await list()).items.length
@@ -239,6 +263,15 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, new RegExp(`app "${app}" not found among the apps you may see \\(in namespace team-b\\)`))
     }
+    // The name is team-a's: team-b cannot take it over by "rerunning" create.
+    const takeover = await other(['create', app, '--no-clone', '--no-wait'])
+    assert.equal(takeover.code, 2, takeover.stderr)
+    assert.match(
+      takeover.stderr,
+      new RegExp(
+        `the name "${app}" is taken: the repository ${ORG}/${app} is the app of team-a, not of the team team-b`,
+      ),
+    )
     const theirs = await other(['apps', '--team', TEAM_A])
     assert.equal(theirs.code, 1)
     assert.match(theirs.stderr, /forbidden: you may not list applications\.argoproj\.io in namespace team-a/)

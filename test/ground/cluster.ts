@@ -33,6 +33,8 @@ export const ADMIN_CONTEXT = 'ground-admin'
 export const RESTRICTED_CONTEXT = 'ground-restricted'
 export const TEAM_B_CONTEXT = 'ground-team-b'
 export const NO_TEAM_CONTEXT = 'ground-no-team'
+/** `lead`, a member of both teams (groups team-a and team-b): kplat asks which one. */
+export const TWO_TEAMS_CONTEXT = 'ground-two-teams'
 
 export interface ClusterOptions {
   /** A fresh folder for data, certificates, logs and the kubeconfig. */
@@ -203,6 +205,7 @@ export async function startControlPlane(opts: ClusterOptions) {
     developer: {token: token(), name: 'developer', groups: TEAM_NAMESPACE},
     developerB: {token: token(), name: 'developer-b', groups: TEAM_B_NAMESPACE},
     newcomer: {token: token(), name: 'newcomer', groups: ''},
+    lead: {token: token(), name: 'lead', groups: `${TEAM_NAMESPACE},${TEAM_B_NAMESPACE}`},
   }
   writeText(
     `${dir}/certs/tokens.csv`,
@@ -286,6 +289,7 @@ export async function startControlPlane(opts: ClusterOptions) {
       {name: RESTRICTED_CONTEXT, user: users.developer, namespace: TEAM_NAMESPACE},
       {name: TEAM_B_CONTEXT, user: users.developerB, namespace: TEAM_B_NAMESPACE},
       {name: NO_TEAM_CONTEXT, user: users.newcomer},
+      {name: TWO_TEAMS_CONTEXT, user: users.lead},
     ]),
   )
   const componentsConfig = `${dir}/components.kubeconfig`

@@ -141,6 +141,9 @@ export async function createApp(ctx: Context, opts: CreateOptions): Promise<Crea
     application,
     destination: ownNamespace,
   })
+  // App names are the platform's, not a team's: a repository kplat made for another team's
+  // app (its catalog owner says whose) is not this team's to take over by a "rerun".
+  if (team && existing && !application) await checkRepositoryTeam(github, existing, name, team.name)
   const target = await local
 
   const known = {
@@ -401,6 +404,35 @@ function checkNameIsOurs(
   // created it without the labels yet.
   if (found.destination && !found.application && !isOurs(found.destination, name))
     throw taken(`the namespace ${name} exists and kplat did not create it for this app`)
+}
+
+async function checkRepositoryTeam(
+  github: Awaited<ReturnType<Context['github']>>,
+  repository: {owner: string; name: string},
+  name: string,
+  team: string,
+): Promise<void> {
+  let text: string | undefined
+  try {
+    const {data} = await github.rest.repos.getContent({
+      owner: repository.owner,
+      repo: repository.name,
+      path: 'catalog-info.yaml',
+    })
+    if (!Array.isArray(data) && data.type === 'file' && 'content' in data)
+      text = Buffer.from(data.content, 'base64').toString('utf8')
+  } catch (error) {
+    // No catalog-info.yaml: a repository whose first commit was never written, nobody's app yet.
+    if ((error as {status?: number}).status === 404) return
+    throw error
+  }
+
+  const owner = text ? /^\s+owner:\s*["']?([^"'\s]+)/m.exec(text)?.[1] : undefined
+  if (owner && owner !== `group:default/${team}`)
+    throw new UsageError(
+      `the name "${name}" is taken: the repository ${repository.owner}/${repository.name} is the app of ${owner.replace(/^group:default\//, '')}, not of the team ${team}`,
+      'Pick another app name',
+    )
 }
 
 /** The app's code on the developer's machine: a clone, a `kplat` remote, or last run's clone. */

@@ -196,7 +196,13 @@ export async function locateApplication(
   if (own && !(own instanceof Error)) return {application: own, searched: [settings.argocdNamespace]}
   const namespaces = teams === 'forbidden' ? [] : teams.map((t) => t.namespace)
   const found = await Promise.all(namespaces.map(get))
-  const application = found.find((a): a is Application => a !== undefined && !(a instanceof Error))
+  const matches = found.filter((a): a is Application => a !== undefined && !(a instanceof Error))
+  if (matches.length > 1)
+    throw new UsageError(
+      `there are apps named "${name}" in several teams' namespaces: ${matches.map((a) => a.metadata.namespace).join(', ')}`,
+      `Pass --team ${matches[0].metadata.namespace} (or another of them)`,
+    )
+  const application = matches[0]
   const readable = namespaces.filter((_, i) => !(found[i] instanceof Error))
   return {
     application,
