@@ -142,6 +142,12 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     const config = await dev(['config:get', 'GREETING', '--app', app])
     assert.equal(config.stdout, 'hello\n', config.stderr)
 
+    // A neighbour in the team's namespace whose names start with this app's: APP-web, whose
+    // web processes are APP-web-web-...
+    const neighbour = `${app}-web`
+    const beside = await dev(['create', neighbour, '--no-clone'])
+    assert.equal(beside.code, 0, beside.stderr)
+
     const scaled = await dev(['ps:scale', 'web=2', '--app', app, '--timeout', '120'])
     assert.equal(scaled.code, 0, scaled.stderr)
     const ps = await dev(['ps', '--app', app, '--json'])
@@ -149,7 +155,7 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     const processes = (JSON.parse(ps.stdout) as {processes: Array<{name: string; type: string}>}).processes
     assert.equal(processes.filter((p) => p.type === 'web').length, 2)
     assert.ok(
-      processes.every((p) => p.name.startsWith(`${app}-`)),
+      processes.every((p) => p.name.startsWith(`${app}-`) && !p.name.startsWith(`${neighbour}-web-`)),
       "only the app's own processes, not the team's other apps'",
     )
 
@@ -165,8 +171,14 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
       'the events of the namespace are readable',
     )
     assert.ok(
-      lines.filter((l) => l.source === 'platform').every((l) => l.process.split('/')[1]?.startsWith(app)),
-      "only the events of the app's own objects",
+      lines
+        .filter((l) => l.source === 'platform')
+        .every((l) => l.process.split('/')[1]?.startsWith(app) && !l.process.includes(`/${neighbour}-web`)),
+      "only the events of the app's own objects, not its neighbour's",
+    )
+    assert.ok(
+      lines.every((l) => !l.process.includes(`${neighbour}-web-`)),
+      "no line of the neighbour's processes",
     )
 
     // open: with no DNS for the apps domain, a forwarded port through the API server, which
@@ -242,6 +254,8 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     assert.equal(await left(() => core.listNamespacedSecret(selector)), 0, 'no config var is left')
     assert.ok(await core.readNamespace({name: TEAM_A}), "the team's namespace stays")
     await assert.rejects(application(TEAM_A, app), (e: {code?: number}) => e.code === 404)
+    assert.ok(await application(TEAM_A, neighbour), 'the neighbour is untouched')
+    assert.equal((await dev(['apps:destroy', '--app', neighbour, '--confirm', neighbour])).code, 0)
   })
 
   it("team-b's developer neither sees nor changes team-a's app, and Argo CD refuses an Application aimed at team-a", async () => {

@@ -3,7 +3,7 @@
 // and a dropped log connection resumes from its last line, without gaps or repeats.
 import {setMaxListeners} from 'node:events'
 import type * as http from 'node:http'
-import type {Application} from '../kube/argocd.js'
+import {kplatValues, type Application} from '../kube/argocd.js'
 import {describe, observe, type Observed} from '../kube/observe.js'
 import {openStream, readAll, StreamError} from '../kube/stream.js'
 import {kubeError} from '../kube/errors.js'
@@ -11,7 +11,7 @@ import {KplatError} from '../errors.js'
 import {listXrds} from '../kube/crossplane.js'
 import {addonState} from '../addons/instances.js'
 import {toService, type AddonService} from '../addons/services.js'
-import {listPods, notDeployed, PROCESS_LABEL} from '../processes/processes.js'
+import {listPods, notDeployed, PROCESS_LABEL, processTypes} from '../processes/processes.js'
 import type {AppTarget} from '../shared/target.js'
 import {NANO_UTC} from './time.js'
 import {addonSelector, appSelector} from '../shared/app-selector.js'
@@ -76,13 +76,14 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
   const wantApp = opts.source !== 'platform'
   const wantPlatform = opts.source !== 'app'
   const started = Date.now()
-  const [pods, events, {kinds, lines: addonLines}] = await Promise.all([
+  const [pods, events, {kinds, lines: addonLines}, ownEvent] = await Promise.all([
     wantApp || opts.pod || opts.type
       ? (listPods(target.kube, target.namespace, appSelector(target)) as Promise<PodLike[]>)
       : [],
-    wantPlatform ? listEvents(target).then((lines) => lines.filter((l) => ownEvent(l, target))) : [],
+    wantPlatform ? listEvents(target) : [],
     // Add-on lines are never a process's: --ps and --dyno leave them out, so kplat does not ask.
     wantPlatform && !opts.pod && !opts.type ? addonsNow(target, opts.notice) : {kinds: [], lines: []},
+    wantPlatform ? eventOwner(target) : () => true,
   ])
   const chosen = pods.filter((p) => selected(p, opts))
   if (opts.pod && !pods.some((p) => p.metadata?.name === opts.pod)) {
@@ -131,7 +132,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
 
   if (wantPlatform)
     past.push(
-      ...[...events, ...addonLines].filter((e) => platformSelected(e, target, opts)),
+      ...[...events.filter(ownEvent), ...addonLines].filter((e) => platformSelected(e, target, opts)),
       ...applicationLines(target.application),
     )
   const since =
@@ -178,9 +179,7 @@ export async function streamLogs(target: AppTarget, opts: LogOptions): Promise<v
     const emitNew = (items: Observed[]) => {
       const fresh = items
         .map(eventLine)
-        .filter(
-          (l) => !seen.has(l.time + l.process + l.message) && ownEvent(l, target) && platformSelected(l, target, opts),
-        )
+        .filter((l) => !seen.has(l.time + l.process + l.message) && ownEvent(l) && platformSelected(l, target, opts))
       for (const l of fresh) seen.add(l.time + l.process + l.message)
       if (fresh.length > 0) opts.emit(byTime(fresh))
     }
@@ -275,18 +274,34 @@ function selected(pod: PodLike, opts: LogOptions): boolean {
 }
 
 /**
- * Whether an event is about the app's own objects. In a namespace of its own, every event is;
- * in a team's namespace, shared with the team's other apps, those about objects named after
- * the app (APP, APP-TYPE-..., APP-config) or one of its add-ons.
+ * Which events are about the app's own objects. In a namespace of its own, every event is. In
+ * a team's namespace, shared with the team's other apps, names decide, exactly for workloads:
+ * a Deployment is APP-TYPE, its ReplicaSets APP-TYPE-HASH, their pods APP-TYPE-HASH-ID, for
+ * the app's process types (its Deployments, by label), so that app `shop`'s logs never show
+ * app `shop-web`'s processes; anything else is the app's when named APP, after one of its
+ * add-ons, or APP-something (an add-on not yet bound).
  */
-function ownEvent(line: LogLine, target: AppTarget): boolean {
-  if (!appSelector(target)) return true
-  const name = line.process.slice(line.process.indexOf('/') + 1)
-  return (
-    name === target.name ||
-    name.startsWith(`${target.name}-`) ||
-    bindingsOf(target.application).some((b) => b.name === name)
+async function eventOwner(target: AppTarget): Promise<(line: LogLine) => boolean> {
+  if (!appSelector(target)) return () => true
+  const types = new Set([
+    ...(await processTypes(target).catch(() => [])).map((t) => t.type),
+    ...Object.keys(kplatValues(target.application.spec.source).formation ?? {}),
+  ])
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const workload = new RegExp(
+    `^${escape(target.name)}-(${[...types].map(escape).join('|') || '(?!)'})(-[a-z0-9]+)?(-[a-z0-9]+)?$`,
   )
+  const bound = new Set(bindingsOf(target.application).map((b) => b.name))
+  return (line) => {
+    const slash = line.process.indexOf('/')
+    const kind = line.process.slice(0, slash)
+    const name = line.process.slice(slash + 1)
+    const match = workload.exec(name)
+    if (kind === 'Deployment') return Boolean(match && !match[2])
+    if (kind === 'ReplicaSet') return Boolean(match && match[2] && !match[3])
+    if (kind === 'Pod') return Boolean(match && match[3])
+    return name === target.name || bound.has(name) || name.startsWith(`${target.name}-`)
+  }
 }
 
 function platformSelected(line: LogLine, target: AppTarget, opts: LogOptions): boolean {
