@@ -8,7 +8,13 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import * as k8s from '@kubernetes/client-node'
-import {NO_TEAM_CONTEXT, RESTRICTED_CONTEXT, TEAM_B_CONTEXT, TWO_TEAMS_CONTEXT} from './ground/cluster.js'
+import {
+  ADMIN_CONTEXT,
+  NO_TEAM_CONTEXT,
+  RESTRICTED_CONTEXT,
+  TEAM_B_CONTEXT,
+  TWO_TEAMS_CONTEXT,
+} from './ground/cluster.js'
 import {ORG} from './ground/index.js'
 import {BIN, runBin, type RunResult} from './helpers/cli.js'
 import {ground, pushChange, uniqueName, type TestGround} from './helpers/ground.js'
@@ -256,6 +262,37 @@ describe('teams: each developer in their team, on the real Argo CD', () => {
     await assert.rejects(application(TEAM_A, app), (e: {code?: number}) => e.code === 404)
     assert.ok(await application(TEAM_A, neighbour), 'the neighbour is untouched')
     assert.equal((await dev(['apps:destroy', '--app', neighbour, '--confirm', neighbour])).code, 0)
+  })
+
+  it("the platform team finishes a team app's destroy that stopped after its Application went", async () => {
+    const app = uniqueName('half').slice(0, 24)
+    assert.equal((await kplat(RESTRICTED_CONTEXT, ['create', app, '--no-clone'])).code, 0)
+    const set = await kplat(RESTRICTED_CONTEXT, ['config:set', 'X=1', '--app', app, '--no-restart'])
+    assert.equal(set.code, 0, set.stderr)
+    const ours = {namespace: TEAM_A, labelSelector: `kplat.dev/app=${app}`}
+    assert.ok((await core.listNamespacedSecret(ours)).items.length > 0)
+    // As an interrupted apps:destroy leaves it: the Application, with what it deployed, gone.
+    await custom.deleteNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      plural: 'applications',
+      namespace: TEAM_A,
+      name: app,
+    })
+    for (let i = 0; ; i++) {
+      const gone = await application(TEAM_A, app).then(
+        () => false,
+        (e: {code?: number}) => e.code === 404,
+      )
+      if (gone) break
+      assert.ok(i < 300, 'the Application went')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+
+    const r = await kplat(ADMIN_CONTEXT, ['apps:destroy', '--app', app, '--confirm', app])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((await core.listNamespacedSecret(ours)).items.length, 0, 'its config vars are gone')
+    assert.equal((await core.listNamespacedConfigMap(ours)).items.length, 0, 'its releases are gone')
   })
 
   it("team-b's developer neither sees nor changes team-a's app, and Argo CD refuses an Application aimed at team-a", async () => {

@@ -57,9 +57,14 @@ export async function planDestroy(
   const {listAddons} = await import('../addons/instances.js')
   const home = application?.metadata.namespace ?? settings.argocdNamespace
   const plan: DestroyPlan = {app, remains, application, addons: []}
-  // A team's developer whose app's Application is gone (a destroy that was interrupted): what
-  // is left in their teams' namespaces, found by kplat's labels.
-  if (!application && remains.teams) plan.teamNamespace = await leftoversIn(kube, remains.teams, app)
+  // An app whose Application is gone (a destroy that was interrupted): what is left in the
+  // teams' namespaces, found by kplat's labels: a developer's own teams, or, for whoever may
+  // read Argo CD's namespace (the platform team), every team's.
+  if (!application) {
+    const {listTeams} = await import('../teams/teams.js')
+    const teams = remains.teams ?? (await listTeams(remains))
+    if (teams !== 'forbidden') plan.teamNamespace = await leftoversIn(kube, teams, app)
+  }
   if (home !== settings.argocdNamespace || plan.teamNamespace) {
     // A team's app: its Application and processes share the team's namespace, which is not
     // the app's to delete (nor the developer's: a namespace is cluster-wide).
