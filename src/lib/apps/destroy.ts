@@ -2,7 +2,7 @@
 // order that loses nothing by surprise, each step looking before it acts so that a rerun
 // after an interruption finishes the job. What kplat did not make is left and reported.
 import type {Context} from '../context.js'
-import {isOurs, LABELS, type Application} from '../kube/argocd.js'
+import {isOurs, madeByKplatFor, type Application} from '../kube/argocd.js'
 import * as k8s from '../kube/k8s.js'
 import {kubeError} from '../kube/errors.js'
 import {findObject} from '../kube/argocd-apps.js'
@@ -171,7 +171,7 @@ async function leftoversIn(
   teams: Array<{namespace: string}>,
   app: string,
 ): Promise<string | undefined> {
-  const labelSelector = `${LABELS.managedBy}=kplat,${LABELS.app}=${app}`
+  const labelSelector = madeByKplatFor(app)
   const found = await Promise.all(
     teams.map((t) =>
       kube
@@ -235,7 +235,7 @@ export function describeLoss(plan: DestroyPlan): string {
  * this app, and nothing else.
  */
 async function deleteKplatObjects(kube: AppRemains['kube'], namespace: string, app: string): Promise<void> {
-  const labelSelector = `${LABELS.managedBy}=kplat,${LABELS.app}=${app}`
+  const labelSelector = madeByKplatFor(app)
   const core = kube.api(k8s.CoreV1Api)
   const leases = kube.api(k8s.CoordinationV1Api)
   const kinds = [

@@ -89,6 +89,9 @@ export const LABELS = {
 
 export const MANAGED_BY_KPLAT = `${LABELS.managedBy}=kplat`
 
+/** The label selector of what kplat made for one app. */
+export const madeByKplatFor = (app: string) => `${MANAGED_BY_KPLAT},${LABELS.app}=${app}`
+
 /** Whether an object carries kplat's labels for this app: kplat made it, for this app. */
 export function isOurs(object: {metadata?: {labels?: Record<string, string>}} | undefined, app: string): boolean {
   return object?.metadata?.labels?.[LABELS.managedBy] === 'kplat' && object.metadata.labels[LABELS.app] === app

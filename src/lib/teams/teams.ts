@@ -61,29 +61,20 @@ function toTeam(p: AppProject): Team {
 
 /** Whether the user may create Applications in each team's namespace: the teams they are in. */
 export async function memberships(platform: Platform, teams: Team[]): Promise<Team[]> {
-  const reviews = platform.kube.api(k8s.AuthorizationV1Api)
-  const answers = await Promise.all(
-    teams.map((t) =>
-      reviews
-        .createSelfSubjectAccessReview({
-          body: {
-            spec: {
-              resourceAttributes: {
-                namespace: t.namespace,
-                verb: 'create',
-                group: 'argoproj.io',
-                resource: 'applications',
-              },
-            },
-          },
-        })
-        .then((r) => Boolean(r.status?.allowed))
-        .catch((error: unknown) => {
-          throw kubeError(error, {verb: 'create', resource: 'selfsubjectaccessreviews'})
-        }),
-    ),
-  )
+  const answers = await Promise.all(teams.map((t) => mayCreateApplications(platform, t.namespace)))
   return teams.filter((_, i) => answers[i])
+}
+
+/** Whether RBAC lets the user create Argo CD Applications in a namespace. */
+async function mayCreateApplications({kube}: Platform, namespace: string): Promise<boolean> {
+  try {
+    const review = await kube.api(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
+      body: {spec: {resourceAttributes: {namespace, verb: 'create', group: 'argoproj.io', resource: 'applications'}}},
+    })
+    return Boolean(review.status?.allowed)
+  } catch (error) {
+    throw kubeError(error, {verb: 'create', resource: 'selfsubjectaccessreviews'})
+  }
 }
 
 export interface TeamsResult {
@@ -128,8 +119,7 @@ export async function teamForNewApp(
 ): Promise<Team | undefined> {
   if (flag) {
     const team = await teamNamed(platform, flag)
-    const [member] = await memberships(platform, [team])
-    if (!member)
+    if (!(await mayCreateApplications(platform, team.namespace)))
       throw new KplatError(
         `you are not in the team ${team.name}: you may not create applications.argoproj.io in namespace ${team.namespace}`,
         {
@@ -140,10 +130,7 @@ export async function teamForNewApp(
   }
 
   const platformNamespace = platform.settings.argocdNamespace
-  const [teams, [own]] = await Promise.all([
-    listTeams(platform),
-    memberships(platform, [{name: '', namespace: platformNamespace, repos: []}]),
-  ])
+  const [teams, own] = await Promise.all([listTeams(platform), mayCreateApplications(platform, platformNamespace)])
   if (own) return undefined
   const mine = teams === 'forbidden' ? [] : await memberships(platform, teams)
   if (mine.length === 1) return mine[0]
