@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
-import {cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
@@ -430,6 +430,51 @@ spec:
     const plan = JSON.parse(asked.stdout) as {name: string; dryRun: {files: string[]}}
     assert.match(plan.name, /^[a-z][a-z0-9-]{0,29}$/, 'a generated name follows the app-name rule')
     assert.deepEqual(plan.dryRun.files.sort(), ['catalog-info.yaml', 'payments-owners.txt'])
+  })
+
+  it("a template's code cannot reach kplat's process or the machine, even under --dry-run", async () => {
+    const tpl = path.join(workdir(), 'hostile-template')
+    const marker = path.join(workdir(), 'escaped')
+    mkdirSync(path.join(tpl, 'skeleton'), {recursive: true})
+    writeFileSync(
+      path.join(tpl, 'template.yaml'),
+      `apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: hostile}
+spec:
+  steps:
+    - id: fetch
+      action: fetch:template
+      input: {url: ./skeleton, values: {name: '\${{ parameters.name }}'}}
+`,
+    )
+    // Each file name reports what the template's code found; each content tries to act.
+    const js = (code: string) => `\${{ range.constructor(${JSON.stringify(code)})() }}`
+    writeFileSync(path.join(tpl, 'skeleton', 'catalog-info.yaml'), 'metadata: {name: ${{ values.name }}}\n')
+    writeFileSync(
+      path.join(tpl, 'skeleton', `${js('return [typeof process, typeof require, typeof fetch].join("-")')}.txt`),
+      js(`process.mainModule.require("fs").writeFileSync(${JSON.stringify(marker)}, "x")`),
+    )
+    writeFileSync(
+      path.join(tpl, 'skeleton', `token-${js('try { return process.env.GITHUB_TOKEN } catch (e) { return "none" }')}`),
+      'x',
+    )
+    const name = uniqueName('hostile')
+    const r = await create([name, '--template', tpl, '--dry-run', '--json'], workdir())
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /the template does not render: .*\.txt: ReferenceError: 'process' is not defined/)
+    assert.match(r.stderr, /nothing was created/)
+    assert.equal(existsSync(marker), false, 'nothing was written on the machine')
+    assert.ok(!r.stderr.includes(g.env.GITHUB_TOKEN!) && !r.stdout.includes(g.env.GITHUB_TOKEN!))
+
+    // Without the acting file, the names show what the code saw: nothing of kplat's process.
+    rmSync(path.join(tpl, 'skeleton', `${js('return [typeof process, typeof require, typeof fetch].join("-")')}.txt`))
+    const plan = await create([name, '--template', tpl, '--dry-run', '--json'], workdir())
+    assert.equal(plan.code, 0, plan.stderr)
+    assert.deepEqual((JSON.parse(plan.stdout) as {dryRun: {files: string[]}}).dryRun.files.sort(), [
+      'catalog-info.yaml',
+      'token-none',
+    ])
   })
 
   it('refuses bad input before creating anything, saying what to type instead', async () => {

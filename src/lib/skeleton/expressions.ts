@@ -3,8 +3,8 @@
 // pick, projectSlug) beside Nunjucks' own, and its rule that an input which is one expression
 // alone keeps the type of its value. A template's own mistake is a TemplateError that names
 // the file and line, never "a bug in kplat".
-import type nunjucksType from 'nunjucks'
 import {KplatError} from '../errors.js'
+import {createIsolate, type Isolate, RENDER_MEMORY_MIB, RENDER_SECONDS} from './sandbox.js'
 
 /** A mistake in a template (a syntax error, an unknown filter): exit 1, nothing created. */
 export class TemplateError extends KplatError {}
@@ -85,58 +85,93 @@ function projectSlug(url: string): string {
 
 /**
  * A Nunjucks environment as Backstage's scaffolder sets one up: `${{ }}` variables (or
- * cookiecutter's `{{ }}` with cookiecutterCompat), no autoescaping, its filters.
+ * cookiecutter's `{{ }}` with cookiecutterCompat), no autoescaping, its filters. It runs in an
+ * isolate (sandbox.ts): a template's code cannot reach kplat's process.
  */
 export async function createTemplater(
   opts: {cookiecutterCompat?: boolean; trimBlocks?: boolean; lstripBlocks?: boolean} = {},
 ): Promise<Templater> {
-  const nunjucks = (await import('nunjucks')).default as typeof nunjucksType
   const tags = opts.cookiecutterCompat ? {} : {tags: {variableStart: '${{', variableEnd: '}}'}}
-  const env = new nunjucks.Environment(null, {
-    autoescape: false,
-    trimBlocks: Boolean(opts.trimBlocks),
-    lstripBlocks: Boolean(opts.lstripBlocks),
-    ...tags,
-  })
-  const parser = (
-    nunjucks as unknown as {
-      parser: {
-        parse(
-          src: string,
-          extensions: unknown[],
-          opts: unknown,
-        ): {children: Array<{typename: string; children?: Array<{typename: string}>}>}
-      }
-    }
-  ).parser
-  env.addFilter('parseRepoUrl', (url: string) => parseRepoUrl(url))
-  env.addFilter('parseEntityRef', (ref: unknown, context?: {defaultKind?: string; defaultNamespace?: string}) =>
-    parseEntityRef(ref, context),
-  )
-  env.addFilter('pick', pick)
-  env.addFilter('projectSlug', projectSlug)
-  if (opts.cookiecutterCompat) env.addFilter('jsonify', (value: unknown) => JSON.stringify(value))
+  const options = {
+    env: {autoescape: false, trimBlocks: Boolean(opts.trimBlocks), lstripBlocks: Boolean(opts.lstripBlocks), ...tags},
+    parse: tags,
+    jsonify: Boolean(opts.cookiecutterCompat),
+  }
+  const isolate = await (shared ??= createIsolate(PRELUDE, {
+    parseRepoUrl: (url: string) => parseRepoUrl(url),
+    parseEntityRef: (ref: unknown, context?: {defaultKind?: string; defaultNamespace?: string}) =>
+      parseEntityRef(ref, context ?? undefined),
+    pick,
+    projectSlug,
+  }))
+  const id = isolate.call('environment', JSON.stringify(options))
+  // Text with no tag renders as itself: no need to cross into the isolate for it.
+  const tagged = opts.cookiecutterCompat ? /\{\{|\{%|\{#/ : /\$\{\{|\{%|\{#/
   return {
     render(text, context, where) {
+      if (!tagged.test(text)) return text
+      let answer: {ok?: string; error?: string}
       try {
-        return env.renderString(text, context)
+        answer = JSON.parse(isolate.call('render', id, text, JSON.stringify(context))) as typeof answer
       } catch (error) {
         throw templateError(error, where, text)
       }
+
+      if (answer.error !== undefined) throw templateError(new Error(answer.error), where, text)
+      return answer.ok ?? ''
     },
     single(text) {
+      if (!tagged.test(text)) return false
       try {
-        const {children} = parser.parse(text, [], tags)
-        return (
-          children.length === 1 &&
-          !(children[0].typename === 'Output' && children[0].children?.[0]?.typename === 'TemplateData')
-        )
+        return isolate.call('single', id, text) === 'true'
       } catch {
         return false
       }
     },
   }
 }
+
+/** One isolate per process: loading Nunjucks into it is most of its cost (about 0.1 s). */
+let shared: Promise<Isolate> | undefined
+
+/**
+ * What runs in the isolate after Nunjucks: `environment` makes one environment per templater
+ * with kplat's filters calling back through `__host` (taken off the global object, so the
+ * template cannot call it by name); `render` and `single` answer in strings.
+ */
+const PRELUDE = `(function () {
+  var host = globalThis.__host
+  delete globalThis.__host
+  var environments = []
+  function hosted(name) {
+    return function () {
+      var out = JSON.parse(host(name, JSON.stringify(Array.prototype.slice.call(arguments))))
+      if ('error' in out) throw new Error(out.error)
+      return out.value
+    }
+  }
+  globalThis.environment = function (json) {
+    var options = JSON.parse(json)
+    var env = new nunjucks.Environment(null, options.env)
+    ;['parseRepoUrl', 'parseEntityRef', 'pick', 'projectSlug'].forEach(function (name) { env.addFilter(name, hosted(name)) })
+    if (options.jsonify) env.addFilter('jsonify', function (value) { return JSON.stringify(value) })
+    environments.push({env: env, parse: options.parse})
+    return String(environments.length - 1)
+  }
+  globalThis.render = function (id, text, context) {
+    try {
+      return JSON.stringify({ok: environments[id].env.renderString(text, JSON.parse(context))})
+    } catch (e) {
+      return JSON.stringify({error: String((e && e.message) || e)})
+    }
+  }
+  globalThis.single = function (id, text) {
+    var children = nunjucks.parser.parse(text, [], environments[id].parse).children
+    var first = children[0]
+    var data = first && first.typename === 'Output' && first.children && first.children[0] && first.children[0].typename === 'TemplateData'
+    return String(children.length === 1 && !data)
+  }
+})()`
 
 /** Nunjucks' "(unknown path) [Line 3, Column 9]\n  Error: filter not found: x" as "FILE line 3: filter not found: x". */
 function templateError(error: unknown, where: string, text: string): TemplateError {
@@ -148,7 +183,9 @@ function templateError(error: unknown, where: string, text: string): TemplateErr
       .map((l) => l.trim())
       .filter(Boolean)
       .at(-1)
-      ?.replace(/^Error: /, '') ?? message
+      ?.replace(/^Error: /, '')
+      .replace(/^(InternalError: )?out of memory$/, `it used more than ${RENDER_MEMORY_MIB} MiB`)
+      .replace(/^(InternalError: )?interrupted$/, `it ran longer than ${RENDER_SECONDS}s`) ?? message
   // Nunjucks gives no position for an unknown filter: the line is where the text uses it.
   const filter = /filter not found: (\S+)/.exec(what)?.[1]
   const use = filter ? text.search(new RegExp(`\\|\\s*${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) : -1
