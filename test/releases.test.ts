@@ -10,6 +10,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import * as k8s from '@kubernetes/client-node'
+import {BranchMovedError, moveBranchIfAt} from '../src/lib/git/move.js'
 import {runBin, type RunResult} from './helpers/cli.js'
 import {control, ground, uniqueName, type TestGround} from './helpers/ground.js'
 
@@ -478,5 +479,18 @@ describe('kplat releases and releases:rollback, on the real Argo CD', () => {
 
     const back = await kplat(['releases:rollback', '--app', app, '--json'])
     assert.equal(back.code, 0, back.stderr)
+  })
+
+  it('moves a branch only from where it saw it: a move from a stale commit is refused and changes nothing', async () => {
+    const url = (await git(['remote', 'get-url', 'origin'])).stdout.trim()
+    const [older, newer] = [commits[0], commits.at(-1)!]
+    await git(['-c', auth(), 'push', '-q', 'origin', `${newer}:refs/heads/scratch`])
+    const move = (from: string, to: string) =>
+      moveBranchIfAt(url, g.env.GITHUB_TOKEN!, 'scratch', {from, to, timeoutMs: 30_000})
+    await assert.rejects(move(older, older), (error: unknown) => error instanceof BranchMovedError)
+    assert.equal((await heads()).scratch, newer, 'the refused move left the branch')
+    await move(newer, older)
+    assert.equal((await heads()).scratch, older, 'a move from where the branch is happens, backwards too')
+    await git(['-c', auth(), 'push', '-q', 'origin', ':refs/heads/scratch'])
   })
 })

@@ -15,6 +15,7 @@ import {deployConfigRevision, writeConfig} from '../config-vars/config-vars.js'
 import {head, listReleases, readSnapshot, repositoryOf, stuckHint, track, withReleases, type Release} from './ledger.js'
 import type {AppTarget} from '../shared/target.js'
 import {step} from '../progress.js'
+import {requestTimeoutMs} from '../timeouts.js'
 import {appSelector} from '../shared/app-selector.js'
 
 const DEPLOY_BRANCH = 'deploy'
@@ -24,6 +25,8 @@ const BUILT_BRANCH = 'main'
 export interface RollbackPlan {
   target: AppTarget
   repository: {owner: string; repo: string}
+  /** Where the deploy branch was when the plan was made: the move happens only from there. */
+  deployAt: string
   from: Release
   to: Release
   /** What the user should know but does not stop the rollback. */
@@ -105,7 +108,7 @@ export async function planRollback(
   const short = to.commit.slice(0, 7)
   // An image exists for a commit CI built; a run that is gone (retention, or deleted) leaves no
   // proof, and registries delete images on the same schedules.
-  const [built, recent] = await Promise.all([
+  const [built, recent, deployRef] = await Promise.all([
     github.rest.actions.listWorkflowRunsForRepo({
       owner: repository.owner,
       repo: repository.repo,
@@ -122,8 +125,9 @@ export async function planRollback(
       branch: BUILT_BRANCH,
       per_page: 10,
     }),
+    github.rest.git.getRef({owner: repository.owner, repo: repository.repo, ref: `heads/${DEPLOY_BRANCH}`}),
   ]).catch((error: unknown) => {
-    throw githubError(error, `read the CI runs of ${repository.owner}/${repository.repo}`)
+    throw githubError(error, `read the CI runs and the deploy branch of ${repository.owner}/${repository.repo}`)
   })
   // A deploy in progress would end the rollback as soon as it lands: CI moves the deploy branch
   // forward when its build is done, and a running sync is Argo CD deploying something else.
@@ -162,13 +166,12 @@ export async function planRollback(
     )
   }
 
-  return {target, repository, from, to, warnings}
+  return {target, repository, deployAt: deployRef.data.object.sha, from, to, warnings}
 }
 
 /** Moves the code and config back and records "Rollback to vN" (one step), then waits until Argo CD runs it (another). */
 export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutMs: number}): Promise<RollbackResult> {
   const {target, to} = plan
-  const github = await ctx.github()
   const pods = await watchNewPods(target.kube, target.namespace, appSelector(target))
   const {release, revision} = await step(
     ctx.progress,
@@ -184,21 +187,24 @@ export async function rollback(ctx: Context, plan: RollbackPlan, opts: {timeoutM
         // snapshot, a token that may not push) does so before the app's config changes.
         const snapshot =
           to.config.version === now.config.version ? undefined : await readSnapshot(target.ledger, to.config.version)
-        if (to.commit !== now.commit) {
-          await github.rest.git
-            .updateRef({
-              owner: plan.repository.owner,
-              repo: plan.repository.repo,
-              ref: `heads/${DEPLOY_BRANCH}`,
-              sha: to.commit!,
-              force: true,
+        if (to.commit !== plan.deployAt) {
+          const {moveBranchIfAt, BranchMovedError} = await import('../git/move.js')
+          const what = `move the ${DEPLOY_BRANCH} branch of ${plan.repository.owner}/${plan.repository.repo} back to ${to.commit!.slice(0, 7)}`
+          await moveBranchIfAt(target.application.spec.source!.repoURL!, await ctx.githubToken(), DEPLOY_BRANCH, {
+            from: plan.deployAt,
+            to: to.commit!,
+            timeoutMs: requestTimeoutMs(ctx.env),
+          }).catch((error: unknown) => {
+            if (error instanceof BranchMovedError)
+              throw new KplatError(`a deploy landed while rolling back ${target.name}: ${error.message}`, {
+                hint: 'Nothing was changed. See it with `kplat releases`, then roll back again',
+                cause: error,
+              })
+            throw new KplatError(`could not ${what}: ${(error as Error).message}`, {
+              hint: 'Nothing was changed; check that your token may push to the repository, then roll back again',
+              cause: error,
             })
-            .catch((error: unknown) => {
-              throw githubError(
-                error,
-                `move the ${DEPLOY_BRANCH} branch of ${plan.repository.owner}/${plan.repository.repo} back to ${to.commit!.slice(0, 7)}`,
-              )
-            })
+          })
         }
 
         const revision = snapshot ? (await writeConfig(target, () => snapshot)).revision : undefined
