@@ -212,9 +212,10 @@ describe('kplat logs, on the proving ground', () => {
     await kplat(['ps:scale', 'worker=0', '--app', app])
   })
 
-  it('resumes a log stream the server cut without a gap or a repeat, and gives up with exit 1 when the cluster stays away', async () => {
+  /** `logs --tail` of one web process through a TCP proxy in front of the API server, once a live line came through. */
+  async function tailViaProxy(extra: NodeJS.ProcessEnv, prefix: string) {
     const proxy = await tcpProxy(new URL(g.admin().getCurrentCluster()!.server).port)
-    const kubeconfig = path.join(work, 'via-proxy.kubeconfig')
+    const kubeconfig = path.join(work, `via-proxy-${proxy.port}.kubeconfig`)
     writeFileSync(
       kubeconfig,
       readFileSync(g.kubeconfig, 'utf8').replace(
@@ -223,14 +224,20 @@ describe('kplat logs, on the proving ground', () => {
       ),
     )
     const [a] = await webPods()
-    const t = tail(['--source', 'app', '--dyno', a, '-n', '0'], {KUBECONFIG: kubeconfig, KPLAT_RECONNECT_SECONDS: '3'})
+    const t = tail(['--source', 'app', '--dyno', a, '-n', '0'], {KUBECONFIG: kubeconfig, ...extra})
     let marker = ''
     for (let i = 0; !marker || !t.out().includes(marker); i++) {
       assert.ok(i < 100, `no live line: ${t.err()}`)
-      marker = `before cut ${i}`
+      marker = `${prefix} ${i}`
       appendPodLog(g, app, a, 'web', marker)
       await new Promise((r) => setTimeout(r, 200))
     }
+
+    return {proxy, a, t, marker}
+  }
+
+  it('resumes a log stream the server cut without a gap or a repeat, and gives up with exit 1 when the cluster stays away', async () => {
+    const {proxy, a, t} = await tailViaProxy({KPLAT_RECONNECT_SECONDS: '3'}, 'before cut')
 
     // Lines in the same second as the last one seen, before and after the cut: the resumed
     // stream starts at that whole second, so kplat must skip exactly what it showed.
@@ -260,6 +267,27 @@ describe('kplat logs, on the proving ground', () => {
         `Error: lost the cluster at https://127\\.0\\.0\\.1:${proxy.port} for \\d+s \\(ECONNREFUSED\\)\\. Check that it is running and reachable, then run the command again\\n$`,
       ),
     )
+  })
+
+  it('reopens a stream that went silent (a half-open connection) from the last line shown: nothing lost, nothing twice', async () => {
+    const {proxy, a, t, marker} = await tailViaProxy({KPLAT_LOG_IDLE_SECONDS: '2'}, 'before the freeze')
+
+    proxy.freeze()
+    const frozenAt = Date.now()
+    appendPodLog(g, app, a, 'web', 'while frozen')
+    await t.waitFor('while frozen', 15_000)
+    const late = Date.now() - frozenAt
+    const shown = t
+      .out()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^\S+ app\[[^\]]+\]: /, ''))
+    assert.equal(shown.filter((s) => s === marker).length, 1, `${marker} once: ${shown.join(' | ')}`)
+    assert.equal(shown.at(-1), 'while frozen')
+    assert.ok(late < 10_000, `the line came ${late} ms after the freeze`)
+    assert.doesNotMatch(t.err(), /broke|lost the connection/, 'a quiet reopen is not reported as trouble')
+    assert.equal(await t.stop(), 0)
+    await proxy.close()
   })
 
   it('names what is not there: a process type, a process', async () => {
@@ -365,10 +393,19 @@ async function tcpProxy(targetPort: string) {
   const cut = () => {
     for (const s of sockets) s.destroy()
   }
+  // The connections there now go silent both ways and stay open, as a half-open one does;
+  // new connections are forwarded as before.
+  const freeze = () => {
+    for (const s of sockets) {
+      s.unpipe()
+      s.pause()
+    }
+  }
 
   return {
     port: (server.address() as net.AddressInfo).port,
     cut,
+    freeze,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

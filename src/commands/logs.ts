@@ -60,7 +60,8 @@ With --tail, follows them: processes that start later (a deploy, a scale-up, a r
         pod: flags.dyno,
         source: flags.source as LogLine['source'] | undefined,
         sinceSeconds,
-        giveUpMs: reconnectSeconds(this.ctx.env) * 1000,
+        giveUpMs: positiveSeconds(this.ctx.env.KPLAT_RECONNECT_SECONDS, 60) * 1000,
+        idleMs: positiveSeconds(this.ctx.env.KPLAT_LOG_IDLE_SECONDS, 60) * 1000,
         signal: abort.signal,
         emit: (lines) => lines.length === 0 || io.stdout.write(write(lines)),
         onDrain: (resume) => io.stdout.once('drain', resume),
@@ -92,9 +93,9 @@ export function parseDuration(text: string): number {
   return seconds
 }
 
-function reconnectSeconds(env: NodeJS.ProcessEnv): number {
-  const n = Number(env.KPLAT_RECONNECT_SECONDS)
-  return Number.isFinite(n) && n > 0 ? n : 60
+function positiveSeconds(value: string | undefined, fallback: number): number {
+  const n = Number(value)
+  return Number.isFinite(n) && n > 0 ? n : fallback
 }
 
 // One colour per process on a terminal, as Heroku and stern do; the same process keeps its colour.

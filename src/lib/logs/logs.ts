@@ -42,6 +42,13 @@ export interface LogOptions {
   sinceSeconds?: number
   /** How long the cluster may be away during --tail before kplat gives up. */
   giveUpMs: number
+  /**
+   * How long a followed stream may bring nothing before it is opened again. A half-open
+   * connection (a laptop that slept, a load balancer that dropped it) says nothing, not even
+   * that it is gone: reopening from the last line seen loses and repeats nothing, so a quiet
+   * app costs one request per period and a dead connection at most one period of lines late.
+   */
+  idleMs: number
   signal: AbortSignal
   /** Called with lines in order; returns false when the consumer wants a pause (stdout is full). */
   emit: (lines: LogLine[]) => boolean
@@ -502,10 +509,15 @@ class Follower {
     const query = {container: cursor.container, follow: true, timestamps: true, sinceTime: since}
     // Its own signal only: stop() aborts every stream when the command's signal ends the tail.
     const signal = abort.signal
+    let idle = false
     void openStream(this.target.kube, logPath(this.target.namespace, cursor.pod), query, signal)
       .then((response) => {
         stream.response = response
         stream.failures = 0
+        response.setTimeout(this.opts.idleMs, () => {
+          idle = true
+          response.destroy()
+        })
         response.setEncoding('utf8')
         if (this.paused) response.pause()
         response.on('data', (chunk: string) => {
@@ -530,10 +542,11 @@ class Follower {
         if (signal.aborted || this.stopped || !this.streams.has(cursor.key)) return
         // Ended: the container stopped, the connection dropped, or it was not ready yet. Try
         // again soon, while the pod is there and its container runs; a new pod's first try is fast.
-        stream.failures++
+        // Reopened at once after a quiet period: that is not a failure.
+        stream.failures = idle ? 0 : stream.failures + 1
         const pod = this.pods.get(cursor.pod)
         if (!pod) return
-        const delay = Math.min(100 * 2 ** Math.min(stream.failures - 1, 6), 5000)
+        const delay = idle ? 0 : Math.min(100 * 2 ** Math.min(stream.failures - 1, 6), 5000)
         stream.timer = setTimeout(() => {
           const now = this.pods.get(cursor.pod)
           if (now && running(now, cursor.container) && !stream.busy) this.open(stream)
