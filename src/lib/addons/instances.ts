@@ -7,6 +7,7 @@ import {kubeError} from '../kube/errors.js'
 import {KplatError} from '../errors.js'
 import {warn} from '../progress.js'
 import {listApplications} from '../shared/applications.js'
+import {sharesNamespace} from '../shared/app-selector.js'
 import type {AppTarget, Platform} from '../shared/target.js'
 import {bindingsOf} from './bindings.js'
 import {planName, toService, type AddonService} from './services.js'
@@ -121,7 +122,13 @@ function toInstance(
 ): AddonInstance {
   // In a namespace of the app's own, what is there is the app's; in a team's, shared by its
   // apps, only what carries the app's label.
-  const shared = application && application.metadata.namespace === application.spec.destination.namespace
+  const shared =
+    application &&
+    sharesNamespace({
+      name: application.metadata.name,
+      namespace: application.spec.destination.namespace ?? application.metadata.name,
+      application,
+    })
   const app =
     o.metadata.labels?.[LABELS.app] ??
     (shared ? undefined : application?.metadata.labels?.[LABELS.app]) ??

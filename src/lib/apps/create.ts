@@ -427,7 +427,15 @@ async function checkRepositoryTeam(
     throw error
   }
 
-  const owner = text ? /^\s+owner:\s*["']?([^"'\s]+)/m.exec(text)?.[1] : undefined
+  const {parseAllDocuments} = await import('yaml')
+  // The catalog's own reading: the file's entities, and the owner of the one named after the app.
+  const entities = text
+    ? parseAllDocuments(text).flatMap((d) =>
+        d.errors.length > 0 ? [] : [d.toJS() as {metadata?: {name?: string}; spec?: {owner?: unknown}} | null],
+      )
+    : []
+  const entity = entities.find((e) => e?.metadata?.name === name) ?? entities[0]
+  const owner = typeof entity?.spec?.owner === 'string' ? entity.spec.owner : undefined
   if (owner && owner !== `group:default/${team}`)
     throw new UsageError(
       `the name "${name}" is taken: the repository ${repository.owner}/${repository.name} is the app of ${owner.replace(/^group:default\//, '')}, not of the team ${team}`,

@@ -23,16 +23,6 @@ export interface Isolate {
   call(name: string, ...args: string[]): string
 }
 
-/** The reason an isolated call failed: the template's own error, or a bound it hit. */
-export class IsolateError extends Error {
-  constructor(
-    message: string,
-    readonly bound?: 'time' | 'memory',
-  ) {
-    super(message)
-  }
-}
-
 let engine: Promise<{module: QuickJSWASMModule; nunjucks: string}> | undefined
 
 /** QuickJS and the Nunjucks source, loaded once per process (about 0.1 s). */
@@ -76,7 +66,7 @@ export async function createIsolate(prelude: string, host: HostFunctions): Promi
       deadline = Date.now() + RENDER_SECONDS * 1000
       try {
         const result = vm.callFunction(fn, vm.undefined, ...handles)
-        return settle(vm, result, () => Date.now() > deadline)
+        return settle(vm, result)
       } finally {
         deadline = Infinity
         fn.dispose()
@@ -104,25 +94,12 @@ function hostCall(
   }
 }
 
-/** The string a call returned, or an IsolateError with the isolate's reason. */
-function settle(
-  vm: QuickJSContext,
-  result: ReturnType<QuickJSContext['evalCode']>,
-  late: () => boolean = () => false,
-): string {
+/** The string a call returned, or an Error with the isolate's words ("interrupted" past the time bound, "out of memory"). */
+function settle(vm: QuickJSContext, result: ReturnType<QuickJSContext['evalCode']>): string {
   if (result.error) {
     const dumped = vm.dump(result.error) as {message?: string} | string | undefined
     result.error.dispose()
-    const message = typeof dumped === 'object' && dumped?.message ? dumped.message : String(dumped)
-    if (late() || /interrupted/i.test(message)) {
-      throw new IsolateError(`it ran longer than ${RENDER_SECONDS}s`, 'time')
-    }
-
-    if (/out of memory/i.test(message)) {
-      throw new IsolateError(`it used more than ${RENDER_MEMORY_MIB} MiB`, 'memory')
-    }
-
-    throw new IsolateError(message)
+    throw new Error(typeof dumped === 'object' && dumped?.message ? dumped.message : String(dumped))
   }
 
   const value = vm.typeof(result.value) === 'string' ? vm.getString(result.value) : ''
